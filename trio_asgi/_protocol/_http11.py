@@ -1,0 +1,417 @@
+"""The sans-IO HTTP/1.1 server connection: bytes in, request events out; responses in, bytes out.
+
+Theory of operation
+-------------------
+h11 parses and serialises, but it is lenient where a server must be strict, and
+its header-size limit only holds while a head is incomplete. So we own the
+receive buffer and decide how much of it h11 may see:
+
+* A request head is fed to h11 only once we have found its end (CRLF CRLF) in
+  our buffer, after checking its size, its line endings and obs-fold on the raw
+  bytes. The limits therefore hold however the bytes arrive.
+* A Content-Length body is fed at most up to its length; a chunked body only as
+  far as :class:`~._chunked.ChunkedValidator` has checked the framing. So h11
+  never holds bytes of the next pipelined request, and we can bound the buffer.
+* Then h11 checks what it checks (request line, header syntax, Host) and we add
+  the rules it leaves out (version, method, target form, CL with TE, header
+  count), each giving the status the client should see.
+
+The I/O layer calls :meth:`HTTP11Connection.receive_data` with what it read
+(``b""`` at EOF) and :meth:`~HTTP11Connection.next_event` until it gets
+:data:`NEED_DATA`. Between the end of a request body and
+:meth:`~HTTP11Connection.start_next_cycle` the connection is :data:`PAUSED`: it
+buffers (up to :attr:`~HTTP11Connection.wants_data`) but parses nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+import h11
+
+from ._chunked import ChunkedFramingError, ChunkedValidator
+from ._response import DefaultHeaders, error_response, reason_phrase
+from ._target import InvalidTarget, split_target
+
+
+class Signal(enum.Enum):
+    #: Nothing more can be parsed until more bytes arrive.
+    NEED_DATA = enum.auto()
+    #: The request is complete; the next one waits for :meth:`HTTP11Connection.start_next_cycle`.
+    PAUSED = enum.auto()
+
+
+NEED_DATA: Final = Signal.NEED_DATA
+PAUSED: Final = Signal.PAUSED
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: str
+    http_version: str
+    raw_target: bytes
+    raw_path: bytes
+    query_string: bytes
+    #: Lower-cased names, order and duplicates kept.
+    headers: list[tuple[bytes, bytes]]
+    content_length: int | None
+    chunked: bool
+    expects_continue: bool
+    #: The client sent ``TE: trailers``, so response trailers may be sent.
+    accepts_trailers: bool
+
+
+@dataclass(slots=True)
+class BodyData:
+    data: bytes
+
+
+@dataclass(slots=True)
+class EndOfBody:
+    pass
+
+
+@dataclass(slots=True)
+class BadRequest:
+    """Malformed input: answer ``status`` and close. ``detail`` is for the debug log only."""
+
+    status: int
+    detail: str
+
+
+@dataclass(slots=True)
+class ClientEOF:
+    """The client closed its side. ``clean`` when it happened between requests."""
+
+    clean: bool
+
+
+Event: TypeAlias = RequestHead | BodyData | EndOfBody | BadRequest | ClientEOF | Signal
+
+_END_OF_BODY: Final = EndOfBody()
+
+
+class _Phase(enum.Enum):
+    #: Waiting for (the rest of) a request head.
+    HEAD = enum.auto()
+    #: Inside a request body.
+    BODY = enum.auto()
+    #: The request has been read whole; waiting for the response to finish.
+    REQUEST_DONE = enum.auto()
+    #: Bad input seen or the client went away: no more events.
+    CLOSED = enum.auto()
+
+
+class ResponseError(Exception):
+    """The response the app produced cannot be sent (bad header, body longer than declared...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_header_size: int = 16384
+    max_header_count: int = 100
+    max_target_length: int = 8192
+
+    @property
+    def max_request_line(self) -> int:
+        # method + SP + target + SP + "HTTP/1.1"; methods longer than 32 bytes are not real
+        return self.max_target_length + 48
+
+    @property
+    def buffer_limit(self) -> int:
+        """How many unparsed bytes we hold at most before we stop reading."""
+        return max(self.max_request_line + self.max_header_size + 4, 65536)
+
+
+_SERVED_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+_UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class HTTP11Connection:
+    """One server-side HTTP/1.1 connection, strict on input, never doing I/O."""
+
+    __slots__ = (
+        "_buffer", "_chunked", "_defaults", "_eof", "_h11", "_head_scan_from", "_limits",
+        "_no_body", "_phase", "_remaining", "request", "response_chunked",
+    )
+
+    def __init__(self, limits: Limits, defaults: DefaultHeaders) -> None:
+        self._limits = limits
+        self._defaults = defaults
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.buffer_limit + 1)
+        self._buffer = bytearray()
+        self._eof = False
+        self._phase = _Phase.HEAD
+        self._head_scan_from = 0
+        self._remaining = 0
+        self._chunked: ChunkedValidator | None = None
+        self._no_body = False
+        #: The request being served, once its head is parsed.
+        self.request: RequestHead | None = None
+        #: The response in progress uses chunked framing (so trailers can be sent).
+        self.response_chunked = False
+
+    # --- input --------------------------------------------------------------------------------
+
+    @property
+    def wants_data(self) -> bool:
+        """Whether reading more would help: False at EOF or when the buffer is full."""
+        return not self._eof and len(self._buffer) < self._limits.buffer_limit
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes read from the client; ``b""`` means the client closed its side."""
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event:
+        phase = self._phase
+        if phase is _Phase.HEAD:
+            return self._next_head()
+        if phase is _Phase.BODY:
+            return self._next_body()
+        if phase is _Phase.REQUEST_DONE:
+            return ClientEOF(clean=False) if self._eof and not self._buffer else PAUSED
+        return ClientEOF(clean=False)
+
+    def _fail(self, status: int, detail: str) -> BadRequest:
+        self._phase = _Phase.CLOSED
+        return BadRequest(status, detail)
+
+    def _next_head(self) -> Event:
+        buf = self._buffer
+        # RFC 9112 section 2.2: ignore empty lines before a request line (some clients
+        # send a CRLF after a POST body).
+        while buf[:2] == b"\r\n":
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n", self._head_scan_from)
+        if end < 0:
+            return self._incomplete_head()
+        self._head_scan_from = 0
+        head = bytes(buf[: end + 4])
+        del buf[: end + 4]
+        line_end = head.find(b"\r\n")
+        problem = self._check_raw_head(head, line_end)
+        if problem is not None:
+            return problem
+        self._h11.receive_data(head)
+        try:
+            event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            return self._fail(exc.error_status_hint, str(exc))
+        assert isinstance(event, h11.Request), event
+        return self._on_request(event, head)
+
+    def _incomplete_head(self) -> Event:
+        buf = self._buffer
+        limits = self._limits
+        if self._eof:
+            self._phase = _Phase.CLOSED
+            return ClientEOF(clean=not buf)
+        line_end = buf.find(b"\r\n")
+        if line_end < 0:
+            if len(buf) > limits.max_request_line:
+                return self._fail(414, "request line too long")
+        elif len(buf) - line_end > limits.max_header_size:
+            return self._fail(431, "request header section too large")
+        if buf.find(b"\n", self._head_scan_from) >= 0 and buf.count(b"\n") != buf.count(b"\r\n"):
+            return self._fail(400, "bare LF in request head")
+        self._head_scan_from = max(0, len(buf) - 3)
+        return NEED_DATA
+
+    def _check_raw_head(self, head: bytes, line_end: int) -> BadRequest | None:
+        limits = self._limits
+        if line_end > limits.max_request_line:
+            return self._fail(414, "request line too long")
+        if len(head) - line_end > limits.max_header_size:
+            return self._fail(431, "request header section too large")
+        crlf = head.count(b"\r\n")
+        if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+            return self._fail(400, "bare CR or LF in request head")
+        if b"\r\n " in head or b"\r\n\t" in head:
+            return self._fail(400, "obsolete line folding in request head")
+        if head.count(b"\r\n") - 2 > limits.max_header_count:
+            return self._fail(431, "too many header fields")
+        return None
+
+    def _on_request(self, event: h11.Request, head: bytes) -> Event:
+        version = _SERVED_VERSIONS.get(event.http_version)
+        if version is None:
+            return self._fail(505, f"HTTP version {event.http_version!r} not supported")
+        status = _UNSERVED_METHODS.get(event.method)
+        if status is not None:
+            return self._fail(status, f"method {event.method!r} not served")
+        method = event.method.decode("ascii")
+        if len(event.target) > self._limits.max_target_length:
+            return self._fail(414, "request target too long")
+        try:
+            raw_path, query = split_target(method, event.target)
+        except InvalidTarget as exc:
+            return self._fail(400, str(exc))
+        headers = list(event.headers)
+        content_length: int | None = None
+        chunked = False
+        expects_continue = accepts_trailers = False
+        for name, value in headers:
+            if name == b"content-length":
+                content_length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"expect":
+                expects_continue = value.lower() == b"100-continue"
+            elif name == b"te":
+                accepts_trailers = b"trailers" in value.lower()
+        if content_length is not None:
+            if chunked:
+                # RFC 9112 section 6.1: both is a smuggling attempt, and the connection must close.
+                return self._fail(400, "both Content-Length and Transfer-Encoding")
+            # h11 merges repeated equal lengths; a strict server takes exactly one.
+            lowered = head.lower()
+            if lowered.count(b"\r\ncontent-length:") != 1 or b"," in _header_value(lowered):
+                return self._fail(400, "repeated Content-Length")
+        request = RequestHead(
+            method=method, http_version=version, raw_target=event.target, raw_path=raw_path,
+            query_string=query, headers=headers, content_length=content_length, chunked=chunked,
+            expects_continue=expects_continue and self._h11.they_are_waiting_for_100_continue,
+            accepts_trailers=accepts_trailers,
+        )
+        self.request = request
+        self._no_body = method == "HEAD"
+        if chunked:
+            self._chunked = ChunkedValidator(max_trailer_size=self._limits.max_header_size)
+            self._phase = _Phase.BODY
+        elif content_length:
+            self._remaining = content_length
+            self._phase = _Phase.BODY
+        else:
+            self._finish_body()
+        return request
+
+    def _next_body(self) -> Event:
+        buf = self._buffer
+        if self._chunked is not None:
+            try:
+                valid = self._chunked.scan(buf, 0)
+            except ChunkedFramingError as exc:
+                return self._fail(400, str(exc))
+        else:
+            valid = min(self._remaining, len(buf))
+            self._remaining -= valid
+        if valid:
+            self._h11.receive_data(bytes(buf[:valid]))
+            del buf[:valid]
+        try:
+            event = self._h11.next_event()
+            while type(event) is h11.Data and not event.data:  # pragma: no cover - defensive
+                event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            return self._fail(exc.error_status_hint, str(exc))
+        if type(event) is h11.Data:
+            return BodyData(bytes(event.data))
+        if type(event) is h11.EndOfMessage:
+            self._finish_body()
+            return _END_OF_BODY
+        if self._eof:
+            self._phase = _Phase.CLOSED
+            return ClientEOF(clean=False)
+        return NEED_DATA
+
+    def _finish_body(self) -> None:
+        if self._h11.their_state is h11.SEND_BODY:
+            event = self._h11.next_event()
+            assert type(event) is h11.EndOfMessage, event
+        self._phase = _Phase.REQUEST_DONE
+        self._chunked = None
+
+    @property
+    def request_complete(self) -> bool:
+        """The whole request (head and body) has been read."""
+        return self._phase is _Phase.REQUEST_DONE
+
+    # --- output -------------------------------------------------------------------------------
+
+    def continue_response(self) -> bytes:
+        """``100 Continue``, if the client is still waiting for it; else ``b""``."""
+        if not self._h11.they_are_waiting_for_100_continue:
+            return b""
+        return self._h11.send(h11.InformationalResponse(status_code=100, headers=[],
+                                                        reason=b"Continue")) or b""
+
+    def response_head(self, status: int, headers: Iterable[tuple[bytes, bytes]], *,
+                      close: bool) -> bytes:
+        """Serialise the status line and headers; we choose the framing, not the app.
+
+        Raises:
+            ResponseError: a header name or value is invalid (CR, LF, NUL...).
+        """
+        out: list[tuple[bytes, bytes]] = []
+        present: set[bytes] = set()
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"transfer-encoding":
+                continue  # framing is ours: chunked only when there is no Content-Length
+            present.add(lowered)
+            out.append((name, value))
+        self._defaults.complete(out, present)
+        if close:
+            out.append((b"connection", b"close"))
+        self._no_body = self._no_body or status in _NO_BODY_STATUSES
+        self.response_chunked = (not self._no_body and b"content-length" not in present
+                                 and self._h11.their_http_version == b"1.1")
+        try:
+            return self._h11.send(h11.Response(status_code=status, headers=out,
+                                               reason=reason_phrase(status))) or b""
+        except h11.LocalProtocolError as exc:
+            raise ResponseError(str(exc)) from None
+
+    def response_body(self, data: bytes, *, final: bool,
+                      trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        """Serialise body bytes (dropped for HEAD, 204 and 304) and, if final, the end.
+
+        Raises:
+            ResponseError: more or fewer bytes than the declared Content-Length.
+        """
+        try:
+            out = b""
+            if data and not self._no_body:
+                out = self._h11.send(h11.Data(data=data)) or b""
+            if final:
+                end = self._h11.send(h11.EndOfMessage(headers=trailers or [])) or b""
+                out = out + end if out else end
+            return out
+        except h11.LocalProtocolError as exc:
+            raise ResponseError(str(exc)) from None
+
+    def error_response(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+        """A complete error reply, after which the connection must close."""
+        self._phase = _Phase.CLOSED
+        version = self._h11.their_http_version or b"1.1"
+        return error_response(status, self._defaults, http_version=version, extra_headers=extra)
+
+    # --- between requests -----------------------------------------------------------------------
+
+    @property
+    def reusable(self) -> bool:
+        """After a finished response: can another request be read on this connection?"""
+        return self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
+
+    def start_next_cycle(self) -> None:
+        """Reset for the next request on a kept-alive connection (requires :attr:`reusable`)."""
+        self._h11.start_next_cycle()
+        self._phase = _Phase.HEAD
+        self.request = None
+        self._no_body = False
+
+
+def _header_value(lowered_head: bytes) -> bytes:
+    start = lowered_head.index(b"\r\ncontent-length:") + len(b"\r\ncontent-length:")
+    return lowered_head[start : lowered_head.index(b"\r\n", start)]

@@ -1,0 +1,199 @@
+"""One HTTP/1.1 connection: the keep-alive loop around request cycles.
+
+Deadlines: the first byte of a connection (``timeout_first_byte``), then a whole
+request head once its first byte arrived (``timeout_request_head``, against
+slowloris), then idle time between requests (``timeout_keep_alive``). Each is a
+cancel-scope deadline on the one read that waits; there is no timer task.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+
+from .._protocol._http11 import (
+    NEED_DATA,
+    BadRequest,
+    BodyData,
+    EndOfBody,
+    HTTP11Connection,
+    RequestHead,
+)
+from ._http_cycle import HTTPCycle
+from ._state import ServerState
+from ._transport import ReadTimeout, Transport
+
+logger = logging.getLogger("trio_asgi")
+
+#: After a response, request-body bytes the app left unread are read and dropped, up to
+#: this many, so the connection can be kept alive; beyond it we close instead.
+DRAIN_LIMIT = 64 * 1024
+DRAIN_TIMEOUT = 1.0
+
+
+def socket_addresses(stream: anyio.abc.ByteStream) -> tuple[tuple[str, int] | None,
+                                                            tuple[str, int | None] | None]:
+    """The scope's ``client`` and ``server`` for a stream (``[path, None]`` on a unix socket)."""
+    remote: Any = stream.extra(SocketAttribute.remote_address, None)
+    local: Any = stream.extra(SocketAttribute.local_address, None)
+    client = (str(remote[0]), int(remote[1])) if isinstance(remote, tuple) else None
+    if isinstance(local, tuple):
+        server: tuple[str, int | None] | None = (str(local[0]), int(local[1]))
+    elif isinstance(local, str) and local:
+        server = (local, None)
+    else:
+        server = None
+    return client, server
+
+
+class HTTPConnection:
+    __slots__ = ("_idle_scope", "client", "closing", "lingering", "protocol", "scheme", "server",
+                 "state", "transport")
+
+    def __init__(self, stream: anyio.abc.ByteStream, state: ServerState, *,
+                 scheme: str = "http") -> None:
+        self.state = state
+        self.transport = Transport(stream)
+        self.protocol = HTTP11Connection(state.limits, state.defaults)
+        self.client, self.server = socket_addresses(stream)
+        self.scheme = scheme
+        #: Close after the current response (shutdown, request limit, or an error).
+        self.closing = False
+        #: We answered an error: close gently so the client can read the answer.
+        self.lingering = False
+        self._idle_scope: anyio.CancelScope | None = None
+
+    def begin_shutdown(self) -> None:
+        self.closing = True
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    async def run(self) -> None:
+        """Serve requests until the connection should close; always closes the stream."""
+        state = self.state
+        state.connections.add(self)
+        try:
+            await self._serve_requests()
+        finally:
+            state.connections.discard(self)
+            if self.lingering:
+                with anyio.CancelScope(shield=True):
+                    await self.transport.linger_close()
+            else:
+                await self.transport.close()
+
+    async def _serve_requests(self) -> None:
+        state = self.state
+        config = state.config
+        served = 0
+        while True:
+            request = await self._next_request(first=not served)
+            if request is None:
+                return
+            served += 1
+            if config.max_requests_per_connection is not None:
+                self.closing = self.closing or served >= config.max_requests_per_connection
+            if await self._refused(request):
+                return
+            cycle = HTTPCycle(self, request)
+            await cycle.run()
+            if cycle.close_after or self.closing or self.transport.broken:
+                self.lingering = self.lingering or not self.protocol.request_complete
+                return
+            if not self.protocol.request_complete and not await self._drain_request_body():
+                return
+            if not self.protocol.reusable:
+                return
+            self.protocol.start_next_cycle()
+
+    async def _refused(self, request: RequestHead) -> bool:
+        """Answer requests we refuse before the app is called; True if we did."""
+        state = self.state
+        max_body = state.config.max_body_size
+        if max_body is not None and (request.content_length or 0) > max_body:
+            status = 413
+        elif state.at_capacity():
+            status = 503
+        else:
+            return False
+        await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
+        return True
+
+    async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        self.lingering = True
+        try:
+            await self.transport.write(self.protocol.error_response(status, extra=extra),
+                                       self.state.config.timeout_write)
+        except OSError:
+            pass
+
+    async def _next_request(self, *, first: bool) -> RequestHead | None:
+        """Read until a request head is complete; None when the connection should close."""
+        protocol = self.protocol
+        transport = self.transport
+        config = self.state.config
+        head_deadline = math.inf
+        event = protocol.next_event()
+        while event is NEED_DATA:
+            if not protocol.buffered:
+                if self.closing:
+                    return None
+                wait = config.timeout_first_byte if first else config.timeout_keep_alive
+                deadline = anyio.current_time() + wait if wait is not None else math.inf
+                data = await self._read_idle(deadline)
+                if data is None:
+                    return None
+            else:
+                if head_deadline == math.inf and config.timeout_request_head is not None:
+                    head_deadline = anyio.current_time() + config.timeout_request_head
+                try:
+                    data = await transport.read(head_deadline)
+                except ReadTimeout:
+                    logger.debug("request head timed out (%s)", self.client)
+                    await self._reject(408)
+                    return None
+            protocol.receive_data(data)
+            event = protocol.next_event()
+        if type(event) is RequestHead:
+            return event
+        if type(event) is BadRequest:
+            logger.debug("bad request from %s: %s (%d)", self.client, event.detail, event.status)
+            await self._reject(event.status)
+        return None
+
+    async def _read_idle(self, deadline: float) -> bytes | None:
+        """Wait for the first byte of a request; None on timeout or shutdown."""
+        scope = self._idle_scope = anyio.CancelScope(deadline=deadline)
+        try:
+            with scope:
+                return await self.transport.read()
+        finally:
+            self._idle_scope = None
+        return None
+
+    async def _drain_request_body(self) -> bool:
+        """Read and drop the body the app did not read; True if the connection is reusable."""
+        protocol = self.protocol
+        budget = DRAIN_LIMIT
+        deadline = anyio.current_time() + DRAIN_TIMEOUT
+        while not protocol.request_complete:
+            event = protocol.next_event()
+            if type(event) is BodyData:
+                budget -= len(event.data)
+                if budget < 0:
+                    return False
+            elif type(event) is EndOfBody:
+                break
+            elif event is NEED_DATA:
+                try:
+                    protocol.receive_data(await self.transport.read(deadline))
+                except ReadTimeout:
+                    return False
+            else:
+                return False
+        return True

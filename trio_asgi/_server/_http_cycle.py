@@ -1,0 +1,295 @@
+"""One HTTP request and its response: the ``receive`` and ``send`` an app gets.
+
+The app runs in the connection's own task (no task per request). Request body
+bytes are read from the socket only inside ``receive()``, so an app that does not
+read does not make us buffer. ``send()`` returns once the bytes are handed to the
+socket. The exception boundary around the app call is :meth:`HTTPCycle.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from .._errors import ASGIProtocolError, ClientDisconnected
+from .._protocol._asgi_http import ResponseBody, ResponseOrder, ResponseStart, ResponseState
+from .._protocol._http11 import (
+    NEED_DATA,
+    BadRequest,
+    BodyData,
+    ClientEOF,
+    EndOfBody,
+    HTTP11Connection,
+    RequestHead,
+    ResponseError,
+)
+from .._protocol._scope import http_scope
+from .._types import Message
+from ._transport import ReadTimeout, Transport
+
+if TYPE_CHECKING:
+    from ._connection import HTTPConnection
+
+logger = logging.getLogger("trio_asgi")
+
+_DISCONNECT: Final = {"type": "http.disconnect"}
+_TRAILERS_EXTENSION: Final[dict[str, dict[str, Any]]] = {"http.response.trailers": {}}
+_NO_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {}
+
+
+class HTTPCycle:
+    __slots__ = (
+        "_body_deadline", "_body_received", "_conn", "_held_head", "_order", "_protocol",
+        "_request_delivered", "_sending", "_transport", "_waiter", "bytes_sent", "close_after",
+        "disconnected", "request", "response_complete", "status",
+    )
+
+    def __init__(self, conn: HTTPConnection, request: RequestHead) -> None:
+        self._conn = conn
+        self._protocol: HTTP11Connection = conn.protocol
+        self._transport: Transport = conn.transport
+        self.request = request
+        self._order = ResponseOrder()
+        self._request_delivered = False
+        self._body_received = 0
+        self._body_deadline = math.inf
+        self._held_head = b""
+        self._sending = False
+        self._waiter: anyio.CancelScope | None = None
+        self.disconnected = False
+        self.response_complete = False
+        #: Close the connection after this response (decided when the head is sent).
+        self.close_after = False
+        self.status = 0
+        self.bytes_sent = 0
+
+    # --- the app call -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        conn = self._conn
+        state = conn.state
+        scope = http_scope(
+            self.request, scheme=conn.scheme, root_path=state.config.root_path,
+            client=conn.client, server=conn.server, state=state.lifespan_state,
+            extensions=_TRAILERS_EXTENSION if self.request.accepts_trailers else _NO_EXTENSIONS,
+        )
+        started = time.monotonic()
+        state.requests_in_flight += 1
+        try:
+            await state.app(scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass  # the client left; the app let our own exception escape: nothing to report
+        except Exception:
+            # The one place app errors are caught. Never sent to the client.
+            logger.exception("Exception in ASGI application (%s %s)", self.request.method,
+                             _printable(self.request.raw_target))
+            await self._fail(500, "the app raised")
+        else:
+            if not self.response_complete and not self.disconnected:
+                logger.error("ASGI application returned without completing the response "
+                             "(%s %s)", self.request.method, _printable(self.request.raw_target))
+                await self._fail(500, "the app returned early")
+        finally:
+            state.requests_in_flight -= 1
+            state.requests_served += 1
+        if state.access_log.enabled and self.status:
+            state.access_log.log_http(
+                client=conn.client, method=self.request.method, raw_target=self.request.raw_target,
+                http_version=self.request.http_version, status=self.status,
+                response_bytes=self.bytes_sent, duration=time.monotonic() - started,
+                headers=self.request.headers)
+
+    async def _fail(self, status: int, why: str) -> None:
+        """After an app error: a 500 if nothing was sent yet, else just close."""
+        self.close_after = True
+        if self._order.state is ResponseState.START and not self._transport.broken:
+            self.status = status
+            try:
+                await self._transport.write(self._protocol.error_response(status),
+                                            self._conn.state.config.timeout_write)
+            except ClientDisconnected:
+                pass
+            self.response_complete = True
+        logger.debug("closing connection: %s", why)
+
+    # --- receive ----------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        # A disconnect we already know of is returned without a checkpoint, so a
+        # receive() inside an already-cancelled scope still sees it.
+        if self.disconnected or self.response_complete:
+            return _DISCONNECT
+        if not self._request_delivered:
+            return await self._receive_body()
+        await self._wait_for_disconnect()
+        return _DISCONNECT
+
+    async def _receive_body(self) -> Message:
+        protocol = self._protocol
+        config = self._conn.state.config
+        if self.request.expects_continue and self._order.state is ResponseState.START:
+            interim = protocol.continue_response()  # "100 Continue" once, when first asked
+            if interim:
+                await self._write(interim)
+        while True:
+            event = protocol.next_event()
+            if type(event) is BodyData:
+                self._body_received += len(event.data)
+                if config.max_body_size is not None and self._body_received > config.max_body_size:
+                    return await self._abort_request(413, "request body too large")
+                follow = protocol.next_event() if protocol.buffered else NEED_DATA
+                if type(follow) is EndOfBody:
+                    self._request_delivered = True
+                    return {"type": "http.request", "body": event.data, "more_body": False}
+                if follow is not NEED_DATA:  # pragma: no cover - h11 yields one Data per feed
+                    raise AssertionError(follow)
+                return {"type": "http.request", "body": event.data, "more_body": True}
+            if type(event) is EndOfBody or protocol.request_complete:
+                self._request_delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if type(event) is BadRequest:
+                logger.debug("bad request body: %s", event.detail)
+                return await self._abort_request(event.status, event.detail)
+            if type(event) is ClientEOF:
+                self.disconnected = True
+                return _DISCONNECT
+            await self._read_body_bytes(config.timeout_body, config.timeout_body_idle)
+
+    async def _read_body_bytes(self, total: float | None, idle: float | None) -> None:
+        now = anyio.current_time()
+        if self._body_deadline == math.inf and total is not None:
+            self._body_deadline = now + total
+        deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
+        try:
+            data = await self._transport.read(deadline)
+        except ReadTimeout:
+            data = b""
+            await self._abort_request(408, "request body timed out")
+        self._protocol.receive_data(data)
+
+    async def _abort_request(self, status: int, why: str) -> Message:
+        """The request cannot be read to its end: answer ``status`` if we still can, and close."""
+        logger.debug("aborting request: %s", why)
+        self.disconnected = True
+        self.close_after = True
+        if self._order.state is ResponseState.START and not self._transport.broken:
+            self.status = status
+            self._order.state = ResponseState.DONE
+            try:
+                await self._transport.write(self._protocol.error_response(status),
+                                            self._conn.state.config.timeout_write)
+            except ClientDisconnected:
+                pass
+        self._transport.broken = True
+        return _DISCONNECT
+
+    async def _wait_for_disconnect(self) -> None:
+        """Block until the client goes away or the response is complete.
+
+        Reading here may take bytes of a pipelined request: they are buffered, up to a
+        bound; past it we stop reading and only wait for the response to complete.
+        """
+        protocol = self._protocol
+        with anyio.CancelScope() as self._waiter:
+            while not self.response_complete:
+                event = protocol.next_event()
+                if type(event) is ClientEOF:
+                    self.disconnected = True
+                    return
+                if not protocol.wants_data:
+                    await anyio.sleep_forever()
+                protocol.receive_data(await self._transport.read())
+        self._waiter = None
+
+    # --- send -------------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        if self._sending:
+            raise ASGIProtocolError("send() called while another send() is in progress")
+        if self.disconnected or self._transport.broken:
+            raise ClientDisconnected("the client is gone")
+        order = self._order
+        previous = order.state
+        parsed = order.advance(message)
+        self._sending = True
+        try:
+            if type(parsed) is ResponseStart:
+                await self._start_response(parsed, previous)
+            elif type(parsed) is ResponseBody:
+                await self._send_body(parsed)
+            else:
+                await self._send_trailers(parsed.headers, final=not parsed.more)
+        finally:
+            self._sending = False
+
+    async def _start_response(self, start: ResponseStart, previous: ResponseState) -> None:
+        protocol = self._protocol
+        conn = self._conn
+        request = self.request
+        # Decide now whether the connection survives this response, so the head says so.
+        self.close_after = (
+            conn.closing
+            or (request.expects_continue and not protocol.request_complete
+                and self._body_received == 0)
+        )
+        try:
+            head = protocol.response_head(start.status, start.headers, close=self.close_after)
+        except ResponseError as exc:
+            self._order.state = previous  # nothing was sent: a 500 is still possible
+            raise ASGIProtocolError(f"invalid response head: {exc}") from None
+        self.status = start.status
+        # Hold the head of a response with a known length to send it with the first body
+        # chunk: one write (one syscall) instead of two. Streams go out at once.
+        if protocol.response_chunked or start.trailers:
+            await self._write(head)
+        else:
+            self._held_head = head
+
+    async def _send_body(self, body: ResponseBody) -> None:
+        final = not body.more and not self._order.trailers
+        try:
+            data = self._protocol.response_body(body.body, final=final)
+        except ResponseError as exc:
+            self.close_after = True
+            raise ASGIProtocolError(f"invalid response body: {exc}") from None
+        if self._held_head:
+            data = self._held_head + data
+            self._held_head = b""
+        if data:
+            await self._write(data)
+        if final:
+            self._complete()
+
+    async def _send_trailers(self, headers: list[tuple[bytes, bytes]], *, final: bool) -> None:
+        if not final:
+            return  # more_trailers: trailers are sent together with the last message
+        chunked = self._protocol.response_chunked and self.request.accepts_trailers
+        try:
+            data = self._protocol.response_body(b"", final=True, trailers=headers if chunked else None)
+        except ResponseError as exc:
+            self.close_after = True
+            raise ASGIProtocolError(f"invalid trailers: {exc}") from None
+        await self._write(data)
+        self._complete()
+
+    def _complete(self) -> None:
+        self.response_complete = True
+        if self._waiter is not None:
+            self._waiter.cancel()
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._transport.write(data, self._conn.state.config.timeout_write)
+        except ClientDisconnected:
+            self.disconnected = True
+            self.close_after = True
+            raise
+        self.bytes_sent += len(data)
+
+
+def _printable(raw: bytes) -> str:
+    return raw.decode("ascii", "backslashreplace")[:200]

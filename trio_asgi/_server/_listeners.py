@@ -1,0 +1,94 @@
+"""Binding listening sockets from :class:`~trio_asgi.Config` binds, or adopting given ones."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import stat
+from collections.abc import Sequence
+
+import anyio
+import anyio.abc
+
+from .._config import Bind, Config, FdBind, TCPBind, UnixBind
+
+logger = logging.getLogger("trio_asgi")
+
+#: accept() failures that mean "out of resources for now", not "the listener is broken".
+CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def bind_socket(bind: Bind, backlog: int) -> socket.socket:
+    """A listening socket for one bind (blocking calls, done before serving starts)."""
+    if isinstance(bind, FdBind):
+        sock = socket.socket(fileno=bind.fd)
+        sock.listen(backlog)
+        return sock
+    if isinstance(bind, UnixBind):
+        _remove_stale_unix_socket(bind.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(bind.path)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return _bind_tcp(bind, backlog)
+
+
+def _bind_tcp(bind: TCPBind, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+    infos = socket.getaddrinfo(bind.host, bind.port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE, family=socket.AF_UNSPEC)
+    family, _, _, _, address = next((i for i in infos if i[0] == family), infos[0])
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # "[::]:8000" means IPv6 only; bind 0.0.0.0 as well to serve both.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _remove_stale_unix_socket(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+
+
+def describe(sock: socket.socket) -> str:
+    """The bound address in bind syntax, with port 0 resolved."""
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{sock.getsockname()}"
+    host, port = sock.getsockname()[:2]
+    return str(TCPBind(host, port))
+
+
+async def open_listeners(config: Config, sockets: Sequence[socket.socket] | None
+                         ) -> tuple[list[anyio.abc.SocketListener], tuple[str, ...]]:
+    """Bind the configured addresses (or adopt ``sockets``) and wrap them for anyio."""
+    raw: list[socket.socket] = []
+    try:
+        if sockets is not None:
+            for sock in sockets:
+                sock.listen(config.backlog)  # harmless on a socket that already listens
+                raw.append(sock)
+        else:
+            for bind in config.binds:
+                raw.append(bind_socket(bind, config.backlog))
+        addresses = tuple(describe(sock) for sock in raw)
+        listeners = [await anyio.abc.SocketListener.from_socket(sock) for sock in raw]
+    except BaseException:
+        for sock in raw:
+            sock.close()
+        raise
+    return listeners, addresses

@@ -1,0 +1,205 @@
+"""``serve()``: the server's task tree, from lifespan startup to the last closed connection.
+
+The tree, outermost first (each level owns the next)::
+
+    root task group             the app's lifespan call runs here
+      connections task group    one task per connection (its deadline is the grace period)
+        accept task group       one accept loop per listening socket
+
+Graceful shutdown (:meth:`Server.shutdown`): cancel the accept loops and close the
+listening sockets; ask every connection to finish (idle ones close at once, busy
+ones after their response with ``Connection: close``); give them
+``timeout_graceful_shutdown`` seconds, then cancel what is left; then run lifespan
+shutdown. Cancelling ``serve()`` from outside skips the grace period but still
+runs lifespan shutdown, shielded and bounded by ``timeout_lifespan_shutdown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+
+import anyio
+import anyio.abc
+
+from .._app import adapt_app
+from .._config import Config, UnixBind
+from .._errors import LifespanFailure
+from .._types import ASGIApp
+from ._connection import HTTPConnection
+from ._lifespan import Lifespan
+from ._listeners import CAPACITY_ERRNOS, open_listeners
+from ._state import ServerState, ServerStatistics
+
+logger = logging.getLogger("trio_asgi")
+
+#: How long the accept loop backs off when the process is out of file descriptors.
+ACCEPT_RETRY_DELAY = 0.1
+
+
+class Server:
+    """A server for one app and config; also the handle :func:`serve` gives ``task_status``.
+
+    Example:
+        >>> async def main(app):  # doctest: +SKIP
+        ...     async with trio.open_nursery() as nursery:
+        ...         server = await nursery.start(trio_asgi.serve, app, Config(bind=("127.0.0.1:0",)))
+        ...         print(server.addresses)       # ('127.0.0.1:54321',)
+        ...         server.shutdown()             # graceful; serve() returns when done
+    """
+
+    def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self._state = ServerState(adapt_app(app, self.config.interface), self.config)
+        #: The bound addresses in bind syntax (port 0 resolved); set once serving.
+        self.addresses: tuple[str, ...] = ()
+        self._shutdown_requested = False
+        self._shutdown_event: anyio.Event | None = None
+        self._running = False
+
+    def shutdown(self) -> None:
+        """Start a graceful shutdown; :meth:`serve` returns once it is done. Idempotent."""
+        self._shutdown_requested = True
+        if self._shutdown_event is not None:
+            self._shutdown_event.set()
+
+    def statistics(self) -> ServerStatistics:
+        """Open connections, requests in flight and requests served, right now."""
+        return self._state.statistics()
+
+    async def serve(self, *, sockets: Sequence[socket.socket] | None = None,
+                    task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until :meth:`shutdown` or cancellation; ``task_status.started(self)`` once serving.
+
+        Args:
+            sockets: listening sockets to serve on instead of the configured binds.
+            task_status: for ``nursery.start``; gets this server once the sockets are bound
+                and lifespan startup is done.
+
+        Raises:
+            LifespanFailure: lifespan startup failed (nothing was bound).
+        """
+        if self._running:
+            raise RuntimeError("this Server is already serving")
+        self._running = True
+        self._shutdown_event = anyio.Event()
+        if self._shutdown_requested:
+            self._shutdown_event.set()
+        state = self._state
+        lifespan = Lifespan(state.app, self.config, state.lifespan_state)
+        failure: LifespanFailure | None = None
+        async with anyio.create_task_group() as root:
+            if lifespan.supported:
+                root.start_soon(lifespan.run_app)
+            try:
+                await lifespan.startup()
+            except LifespanFailure as exc:
+                failure = exc
+            else:
+                try:
+                    await self._serve_connections(sockets, task_status)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await lifespan.shutdown()
+            finally:
+                root.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        logger.info("Finished server process")
+
+    async def _serve_connections(self, sockets: Sequence[socket.socket] | None,
+                                 task_status: anyio.abc.TaskStatus[Server]) -> None:
+        config = self.config
+        state = self._state
+        assert self._shutdown_event is not None
+        listeners, self.addresses = await open_listeners(config, sockets)
+        try:
+            for address in self.addresses:
+                logger.info("Listening on %s", _url(address))
+            async with anyio.create_task_group() as connections:
+                async with anyio.create_task_group() as acceptors:
+                    for listener in listeners:
+                        acceptors.start_soon(self._accept_loop, listener, connections)
+                    task_status.started(self)
+                    await self._shutdown_event.wait()
+                    acceptors.cancel_scope.cancel()
+                await _close_all(listeners)
+                logger.info("Shutting down: waiting for %d connection(s) to finish",
+                            state.open_connections)
+                state.begin_shutdown()
+                if config.timeout_graceful_shutdown is not None:
+                    connections.cancel_scope.deadline = (
+                        anyio.current_time() + config.timeout_graceful_shutdown)
+            if connections.cancel_scope.cancelled_caught:
+                logger.warning("Graceful shutdown timed out after %ss; cancelled the rest",
+                               config.timeout_graceful_shutdown)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _close_all(listeners)
+            if sockets is None:
+                _unlink_unix_sockets(config)
+
+    async def _accept_loop(self, listener: anyio.abc.SocketListener,
+                           connections: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.BrokenResourceError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, OSError) and cause.errno in CAPACITY_ERRNOS):
+                    raise
+                logger.error("accept() failed (%s); retrying in %ss", cause, ACCEPT_RETRY_DELAY)
+                await anyio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            connections.start_soon(self._handle_connection, stream)
+
+    async def _handle_connection(self, stream: anyio.abc.SocketStream) -> None:
+        state = self._state
+        state.open_connections += 1
+        try:
+            await HTTPConnection(stream, state).run()
+        except Exception:
+            # The catch-all boundary: nothing a client or an app does takes the server down.
+            logger.exception("Unexpected error while serving a connection")
+            await anyio.aclose_forcefully(stream)
+        finally:
+            state.open_connections -= 1
+
+
+async def serve(app: ASGIApp, config: Config | None = None, *,
+                sockets: Sequence[socket.socket] | None = None,
+                task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` until shut down or cancelled. The library entry point.
+
+    Use it with ``nursery.start`` to get the :class:`Server` handle once the sockets
+    are bound and lifespan startup is done::
+
+        server = await nursery.start(trio_asgi.serve, app, Config(bind=("127.0.0.1:0",)))
+        ...
+        server.shutdown()
+
+    No signal handlers are installed: that is :func:`trio_asgi.run`'s job.
+
+    Raises:
+        LifespanFailure: lifespan startup failed.
+    """
+    await Server(app, config).serve(sockets=sockets, task_status=task_status)
+
+
+async def _close_all(listeners: Sequence[anyio.abc.SocketListener]) -> None:
+    for listener in listeners:
+        await anyio.aclose_forcefully(listener)
+
+
+def _unlink_unix_sockets(config: Config) -> None:
+    for bind in config.binds:
+        if isinstance(bind, UnixBind):
+            with contextlib.suppress(OSError):
+                os.unlink(bind.path)
+
+
+def _url(address: str) -> str:
+    return address if address.startswith(("unix:", "fd:")) else f"http://{address}"

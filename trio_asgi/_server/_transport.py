@@ -1,0 +1,95 @@
+"""One connection's byte stream, with deadlines and one way of failing.
+
+Everything that touches the socket of a connection goes through :class:`Transport`,
+so transport errors become our errors at exactly one boundary: a read returns
+``b""`` when the client is gone, a write raises :class:`~trio_asgi.ClientDisconnected`.
+Deadlines are cancel scopes; nothing here is shielded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import anyio.abc
+
+from .._errors import ClientDisconnected
+
+READ_SIZE = 65536
+
+#: What a stream raises when the peer is gone or the stream was closed under us.
+_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+class ReadTimeout(Exception):
+    """The client sent nothing before the deadline."""
+
+
+class Transport:
+    __slots__ = ("broken", "stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+        #: The peer is gone or a write failed: no more writes will be tried.
+        self.broken = False
+
+    async def read(self, deadline: float = math.inf) -> bytes:
+        """Up to READ_SIZE bytes; ``b""`` once the client closed or the connection broke.
+
+        Raises:
+            ReadTimeout: nothing arrived before ``deadline`` (an absolute anyio time).
+        """
+        try:
+            if deadline == math.inf:
+                return await self.stream.receive(READ_SIZE)
+            with anyio.CancelScope(deadline=deadline) as scope:
+                return await self.stream.receive(READ_SIZE)
+        except _GONE:
+            return b""
+        assert scope.cancelled_caught
+        raise ReadTimeout
+
+    async def write(self, data: bytes, timeout: float | None) -> None:
+        """Hand ``data`` to the socket; returns when it has been taken.
+
+        Raises:
+            ClientDisconnected: the client is gone, or did not read for ``timeout`` seconds.
+        """
+        if self.broken:
+            raise ClientDisconnected("the client is gone")
+        try:
+            if timeout is None:
+                await self.stream.send(data)
+                return
+            with anyio.move_on_after(timeout) as scope:
+                await self.stream.send(data)
+                return
+        except _GONE as exc:
+            self.broken = True
+            raise ClientDisconnected("the client is gone") from exc
+        assert scope.cancelled_caught
+        self.broken = True
+        raise ClientDisconnected(f"the client did not read for {timeout} seconds")
+
+    async def close(self) -> None:
+        """Close without waiting on the peer (never blocks, also when cancelled)."""
+        self.broken = True
+        await anyio.aclose_forcefully(self.stream)
+
+    async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:
+        """Close after telling the peer we are done, reading (and dropping) what it still sends.
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy
+        a response the client has not read yet (an error reply, say). So: shut down our
+        side, then read for a moment, bounded in time and bytes, before closing.
+        """
+        if not self.broken:
+            try:
+                await self.stream.send_eof()
+                with anyio.move_on_after(timeout):
+                    while limit > 0:
+                        chunk = await self.stream.receive(READ_SIZE)
+                        limit -= len(chunk)
+            except (*_GONE, NotImplementedError):
+                pass
+        await self.close()
