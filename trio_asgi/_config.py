@@ -187,7 +187,7 @@ class Config:
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.bind, str):
+        if isinstance(self.bind, str):  # type: ignore[unreachable]
             raise ConfigError("bind: give a tuple of addresses, not one string")
         if not self.bind:
             raise ConfigError("bind: give at least one address")
@@ -200,7 +200,9 @@ class Config:
             if f.name.startswith("timeout_") or f.name in ("ws_ping_interval", "ws_ping_timeout"):
                 object.__setattr__(self, f.name, _check_seconds(f.name, value))
             elif f.name in _CHOICES and value not in _CHOICES[f.name]:
-                raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(_CHOICES[f.name])}")
+                raise ConfigError(
+                    f"{f.name}: {value!r} is not one of {', '.join(_CHOICES[f.name])}"
+                )
         for name in ("backlog", "max_header_size", "max_header_count", "max_target_length"):
             _check_count(name, getattr(self, name), minimum=1)
         for name in ("max_body_size", "max_requests_per_connection", "limit_concurrency"):
@@ -272,12 +274,16 @@ def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
         if not isinstance(name, str) or not name or not _is_token(name):
             raise ConfigError(f"headers: {name!r} is not a valid header name")
         if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise ConfigError(f"headers: the value of {name!r} must be a string without CR, LF, NUL")
+            raise ConfigError(
+                f"headers: the value of {name!r} must be a string without CR, LF, NUL"
+            )
         checked.append((name, value))
     return tuple(checked)
 
 
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 
 
 def _is_token(text: str) -> bool:

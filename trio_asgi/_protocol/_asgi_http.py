@@ -59,11 +59,15 @@ def parse_headers(value: object, what: str = "headers") -> list[tuple[bytes, byt
     headers: list[tuple[bytes, bytes]] = []
     for item in value:
         if not isinstance(item, tuple | list) or len(item) != 2:
-            raise ASGIProtocolError(f"{what}: each header must be a [name, value] pair, got {item!r}")
+            raise ASGIProtocolError(
+                f"{what}: each header must be a [name, value] pair, got {item!r}"
+            )
         name, data = item
         if type(name) is not bytes or type(data) is not bytes:
             if not (isinstance(name, bytes) and isinstance(data, bytes)):
-                raise ASGIProtocolError(f"{what}: header names and values must be bytes, got {item!r}")
+                raise ASGIProtocolError(
+                    f"{what}: header names and values must be bytes, got {item!r}"
+                )
             name, data = bytes(name), bytes(data)
         headers.append((name, data))
     return headers
@@ -83,33 +87,46 @@ def _parse_start(message: Message) -> ResponseStart:
     if not 200 <= status <= 599:
         # 1xx are not final responses: early hints and upgrades have their own messages.
         raise ASGIProtocolError(f"http.response.start: status {status} is not a final status")
-    return ResponseStart(status, parse_headers(message.get("headers", ())),
-                         _flag(message, "trailers"))
+    return ResponseStart(
+        status, parse_headers(message.get("headers", ())), _flag(message, "trailers")
+    )
 
 
 def _parse_body(message: Message) -> ResponseBody:
     body = message.get("body", b"")
     if type(body) is not bytes:
         if not isinstance(body, bytes | bytearray | memoryview):
-            raise ASGIProtocolError(f"http.response.body: body must be bytes, got {type(body).__name__}")
+            raise ASGIProtocolError(
+                f"http.response.body: body must be bytes, got {type(body).__name__}"
+            )
         body = bytes(body)
     return ResponseBody(body, _flag(message, "more_body"))
 
 
 def _parse_trailers(message: Message) -> ResponseTrailers:
-    return ResponseTrailers(parse_headers(message.get("headers", ()), "trailers"),
-                            _flag(message, "more_trailers"))
+    return ResponseTrailers(
+        parse_headers(message.get("headers", ()), "trailers"), _flag(message, "more_trailers")
+    )
 
 
 _Parser: TypeAlias = Callable[[Message], Any]
 
 #: (state, message type) -> (parser, state while more follows, state when this is the last)
 #: ``None`` as the last state means "TRAILERS if trailers were announced, else DONE".
-_TRANSITIONS: dict[tuple[ResponseState, str], tuple[_Parser, ResponseState, ResponseState | None]] = {
-    (ResponseState.START, "http.response.start"): (_parse_start, ResponseState.BODY, ResponseState.BODY),
+_TRANSITIONS: dict[
+    tuple[ResponseState, str], tuple[_Parser, ResponseState, ResponseState | None]
+] = {
+    (ResponseState.START, "http.response.start"): (
+        _parse_start,
+        ResponseState.BODY,
+        ResponseState.BODY,
+    ),
     (ResponseState.BODY, "http.response.body"): (_parse_body, ResponseState.BODY, None),
-    (ResponseState.TRAILERS, "http.response.trailers"):
-        (_parse_trailers, ResponseState.TRAILERS, ResponseState.DONE),
+    (ResponseState.TRAILERS, "http.response.trailers"): (
+        _parse_trailers,
+        ResponseState.TRAILERS,
+        ResponseState.DONE,
+    ),
 }
 
 
@@ -131,11 +148,14 @@ class ResponseOrder:
         try:
             kind = message["type"]
         except (KeyError, TypeError):
-            raise ASGIProtocolError(f"an ASGI message must be a dict with a 'type', got {message!r}") from None
+            raise ASGIProtocolError(
+                f"an ASGI message must be a dict with a 'type', got {message!r}"
+            ) from None
         entry = _TRANSITIONS.get((self.state, kind))
         if entry is None:
-            raise ASGIProtocolError(f"unexpected {kind!r} message while the response is in state "
-                                    f"{self.state.name}")
+            raise ASGIProtocolError(
+                f"unexpected {kind!r} message while the response is in state {self.state.name}"
+            )
         parser, more_state, last_state = entry
         parsed: Parsed = parser(message)
         if isinstance(parsed, ResponseStart):

@@ -135,8 +135,18 @@ class HTTP11Connection:
     """One server-side HTTP/1.1 connection, strict on input, never doing I/O."""
 
     __slots__ = (
-        "_buffer", "_chunked", "_defaults", "_eof", "_h11", "_head_scan_from", "_limits",
-        "_no_body", "_phase", "_remaining", "request", "response_chunked",
+        "_buffer",
+        "_chunked",
+        "_defaults",
+        "_eof",
+        "_h11",
+        "_head_scan_from",
+        "_limits",
+        "_no_body",
+        "_phase",
+        "_remaining",
+        "request",
+        "response_chunked",
     )
 
     def __init__(self, limits: Limits, defaults: DefaultHeaders) -> None:
@@ -279,8 +289,14 @@ class HTTP11Connection:
             if lowered.count(b"\r\ncontent-length:") != 1 or b"," in _header_value(lowered):
                 return self._fail(400, "repeated Content-Length")
         request = RequestHead(
-            method=method, http_version=version, raw_target=event.target, raw_path=raw_path,
-            query_string=query, headers=headers, content_length=content_length, chunked=chunked,
+            method=method,
+            http_version=version,
+            raw_target=event.target,
+            raw_path=raw_path,
+            query_string=query,
+            headers=headers,
+            content_length=content_length,
+            chunked=chunked,
             expects_continue=expects_continue and self._h11.they_are_waiting_for_100_continue,
             accepts_trailers=accepts_trailers,
         )
@@ -343,11 +359,16 @@ class HTTP11Connection:
         """``100 Continue``, if the client is still waiting for it; else ``b""``."""
         if not self._h11.they_are_waiting_for_100_continue:
             return b""
-        return self._h11.send(h11.InformationalResponse(status_code=100, headers=[],
-                                                        reason=b"Continue")) or b""
+        return (
+            self._h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
+            or b""
+        )
 
-    def response_head(self, status: int, headers: Iterable[tuple[bytes, bytes]], *,
-                      close: bool) -> bytes:
+    def response_head(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]], *, close: bool
+    ) -> bytes:
         """Serialise the status line and headers; we choose the framing, not the app.
 
         Raises:
@@ -365,16 +386,24 @@ class HTTP11Connection:
         if close:
             out.append((b"connection", b"close"))
         self._no_body = self._no_body or status in _NO_BODY_STATUSES
-        self.response_chunked = (not self._no_body and b"content-length" not in present
-                                 and self._h11.their_http_version == b"1.1")
+        self.response_chunked = (
+            not self._no_body
+            and b"content-length" not in present
+            and self._h11.their_http_version == b"1.1"
+        )
         try:
-            return self._h11.send(h11.Response(status_code=status, headers=out,
-                                               reason=reason_phrase(status))) or b""
+            return (
+                self._h11.send(
+                    h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
+                )
+                or b""
+            )
         except h11.LocalProtocolError as exc:
             raise ResponseError(str(exc)) from None
 
-    def response_body(self, data: bytes, *, final: bool,
-                      trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+    def response_body(
+        self, data: bytes, *, final: bool, trailers: list[tuple[bytes, bytes]] | None = None
+    ) -> bytes:
         """Serialise body bytes (dropped for HEAD, 204 and 304) and, if final, the end.
 
         Raises:

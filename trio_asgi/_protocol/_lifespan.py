@@ -50,7 +50,9 @@ class LifespanOrder:
         """
         kind = message.get("type") if isinstance(message, dict) else None
         if not isinstance(kind, str):
-            raise ASGIProtocolError(f"a lifespan message must be a dict with a 'type', got {message!r}")
+            raise ASGIProtocolError(
+                f"a lifespan message must be a dict with a 'type', got {message!r}"
+            )
         following = TRANSITIONS.get((self.phase, kind))
         if following is None:
             raise ASGIProtocolError(f"unexpected {kind!r} during lifespan {self.phase.name}")

@@ -17,8 +17,13 @@ def reason_phrase(status: int) -> bytes:
     return REASON_PHRASES.get(status) or _CLASS_PHRASES.get(status // 100, b"Unknown")
 
 
-_CLASS_PHRASES = {1: b"Informational", 2: b"Success", 3: b"Redirection", 4: b"Client Error",
-                  5: b"Server Error"}
+_CLASS_PHRASES = {
+    1: b"Informational",
+    2: b"Success",
+    3: b"Redirection",
+    4: b"Client Error",
+    5: b"Server Error",
+}
 
 SERVER_HEADER_VALUE = f"trio-asgi/{__version__}".encode("ascii")
 
@@ -46,18 +51,23 @@ class DefaultHeaders:
 
     __slots__ = ("_date", "_fixed", "_names", "date_header")
 
-    def __init__(self, *, server_header: bool, date_header: bool,
-                 extra: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self, *, server_header: bool, date_header: bool, extra: tuple[tuple[str, str], ...]
+    ) -> None:
         fixed: list[tuple[bytes, bytes]] = []
         if server_header:
             fixed.append((b"server", SERVER_HEADER_VALUE))
-        fixed.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra)
+        fixed.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra
+        )
         self._fixed = tuple(fixed)
         self._names = frozenset(name for name, _ in fixed)
         self.date_header = date_header
         self._date = DateHeader()
 
-    def complete(self, headers: list[tuple[bytes, bytes]], present: frozenset[bytes] | set[bytes]) -> None:
+    def complete(
+        self, headers: list[tuple[bytes, bytes]], present: frozenset[bytes] | set[bytes]
+    ) -> None:
         """Append the defaults whose names are not in ``present`` (lower-case names)."""
         if self.date_header and b"date" not in present:
             headers.append((b"date", self._date.value()))
@@ -68,8 +78,13 @@ class DefaultHeaders:
                 headers.extend(item for item in self._fixed if item[0] not in present)
 
 
-def error_response(status: int, defaults: DefaultHeaders, *, http_version: bytes = b"1.1",
-                   extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+def error_response(
+    status: int,
+    defaults: DefaultHeaders,
+    *,
+    http_version: bytes = b"1.1",
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> bytes:
     """A complete plain-text response that closes the connection, for errors we answer ourselves.
 
     The body is the reason phrase only: never a traceback or any detail from the request.

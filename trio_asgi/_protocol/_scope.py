@@ -16,9 +16,16 @@ LIFESPAN_SPEC_VERSION = "2.0"
 _HTTP_ASGI = {"version": "3.0", "spec_version": HTTP_SPEC_VERSION}
 
 
-def http_scope(request: RequestHead, *, scheme: str, root_path: str,
-               client: tuple[str, int] | None, server: tuple[str, int | None] | None,
-               state: dict[str, Any], extensions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def http_scope(
+    request: RequestHead,
+    *,
+    scheme: str,
+    root_path: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    state: dict[str, Any],
+    extensions: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The scope for one HTTP request. ``path`` and ``raw_path`` include ``root_path``."""
     raw_path = request.raw_path
     if root_path and raw_path != b"*":

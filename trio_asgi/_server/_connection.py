@@ -36,8 +36,9 @@ DRAIN_LIMIT = 64 * 1024
 DRAIN_TIMEOUT = 1.0
 
 
-def socket_addresses(stream: anyio.abc.ByteStream) -> tuple[tuple[str, int] | None,
-                                                            tuple[str, int | None] | None]:
+def socket_addresses(
+    stream: anyio.abc.ByteStream,
+) -> tuple[tuple[str, int] | None, tuple[str, int | None] | None]:
     """The scope's ``client`` and ``server`` for a stream (``[path, None]`` on a unix socket)."""
     remote: Any = stream.extra(SocketAttribute.remote_address, None)
     local: Any = stream.extra(SocketAttribute.local_address, None)
@@ -52,11 +53,21 @@ def socket_addresses(stream: anyio.abc.ByteStream) -> tuple[tuple[str, int] | No
 
 
 class HTTPConnection:
-    __slots__ = ("_idle_scope", "client", "closing", "lingering", "protocol", "scheme", "server",
-                 "state", "transport")
+    __slots__ = (
+        "_idle_scope",
+        "client",
+        "closing",
+        "lingering",
+        "protocol",
+        "scheme",
+        "server",
+        "state",
+        "transport",
+    )
 
-    def __init__(self, stream: anyio.abc.ByteStream, state: ServerState, *,
-                 scheme: str = "http") -> None:
+    def __init__(
+        self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
+    ) -> None:
         self.state = state
         self.transport = Transport(stream)
         self.protocol = HTTP11Connection(state.limits, state.defaults)
@@ -127,8 +138,9 @@ class HTTPConnection:
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.lingering = True
         try:
-            await self.transport.write(self.protocol.error_response(status, extra=extra),
-                                       self.state.config.timeout_write)
+            await self.transport.write(
+                self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
+            )
         except OSError:
             pass
 

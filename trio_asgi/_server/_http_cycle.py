@@ -23,6 +23,7 @@ from .._protocol._http11 import (
     BodyData,
     ClientEOF,
     EndOfBody,
+    Event,
     HTTP11Connection,
     RequestHead,
     ResponseError,
@@ -43,9 +44,23 @@ _NO_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {}
 
 class HTTPCycle:
     __slots__ = (
-        "_body_deadline", "_body_received", "_conn", "_held_head", "_order", "_protocol",
-        "_request_delivered", "_sending", "_transport", "_waiter", "bytes_sent", "close_after",
-        "disconnected", "request", "response_complete", "status",
+        "_body_deadline",
+        "_body_received",
+        "_conn",
+        "_held_event",
+        "_held_head",
+        "_order",
+        "_protocol",
+        "_request_delivered",
+        "_sending",
+        "_transport",
+        "_waiter",
+        "bytes_sent",
+        "close_after",
+        "disconnected",
+        "request",
+        "response_complete",
+        "status",
     )
 
     def __init__(self, conn: HTTPConnection, request: RequestHead) -> None:
@@ -58,6 +73,7 @@ class HTTPCycle:
         self._body_received = 0
         self._body_deadline = math.inf
         self._held_head = b""
+        self._held_event: Event | None = None
         self._sending = False
         self._waiter: anyio.CancelScope | None = None
         self.disconnected = False
@@ -73,8 +89,12 @@ class HTTPCycle:
         conn = self._conn
         state = conn.state
         scope = http_scope(
-            self.request, scheme=conn.scheme, root_path=state.config.root_path,
-            client=conn.client, server=conn.server, state=state.lifespan_state,
+            self.request,
+            scheme=conn.scheme,
+            root_path=state.config.root_path,
+            client=conn.client,
+            server=conn.server,
+            state=state.lifespan_state,
             extensions=_TRAILERS_EXTENSION if self.request.accepts_trailers else _NO_EXTENSIONS,
         )
         started = time.monotonic()
@@ -83,34 +103,55 @@ class HTTPCycle:
             await state.app(scope, self.receive, self.send)
         except ClientDisconnected:
             pass  # the client left; the app let our own exception escape: nothing to report
-        except Exception:
+        except Exception as exc:
             # The one place app errors are caught. Never sent to the client.
-            logger.exception("Exception in ASGI application (%s %s)", self.request.method,
-                             _printable(self.request.raw_target))
-            await self._fail(500, "the app raised")
+            if not _only_disconnects(exc):
+                logger.exception(
+                    "Exception in ASGI application (%s %s)",
+                    self.request.method,
+                    _printable(self.request.raw_target),
+                )
+                await self._fail(500, "the app raised")
         else:
             if not self.response_complete and not self.disconnected:
-                logger.error("ASGI application returned without completing the response "
-                             "(%s %s)", self.request.method, _printable(self.request.raw_target))
+                logger.error(
+                    "ASGI application returned without completing the response (%s %s)",
+                    self.request.method,
+                    _printable(self.request.raw_target),
+                )
                 await self._fail(500, "the app returned early")
         finally:
             state.requests_in_flight -= 1
             state.requests_served += 1
-        if state.access_log.enabled and self.status:
-            state.access_log.log_http(
-                client=conn.client, method=self.request.method, raw_target=self.request.raw_target,
-                http_version=self.request.http_version, status=self.status,
-                response_bytes=self.bytes_sent, duration=time.monotonic() - started,
-                headers=self.request.headers)
+        self._log_access(started)
+
+    def _log_access(self, started: float) -> None:
+        access_log = self._conn.state.access_log
+        if access_log.enabled and self.status:
+            access_log.log_http(
+                client=self._conn.client,
+                method=self.request.method,
+                raw_target=self.request.raw_target,
+                http_version=self.request.http_version,
+                status=self.status,
+                response_bytes=self.bytes_sent,
+                duration=time.monotonic() - started,
+                headers=self.request.headers,
+            )
+
+    def _nothing_sent(self) -> bool:
+        """No byte of the response has been written (a held head counts as unsent)."""
+        return self._order.state is ResponseState.START or bool(self._held_head)
 
     async def _fail(self, status: int, why: str) -> None:
         """After an app error: a 500 if nothing was sent yet, else just close."""
         self.close_after = True
-        if self._order.state is ResponseState.START and not self._transport.broken:
+        if self._nothing_sent() and not self._transport.broken:
             self.status = status
             try:
-                await self._transport.write(self._protocol.error_response(status),
-                                            self._conn.state.config.timeout_write)
+                await self._transport.write(
+                    self._protocol.error_response(status), self._conn.state.config.timeout_write
+                )
             except ClientDisconnected:
                 pass
             self.response_complete = True
@@ -136,17 +177,19 @@ class HTTPCycle:
             if interim:
                 await self._write(interim)
         while True:
-            event = protocol.next_event()
+            event = self._held_event or protocol.next_event()
+            self._held_event = None
             if type(event) is BodyData:
                 self._body_received += len(event.data)
                 if config.max_body_size is not None and self._body_received > config.max_body_size:
                     return await self._abort_request(413, "request body too large")
-                follow = protocol.next_event() if protocol.buffered else NEED_DATA
+                # Look one event ahead so the last chunk carries more_body=False.
+                follow = protocol.next_event()
                 if type(follow) is EndOfBody:
                     self._request_delivered = True
                     return {"type": "http.request", "body": event.data, "more_body": False}
-                if follow is not NEED_DATA:  # pragma: no cover - h11 yields one Data per feed
-                    raise AssertionError(follow)
+                if follow is not NEED_DATA:
+                    self._held_event = follow
                 return {"type": "http.request", "body": event.data, "more_body": True}
             if type(event) is EndOfBody or protocol.request_complete:
                 self._request_delivered = True
@@ -157,31 +200,33 @@ class HTTPCycle:
             if type(event) is ClientEOF:
                 self.disconnected = True
                 return _DISCONNECT
-            await self._read_body_bytes(config.timeout_body, config.timeout_body_idle)
+            if not await self._read_body_bytes(config.timeout_body, config.timeout_body_idle):
+                return await self._abort_request(408, "request body timed out")
 
-    async def _read_body_bytes(self, total: float | None, idle: float | None) -> None:
+    async def _read_body_bytes(self, total: float | None, idle: float | None) -> bool:
+        """Read more of the body under its deadlines; False if they passed."""
         now = anyio.current_time()
         if self._body_deadline == math.inf and total is not None:
             self._body_deadline = now + total
         deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
         try:
-            data = await self._transport.read(deadline)
+            self._protocol.receive_data(await self._transport.read(deadline))
         except ReadTimeout:
-            data = b""
-            await self._abort_request(408, "request body timed out")
-        self._protocol.receive_data(data)
+            return False
+        return True
 
     async def _abort_request(self, status: int, why: str) -> Message:
         """The request cannot be read to its end: answer ``status`` if we still can, and close."""
         logger.debug("aborting request: %s", why)
         self.disconnected = True
         self.close_after = True
-        if self._order.state is ResponseState.START and not self._transport.broken:
+        if self._nothing_sent() and not self._transport.broken:
             self.status = status
             self._order.state = ResponseState.DONE
             try:
-                await self._transport.write(self._protocol.error_response(status),
-                                            self._conn.state.config.timeout_write)
+                await self._transport.write(
+                    self._protocol.error_response(status), self._conn.state.config.timeout_write
+                )
             except ClientDisconnected:
                 pass
         self._transport.broken = True
@@ -217,9 +262,9 @@ class HTTPCycle:
         parsed = order.advance(message)
         self._sending = True
         try:
-            if type(parsed) is ResponseStart:
+            if isinstance(parsed, ResponseStart):
                 await self._start_response(parsed, previous)
-            elif type(parsed) is ResponseBody:
+            elif isinstance(parsed, ResponseBody):
                 await self._send_body(parsed)
             else:
                 await self._send_trailers(parsed.headers, final=not parsed.more)
@@ -231,10 +276,8 @@ class HTTPCycle:
         conn = self._conn
         request = self.request
         # Decide now whether the connection survives this response, so the head says so.
-        self.close_after = (
-            conn.closing
-            or (request.expects_continue and not protocol.request_complete
-                and self._body_received == 0)
+        self.close_after = conn.closing or (
+            request.expects_continue and not protocol.request_complete and self._body_received == 0
         )
         try:
             head = protocol.response_head(start.status, start.headers, close=self.close_after)
@@ -269,7 +312,9 @@ class HTTPCycle:
             return  # more_trailers: trailers are sent together with the last message
         chunked = self._protocol.response_chunked and self.request.accepts_trailers
         try:
-            data = self._protocol.response_body(b"", final=True, trailers=headers if chunked else None)
+            data = self._protocol.response_body(
+                b"", final=True, trailers=headers if chunked else None
+            )
         except ResponseError as exc:
             self.close_after = True
             raise ASGIProtocolError(f"invalid trailers: {exc}") from None
@@ -289,6 +334,13 @@ class HTTPCycle:
             self.close_after = True
             raise
         self.bytes_sent += len(data)
+
+
+def _only_disconnects(exc: BaseException) -> bool:
+    """An exception group (from the app's task groups) holding only our ClientDisconnected."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_disconnects(inner) for inner in exc.exceptions)
+    return isinstance(exc, ClientDisconnected)
 
 
 def _printable(raw: bytes) -> str:

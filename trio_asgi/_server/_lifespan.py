@@ -25,8 +25,19 @@ logger = logging.getLogger("trio_asgi")
 
 
 class Lifespan:
-    __slots__ = ("_answered", "_app", "_app_done", "_config", "_error", "_failure", "_order",
-                 "_shutdown_requested", "_started_app", "state", "supported")
+    __slots__ = (
+        "_answered",
+        "_app",
+        "_app_done",
+        "_config",
+        "_error",
+        "_failure",
+        "_order",
+        "_shutdown_requested",
+        "_started_app",
+        "state",
+        "supported",
+    )
 
     def __init__(self, app: ASGIApp, config: Config, state: dict[str, Any]) -> None:
         self._app = app
@@ -56,10 +67,13 @@ class Lifespan:
         except Exception as exc:
             self._error = exc
             if self._order.phase is LifespanPhase.STARTING and self._config.lifespan == "auto":
-                logger.info("ASGI 'lifespan' protocol appears unsupported (%s: %s); going on "
-                            "without it", type(exc).__name__, exc)
+                logger.info(
+                    "ASGI 'lifespan' protocol appears unsupported (%s: %s); going on without it",
+                    type(exc).__name__,
+                    exc,
+                )
             else:
-                logger.error("Exception in 'lifespan' protocol", exc_info=exc)
+                logger.exception("Exception in 'lifespan' protocol", exc_info=exc)
         finally:
             self._app_done = True
             self._answered.set()
@@ -87,8 +101,9 @@ class Lifespan:
         with anyio.move_on_after(_or_inf(self._config.timeout_lifespan_startup)) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
-            raise LifespanFailure("lifespan startup timed out after "
-                                  f"{self._config.timeout_lifespan_startup} seconds")
+            raise LifespanFailure(
+                f"lifespan startup timed out after {self._config.timeout_lifespan_startup} seconds"
+            )
         self._answered = anyio.Event()
         phase = self._order.phase
         if phase is LifespanPhase.STARTED:
@@ -101,7 +116,9 @@ class Lifespan:
             why = f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
             raise LifespanFailure(f"the app does not support lifespan ({why}) and lifespan is 'on'")
         if self._error is None:
-            logger.info("ASGI 'lifespan' protocol unsupported (the app returned); going on without it")
+            logger.info(
+                "ASGI 'lifespan' protocol unsupported (the app returned); going on without it"
+            )
         if isinstance(self._error, ASGIProtocolError):
             raise LifespanFailure(f"lifespan startup: {self._error}")
 
@@ -117,12 +134,17 @@ class Lifespan:
         with anyio.move_on_after(_or_inf(self._config.timeout_lifespan_shutdown)) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
-            logger.error("lifespan shutdown timed out after %s seconds",
-                         self._config.timeout_lifespan_shutdown)
+            logger.error(
+                "lifespan shutdown timed out after %s seconds",
+                self._config.timeout_lifespan_shutdown,
+            )
         elif self._failure is not None:
             logger.error("lifespan shutdown failed: %s", self._failure)
-        elif self._order.phase is not LifespanPhase.STOPPED:
+        elif not self._answered_shutdown():
             logger.error("the app's lifespan call ended without answering shutdown")
+
+    def _answered_shutdown(self) -> bool:
+        return self._order.phase is LifespanPhase.STOPPED
 
 
 def _or_inf(seconds: float | None) -> float:

@@ -42,8 +42,13 @@ def bind_socket(bind: Bind, backlog: int) -> socket.socket:
 
 def _bind_tcp(bind: TCPBind, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
-    infos = socket.getaddrinfo(bind.host, bind.port, type=socket.SOCK_STREAM,
-                               flags=socket.AI_PASSIVE, family=socket.AF_UNSPEC)
+    infos = socket.getaddrinfo(
+        bind.host,
+        bind.port,
+        type=socket.SOCK_STREAM,
+        flags=socket.AI_PASSIVE,
+        family=socket.AF_UNSPEC,
+    )
     family, _, _, _, address = next((i for i in infos if i[0] == family), infos[0])
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -73,8 +78,9 @@ def describe(sock: socket.socket) -> str:
     return str(TCPBind(host, port))
 
 
-async def open_listeners(config: Config, sockets: Sequence[socket.socket] | None
-                         ) -> tuple[list[anyio.abc.SocketListener], tuple[str, ...]]:
+async def open_listeners(
+    config: Config, sockets: Sequence[socket.socket] | None
+) -> tuple[list[anyio.abc.SocketListener], tuple[str, ...]]:
     """Bind the configured addresses (or adopt ``sockets``) and wrap them for anyio."""
     raw: list[socket.socket] = []
     try:
@@ -83,8 +89,7 @@ async def open_listeners(config: Config, sockets: Sequence[socket.socket] | None
                 sock.listen(config.backlog)  # harmless on a socket that already listens
                 raw.append(sock)
         else:
-            for bind in config.binds:
-                raw.append(bind_socket(bind, config.backlog))
+            raw.extend(bind_socket(bind, config.backlog) for bind in config.binds)
         addresses = tuple(describe(sock) for sock in raw)
         listeners = [await anyio.abc.SocketListener.from_socket(sock) for sock in raw]
     except BaseException:

@@ -21,9 +21,11 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import anyio.abc
+import trio
 
 from .._app import adapt_app
 from .._config import Config, UnixBind
@@ -33,6 +35,10 @@ from ._connection import HTTPConnection
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, open_listeners
 from ._state import ServerState, ServerStatistics
+from ._trio_streams import Acceptor, TrioListener
+
+#: Listeners :func:`serve` accepts besides plain sockets.
+ListenerLike = anyio.abc.SocketListener | trio.abc.Listener[Any]
 
 logger = logging.getLogger("trio_asgi")
 
@@ -46,7 +52,8 @@ class Server:
     Example:
         >>> async def main(app):  # doctest: +SKIP
         ...     async with trio.open_nursery() as nursery:
-        ...         server = await nursery.start(trio_asgi.serve, app, Config(bind=("127.0.0.1:0",)))
+        ...         config = Config(bind=("127.0.0.1:0",))
+        ...         server = await nursery.start(trio_asgi.serve, app, config)
         ...         print(server.addresses)       # ('127.0.0.1:54321',)
         ...         server.shutdown()             # graceful; serve() returns when done
     """
@@ -70,12 +77,19 @@ class Server:
         """Open connections, requests in flight and requests served, right now."""
         return self._state.statistics()
 
-    async def serve(self, *, sockets: Sequence[socket.socket] | None = None,
-                    task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self,
+        *,
+        sockets: Sequence[socket.socket] | None = None,
+        listeners: Sequence[ListenerLike] | None = None,
+        task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         """Run until :meth:`shutdown` or cancellation; ``task_status.started(self)`` once serving.
 
         Args:
             sockets: listening sockets to serve on instead of the configured binds.
+            listeners: anyio socket listeners or trio listeners (an SSL listener, an
+                in-memory one) to serve on instead of the configured binds.
             task_status: for ``nursery.start``; gets this server once the sockets are bound
                 and lifespan startup is done.
 
@@ -100,7 +114,7 @@ class Server:
                 failure = exc
             else:
                 try:
-                    await self._serve_connections(sockets, task_status)
+                    await self._serve_connections(sockets, listeners, task_status)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await lifespan.shutdown()
@@ -110,12 +124,21 @@ class Server:
             raise failure
         logger.info("Finished server process")
 
-    async def _serve_connections(self, sockets: Sequence[socket.socket] | None,
-                                 task_status: anyio.abc.TaskStatus[Server]) -> None:
+    async def _serve_connections(
+        self,
+        sockets: Sequence[socket.socket] | None,
+        given: Sequence[ListenerLike] | None,
+        task_status: anyio.abc.TaskStatus[Server],
+    ) -> None:
         config = self.config
         state = self._state
         assert self._shutdown_event is not None
-        listeners, self.addresses = await open_listeners(config, sockets)
+        listeners: list[Acceptor]
+        if given is not None:
+            listeners, self.addresses = _adopt_listeners(given)
+        else:
+            bound, self.addresses = await open_listeners(config, sockets)
+            listeners = list(bound)
         try:
             for address in self.addresses:
                 logger.info("Listening on %s", _url(address))
@@ -127,23 +150,26 @@ class Server:
                     await self._shutdown_event.wait()
                     acceptors.cancel_scope.cancel()
                 await _close_all(listeners)
-                logger.info("Shutting down: waiting for %d connection(s) to finish",
-                            state.open_connections)
+                logger.info(
+                    "Shutting down: waiting for %d connection(s) to finish", state.open_connections
+                )
                 state.begin_shutdown()
                 if config.timeout_graceful_shutdown is not None:
                     connections.cancel_scope.deadline = (
-                        anyio.current_time() + config.timeout_graceful_shutdown)
+                        anyio.current_time() + config.timeout_graceful_shutdown
+                    )
             if connections.cancel_scope.cancelled_caught:
-                logger.warning("Graceful shutdown timed out after %ss; cancelled the rest",
-                               config.timeout_graceful_shutdown)
+                logger.warning(
+                    "Graceful shutdown timed out after %ss; cancelled the rest",
+                    config.timeout_graceful_shutdown,
+                )
         finally:
             with anyio.CancelScope(shield=True):
                 await _close_all(listeners)
-            if sockets is None:
+            if sockets is None and given is None:
                 _unlink_unix_sockets(config)
 
-    async def _accept_loop(self, listener: anyio.abc.SocketListener,
-                           connections: anyio.abc.TaskGroup) -> None:
+    async def _accept_loop(self, listener: Acceptor, connections: anyio.abc.TaskGroup) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -151,12 +177,14 @@ class Server:
                 cause = exc.__cause__
                 if not (isinstance(cause, OSError) and cause.errno in CAPACITY_ERRNOS):
                     raise
-                logger.error("accept() failed (%s); retrying in %ss", cause, ACCEPT_RETRY_DELAY)
+                logger.error(  # noqa: TRY400 - a known condition, not a bug: no traceback
+                    "accept() failed (%s); retrying in %ss", cause, ACCEPT_RETRY_DELAY
+                )
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
                 continue
             connections.start_soon(self._handle_connection, stream)
 
-    async def _handle_connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def _handle_connection(self, stream: anyio.abc.ByteStream) -> None:
         state = self._state
         state.open_connections += 1
         try:
@@ -169,9 +197,14 @@ class Server:
             state.open_connections -= 1
 
 
-async def serve(app: ASGIApp, config: Config | None = None, *,
-                sockets: Sequence[socket.socket] | None = None,
-                task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED) -> None:
+async def serve(
+    app: ASGIApp,
+    config: Config | None = None,
+    *,
+    sockets: Sequence[socket.socket] | None = None,
+    listeners: Sequence[ListenerLike] | None = None,
+    task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``app`` until shut down or cancelled. The library entry point.
 
     Use it with ``nursery.start`` to get the :class:`Server` handle once the sockets
@@ -186,12 +219,34 @@ async def serve(app: ASGIApp, config: Config | None = None, *,
     Raises:
         LifespanFailure: lifespan startup failed.
     """
-    await Server(app, config).serve(sockets=sockets, task_status=task_status)
+    await Server(app, config).serve(sockets=sockets, listeners=listeners, task_status=task_status)
 
 
-async def _close_all(listeners: Sequence[anyio.abc.SocketListener]) -> None:
-    for listener in listeners:
-        await anyio.aclose_forcefully(listener)
+def _adopt_listeners(given: Sequence[ListenerLike]) -> tuple[list[Acceptor], tuple[str, ...]]:
+    adopted: list[Acceptor] = []
+    addresses: list[str] = []
+    for listener in given:
+        if isinstance(listener, trio.abc.Listener):
+            wrapped = TrioListener(listener)
+            adopted.append(wrapped)
+            addresses.append(wrapped.describe())
+        else:
+            adopted.append(listener)
+            local = listener.extra(anyio.abc.SocketAttribute.local_address)
+            addresses.append(
+                f"unix:{local}"
+                if isinstance(local, str)
+                else (f"[{local[0]}]:{local[1]}" if ":" in local[0] else f"{local[0]}:{local[1]}")
+            )
+    return adopted, tuple(addresses)
+
+
+async def _close_all(listeners: Sequence[Acceptor]) -> None:
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # closing must not wait: close each one forcefully
+        for listener in listeners:
+            with contextlib.suppress(Exception):
+                await listener.aclose()
 
 
 def _unlink_unix_sockets(config: Config) -> None:

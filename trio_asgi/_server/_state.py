@@ -38,18 +38,30 @@ class ServerState:
     """Shared by all connections of one server; lives as long as :func:`serve`."""
 
     __slots__ = (
-        "access_log", "app", "config", "connections", "defaults", "lifespan_state", "limits",
-        "open_connections", "requests_in_flight", "requests_served", "shutting_down",
+        "access_log",
+        "app",
+        "config",
+        "connections",
+        "defaults",
+        "lifespan_state",
+        "limits",
+        "open_connections",
+        "requests_in_flight",
+        "requests_served",
+        "shutting_down",
     )
 
     def __init__(self, app: ASGIApp, config: Config) -> None:
         self.app = app
         self.config = config
-        self.limits = Limits(max_header_size=config.max_header_size,
-                             max_header_count=config.max_header_count,
-                             max_target_length=config.max_target_length)
-        self.defaults = DefaultHeaders(server_header=config.server_header,
-                                       date_header=config.date_header, extra=config.headers)
+        self.limits = Limits(
+            max_header_size=config.max_header_size,
+            max_header_count=config.max_header_count,
+            max_target_length=config.max_target_length,
+        )
+        self.defaults = DefaultHeaders(
+            server_header=config.server_header, date_header=config.date_header, extra=config.headers
+        )
         self.access_log = AccessLog(config)
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
@@ -70,6 +82,8 @@ class ServerState:
             connection.begin_shutdown()
 
     def statistics(self) -> ServerStatistics:
-        return ServerStatistics(open_connections=self.open_connections,
-                                requests_in_flight=self.requests_in_flight,
-                                requests_served=self.requests_served)
+        return ServerStatistics(
+            open_connections=self.open_connections,
+            requests_in_flight=self.requests_in_flight,
+            requests_served=self.requests_served,
+        )

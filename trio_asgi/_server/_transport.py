@@ -49,7 +49,7 @@ class Transport:
         assert scope.cancelled_caught
         raise ReadTimeout
 
-    async def write(self, data: bytes, timeout: float | None) -> None:
+    async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         """Hand ``data`` to the socket; returns when it has been taken.
 
         Raises:
@@ -76,7 +76,7 @@ class Transport:
         self.broken = True
         await anyio.aclose_forcefully(self.stream)
 
-    async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:
+    async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:  # noqa: ASYNC109
         """Close after telling the peer we are done, reading (and dropping) what it still sends.
 
         Closing a socket with unread input makes the kernel send RST, which can destroy

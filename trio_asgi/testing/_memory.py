@@ -1,0 +1,80 @@
+"""An in-memory listener: the real server, fed by trio memory streams instead of sockets."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import trio
+import trio.testing
+
+
+class MemoryServerStream(trio.abc.HalfCloseableStream):
+    """The server's end of an in-memory connection, with the addresses the scope reports."""
+
+    def __init__(
+        self,
+        send_stream: trio.abc.SendStream,
+        receive_stream: trio.abc.ReceiveStream,
+        *,
+        local_address: tuple[str, int],
+        remote_address: tuple[str, int],
+    ) -> None:
+        self._stapled = trio.StapledStream(send_stream, receive_stream)
+        self.local_address = local_address
+        self.remote_address = remote_address
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stapled.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stapled.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stapled.send_eof()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self._stapled.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self._stapled.aclose()
+
+
+class MemoryListener(trio.abc.Listener[MemoryServerStream]):
+    """A ``trio.abc.Listener`` whose connections are made by :meth:`connect`, in memory.
+
+    Pass it to :func:`trio_asgi.serve` as ``listeners=[listener]``; every
+    :meth:`connect` gives the test the client's end of a new connection.
+    """
+
+    def __init__(self, *, address: tuple[str, int] = ("127.0.0.1", 8000)) -> None:
+        self._send, self._receive = trio.open_memory_channel[MemoryServerStream](math.inf)
+        self._ports = itertools.count(50000)
+        self.server_address = address
+        #: How the server describes this listener in ``Server.addresses``.
+        self.address = f"memory:{address[0]}:{address[1]}"
+
+    async def connect(
+        self, *, client_address: tuple[str, int] | None = None
+    ) -> trio.StapledStream[trio.abc.SendStream, trio.abc.ReceiveStream]:
+        """Open a connection to the server; returns the client's end."""
+        client_to_server_send, client_to_server_receive = trio.testing.memory_stream_one_way_pair()
+        server_to_client_send, server_to_client_receive = trio.testing.memory_stream_one_way_pair()
+        server_end = MemoryServerStream(
+            server_to_client_send,
+            client_to_server_receive,
+            local_address=self.server_address,
+            remote_address=client_address or ("127.0.0.1", next(self._ports)),
+        )
+        await self._send.send(server_end)
+        return trio.StapledStream(client_to_server_send, server_to_client_receive)
+
+    async def accept(self) -> MemoryServerStream:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError("listener closed") from None
+
+    async def aclose(self) -> None:
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
