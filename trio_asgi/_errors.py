@@ -24,3 +24,10 @@ class LifespanFailure(RuntimeError):
 
 class AppLoadError(RuntimeError):
     """The app named on the command line could not be imported or built."""
+
+
+def only_disconnects(exc: BaseException) -> bool:
+    """True for our :class:`ClientDisconnected`, alone or in exception groups (app task groups)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(only_disconnects(inner) for inner in exc.exceptions)
+    return isinstance(exc, ClientDisconnected)

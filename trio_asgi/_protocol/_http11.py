@@ -228,10 +228,11 @@ class HTTP11Connection:
             self._phase = _Phase.CLOSED
             return ClientEOF(clean=not buf)
         line_end = buf.find(b"\r\n")
-        if line_end < 0:
-            if len(buf) > limits.max_request_line:
-                return self._fail(414, "request line too long")
-        elif len(buf) - line_end > limits.max_header_size:
+        # The request line is checked even once its CRLF is in: else a long line and a
+        # head that never ends could fill the buffer without passing either limit.
+        if (len(buf) if line_end < 0 else line_end) > limits.max_request_line:
+            return self._fail(414, "request line too long")
+        if line_end >= 0 and len(buf) - line_end > limits.max_header_size:
             return self._fail(431, "request header section too large")
         if buf.find(b"\n", self._head_scan_from) >= 0 and buf.count(b"\n") != buf.count(b"\r\n"):
             return self._fail(400, "bare LF in request head")
@@ -280,6 +281,9 @@ class HTTP11Connection:
                 expects_continue = value.lower() == b"100-continue"
             elif name == b"te":
                 accepts_trailers = b"trailers" in value.lower()
+        if chunked and version == "1.0":
+            # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+            return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
         if content_length is not None:
             if chunked:
                 # RFC 9112 section 6.1: both is a smuggling attempt, and the connection must close.
@@ -432,6 +436,17 @@ class HTTP11Connection:
     def reusable(self) -> bool:
         """After a finished response: can another request be read on this connection?"""
         return self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
+
+    def detach(self) -> bytes:
+        """Hand the connection to another protocol (a WebSocket): return the unread bytes.
+
+        After this no more events are produced; the bytes that followed the request
+        head belong to the new protocol.
+        """
+        self._phase = _Phase.CLOSED
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
 
     def start_next_cycle(self) -> None:
         """Reset for the next request on a kept-alive connection (requires :attr:`reusable`)."""

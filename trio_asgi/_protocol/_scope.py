@@ -7,10 +7,11 @@ from typing import Any
 from ._http11 import RequestHead
 from ._target import decode_path
 
-#: The ASGI HTTP/WebSocket spec version we implement in full: 2.2 (unix ``server``)
-#: and 2.4 (``send()`` after disconnect raises OSError) hold for HTTP; the WebSocket
-#: items (2.1 accept headers, 2.3 close reason, 2.5 disconnect reason) come with it.
-HTTP_SPEC_VERSION = "2.4"
+#: The ASGI HTTP/WebSocket spec version we implement in full: 2.1 (``headers`` in
+#: ``websocket.accept``), 2.2 (``server`` as ``[path, None]`` on unix sockets), 2.3
+#: (``reason`` in ``websocket.close``), 2.4 (``send()`` after a disconnect raises an
+#: OSError) and 2.5 (``reason`` in ``websocket.disconnect``).
+HTTP_SPEC_VERSION = "2.5"
 LIFESPAN_SPEC_VERSION = "2.0"
 
 _HTTP_ASGI = {"version": "3.0", "spec_version": HTTP_SPEC_VERSION}
@@ -49,3 +50,32 @@ def http_scope(
         "state": state.copy(),
         "extensions": extensions,
     }
+
+
+_WS_EXTENSIONS: dict[str, dict[str, Any]] = {"websocket.http.response": {}}
+
+
+def websocket_scope(
+    request: RequestHead,
+    *,
+    scheme: str,
+    root_path: str,
+    client: tuple[str, int] | None,
+    server: tuple[str, int | None] | None,
+    state: dict[str, Any],
+    subprotocols: tuple[str, ...],
+) -> dict[str, Any]:
+    """The scope for one WebSocket: the HTTP scope's fields, ``ws``/``wss`` and subprotocols."""
+    scope = http_scope(
+        request,
+        scheme="wss" if scheme == "https" else "ws",
+        root_path=root_path,
+        client=client,
+        server=server,
+        state=state,
+        extensions={name: {} for name in _WS_EXTENSIONS},
+    )
+    scope["type"] = "websocket"
+    del scope["method"]
+    scope["subprotocols"] = list(subprotocols)
+    return scope

@@ -5,7 +5,8 @@ Theory of operation
 One :class:`WebSocketConnection` serves one WebSocket, from the moment
 :func:`~._ws_handshake.validate_handshake` accepted the upgrade request to the
 end. It wraps wsproto's frame parser (:class:`wsproto.frame_protocol.FrameDecoder`)
-and fills what wsproto leaves to its user:
+and fills what wsproto leaves to its user (the HTTP responses are built in
+:mod:`._ws_handshake`, close codes, frames and permessage-deflate in :mod:`._ws_codec`):
 
 * **The handshake answer.** :meth:`~WebSocketConnection.accept` returns the 101
   response (subprotocol checked against the offer, permessage-deflate negotiated
@@ -31,12 +32,15 @@ Driving it (the I/O layer's part):
 1. Build it with the :class:`~._ws_handshake.Handshake` and the bytes that
    arrived after the request head (``trailing_data``). Call ``accept``,
    ``reject`` or ``deny_start``/``deny_body`` when the app answers, and write what
-   they return.
+   they return. Bytes received before ``accept`` are kept unparsed and unbounded:
+   don't read from the socket until the app has answered.
 2. Feed what the socket reads to :meth:`~WebSocketConnection.receive_data`
    (``b""`` at EOF), then call :meth:`~WebSocketConnection.next_event` until it
    returns :data:`NEED_DATA`. Write :meth:`~WebSocketConnection.pending_output`
    before reading again: pongs then obey backpressure like everything else, and
-   a client that floods pings but reads nothing stops being read.
+   a client that floods pings but reads nothing stops being read. After
+   :class:`CloseReceived`, :class:`ConnectionLost` or :class:`ProtocolViolation`
+   nothing more is reported.
 3. :meth:`~WebSocketConnection.send_message`, :meth:`~WebSocketConnection.send_ping`
    and :meth:`~WebSocketConnection.close` return bytes to write. Each starts with any
    pending output, so a pong never follows our close frame; write the returned
@@ -54,28 +58,24 @@ WebSocket that is closing or closed raises :class:`~trio_asgi.ClientDisconnected
 from __future__ import annotations
 
 import enum
-import struct
-import zlib
-from codecs import getincrementaldecoder
+from codecs import IncrementalDecoder, getincrementaldecoder
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
-from wsproto.extensions import Extension
-from wsproto.frame_protocol import (
-    CloseReason,
-    Frame,
-    FrameDecoder,
-    FrameProtocol,
-    Opcode,
-    ParseFailed,
-    RsvBits,
-)
-from wsproto.utilities import generate_accept_token
+from wsproto.frame_protocol import CloseReason, Frame, FrameDecoder, Opcode, ParseFailed
 
 from .._errors import ASGIProtocolError, ClientDisconnected
 from ._response import DefaultHeaders
-from ._ws_handshake import DeflateOffer, Handshake, render_response
+from ._ws_codec import (
+    FAILURE_REASONS,
+    PerMessageDeflate,
+    check_close,
+    encode_frame,
+    negotiate_deflate,
+    parse_close,
+)
+from ._ws_handshake import DenialResponse, Handshake, accept_response, render_response
 
 # --- events -----------------------------------------------------------------------------------
 
@@ -136,7 +136,9 @@ class ProtocolViolation:
     detail: str = field(default="", compare=False)
 
 
-Event: TypeAlias = Message | PingReceived | PongReceived | CloseReceived | ConnectionLost | ProtocolViolation
+Event: TypeAlias = (
+    Message | PingReceived | PongReceived | CloseReceived | ConnectionLost | ProtocolViolation
+)
 
 
 # --- states -----------------------------------------------------------------------------------
@@ -204,183 +206,7 @@ _TRANSITIONS: Final[dict[tuple[WebSocketState, _Action], WebSocketState]] = {
 _GONE_STATES: Final = frozenset({_S.LOCAL_CLOSING, _S.CLOSED})
 
 
-# --- close codes ------------------------------------------------------------------------------
-
-#: What our close frame says when we fail the connection (the detail goes to the log only).
-_FAILURE_REASONS: Final = {1002: "protocol error", 1007: "invalid payload data", 1009: "message too big"}
-MAX_CLOSE_REASON_BYTES: Final = 123
-
-
-def is_valid_close_code(code: int) -> bool:
-    """Codes that may appear in a close frame: the defined ones (1004-1006 and 1015 are
-    reserved for local use) and the registered and private ranges 3000-4999."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-
-
-def check_close(code: int, reason: str) -> bytes:
-    """The close frame payload for ``code`` and ``reason``.
-
-    Raises:
-        ASGIProtocolError: the code may not be sent, or the reason is over 123 UTF-8 bytes.
-    """
-    if not is_valid_close_code(code):
-        raise ASGIProtocolError(f"close code {code} may not be sent: use 1000-1003, 1007-1014 "
-                                "or 3000-4999")
-    try:
-        encoded = reason.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ASGIProtocolError("the close reason is not valid Unicode (lone surrogate)") from None
-    if len(encoded) > MAX_CLOSE_REASON_BYTES:
-        raise ASGIProtocolError(f"the close reason is {len(encoded)} UTF-8 bytes; the limit is "
-                                f"{MAX_CLOSE_REASON_BYTES}")
-    return code.to_bytes(2, "big") + encoded
-
-
-def _parse_close(payload: bytes) -> tuple[int, str]:
-    """The code and reason of a received close frame (RFC 6455 sections 5.5.1 and 7.4)."""
-    if not payload:
-        return 1005, ""
-    if len(payload) == 1:
-        raise ParseFailed("close frame with a one-byte payload")
-    code = int.from_bytes(payload[:2], "big")
-    if not is_valid_close_code(code):
-        raise ParseFailed(f"close frame with invalid code {code}")
-    try:
-        return code, payload[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        raise ParseFailed("close reason is not UTF-8", CloseReason.INVALID_FRAME_PAYLOAD_DATA) from None
-
-
-# --- framing ----------------------------------------------------------------------------------
-
-_PACK_16 = struct.Struct("!BBH").pack
-_PACK_64 = struct.Struct("!BBQ").pack
-
-
-def _frame(opcode: int, payload: bytes, rsv1: bool = False) -> bytes:
-    """One unmasked, final frame (servers never mask: RFC 6455 section 5.1)."""
-    first = 0xC0 | opcode if rsv1 else 0x80 | opcode
-    length = len(payload)
-    if length < 126:
-        return bytes((first, length)) + payload
-    if length < 0x10000:
-        return _PACK_16(first, 126, length) + payload
-    return _PACK_64(first, 127, length) + payload
-
-
-#: The four bytes every sync-flushed deflate block ends with; RFC 7692 drops them on the wire.
-_DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"
-#: Our own LZ77 window (4 KiB) and memory level: ~32 KiB per compressing connection, not ~256 KiB.
-_SERVER_WINDOW_BITS: Final = 12
-_MEM_LEVEL: Final = 5
-
-
-class _PerMessageDeflate(Extension):
-    """permessage-deflate (RFC 7692) with a bounded inflater.
-
-    wsproto calls the ``frame_inbound_*`` hooks from its frame decoder; we compress
-    outgoing messages ourselves in :meth:`compress`.
-    """
-
-    name = "permessage-deflate"
-
-    def __init__(self, offer: DeflateOffer, max_size: int) -> None:
-        self._offer = offer
-        self._max_size = max_size
-        self._window_bits = min(offer.server_max_window_bits or 15, _SERVER_WINDOW_BITS)
-        self._compressor: zlib._Compress | None = None
-        self._decompressor: zlib._Decompress | None = None
-        self._frame_is_data = False
-        #: Whether the message being received is compressed (RSV1 on its first frame).
-        self.message_compressed = False
-        self._inflated = 0
-
-    def response_header(self) -> bytes:
-        """Our ``Sec-WebSocket-Extensions`` answer to the accepted offer."""
-        params = ["permessage-deflate"]
-        if self._offer.server_no_context_takeover:
-            params.append("server_no_context_takeover")
-        if self._offer.client_no_context_takeover:
-            params.append("client_no_context_takeover")
-        if self._offer.server_max_window_bits is not None:
-            params.append(f"server_max_window_bits={self._offer.server_max_window_bits}")
-        return "; ".join(params).encode("ascii")
-
-    def enabled(self) -> bool:
-        return True
-
-    def offer(self) -> bool:
-        return False  # a server never offers; it answers in response_header()
-
-    def frame_inbound_header(
-        self, proto: FrameDecoder | FrameProtocol, opcode: Opcode, rsv: RsvBits, payload_length: int
-    ) -> CloseReason | RsvBits:
-        if opcode.iscontrol() or opcode is Opcode.CONTINUATION:
-            if rsv.rsv1:  # RSV1 marks the first frame of a compressed message only
-                return CloseReason.PROTOCOL_ERROR
-            self._frame_is_data = not opcode.iscontrol()
-        else:
-            self._frame_is_data = True
-            self.message_compressed = rsv.rsv1
-            self._inflated = 0
-        return RsvBits(True, False, False)
-
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes | CloseReason:
-        if self._frame_is_data and self.message_compressed:
-            return self._inflate(data)
-        return data
-
-    def frame_inbound_complete(
-        self, proto: FrameDecoder | FrameProtocol, fin: bool
-    ) -> bytes | CloseReason | None:
-        if not (fin and self._frame_is_data and self.message_compressed):
-            return None
-        tail = self._inflate(_DEFLATE_TAIL)
-        self.message_compressed = False
-        assert self._decompressor is not None  # _inflate made it
-        if self._offer.client_no_context_takeover or self._decompressor.eof:
-            # A message ended with a final block (BFINAL) cannot be continued: start afresh.
-            self._decompressor = None
-        return tail
-
-    def _inflate(self, data: bytes) -> bytes | CloseReason:
-        if self._decompressor is None:
-            # The full window reads whatever window the client compressed with.
-            self._decompressor = zlib.decompressobj(-15)
-        budget = self._max_size - self._inflated
-        try:
-            # Never more than budget + 1 bytes: one byte over proves the message is too big.
-            out = self._decompressor.decompress(data, budget + 1)
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        if len(out) > budget:
-            return CloseReason.MESSAGE_TOO_BIG
-        self._inflated += len(out)
-        return out
-
-    def compress(self, data: bytes) -> bytes:
-        """One whole message, compressed as RFC 7692 section 7.2.1 says."""
-        if self._compressor is None:
-            self._compressor = zlib.compressobj(
-                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self._window_bits, _MEM_LEVEL
-            )
-        out = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        if self._offer.server_no_context_takeover:
-            self._compressor = None
-        # An empty result would be ambiguous; RFC 7692 7.2.3.6 sends one empty block instead.
-        return out[:-4] or b"\x00"
-
-
 # --- the connection ---------------------------------------------------------------------------
-
-#: 101 headers that are ours to write: an app's copies are dropped.
-_OWN_101_HEADERS: Final = frozenset({b"upgrade", b"connection", b"sec-websocket-accept",
-                                     b"sec-websocket-extensions"})
-#: Denial-response headers that are ours: framing and connection management.
-_OWN_DENIAL_HEADERS: Final = frozenset({b"connection", b"transfer-encoding"})
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 class WebSocketConnection:
@@ -396,15 +222,37 @@ class WebSocketConnection:
     """
 
     __slots__ = (
-        "_close_received", "_close_sent", "_closed_by", "_decoder", "_defaults", "_deflate",
-        "_deny_head", "_deny_remaining", "_early", "_eof", "_handshake", "_max_size",
-        "_message_opcode", "_message_size", "_output", "_parts", "_per_message_deflate",
-        "_state", "_text_parts", "_utf8", "subprotocol",
+        "_close_received",
+        "_close_sent",
+        "_closed_by",
+        "_decoder",
+        "_defaults",
+        "_deflate",
+        "_denial",
+        "_early",
+        "_eof",
+        "_handshake",
+        "_max_size",
+        "_message_opcode",
+        "_message_size",
+        "_output",
+        "_parts",
+        "_per_message_deflate",
+        "_state",
+        "_text_parts",
+        "_utf8",
+        "subprotocol",
     )
 
-    def __init__(self, handshake: Handshake, *, max_size: int = 16 * 1024 * 1024,
-                 per_message_deflate: bool = True, defaults: DefaultHeaders | None = None,
-                 trailing_data: bytes = b"") -> None:
+    def __init__(
+        self,
+        handshake: Handshake,
+        *,
+        max_size: int = 16 * 1024 * 1024,
+        per_message_deflate: bool = True,
+        defaults: DefaultHeaders | None = None,
+        trailing_data: bytes = b"",
+    ) -> None:
         self._handshake = handshake
         self._max_size = max_size
         self._per_message_deflate = per_message_deflate
@@ -412,20 +260,19 @@ class WebSocketConnection:
         self._state = WebSocketState.HANDSHAKE
         #: The subprotocol the app accepted (``None``: none).
         self.subprotocol: str | None = None
-        self._deflate: _PerMessageDeflate | None = None
+        self._deflate: PerMessageDeflate | None = None
         self._decoder: FrameDecoder | None = None
         self._early = bytearray(trailing_data)
         self._eof = False
         self._output = bytearray()
         self._closed_by: Closer | None = None
         self._close_sent = self._close_received = False
-        self._deny_head = b""
-        self._deny_remaining: int | None = None
+        self._denial: DenialResponse | None = None
         self._message_opcode: Opcode | None = None
         self._message_size = 0
         self._parts: list[bytes] = []
         self._text_parts: list[str] = []
-        self._utf8: Utf8Decoder | None = None
+        self._utf8: IncrementalDecoder | None = None
 
     # --- state queries ------------------------------------------------------------------------
 
@@ -454,42 +301,28 @@ class WebSocketConnection:
             return state
         if self._state in _GONE_STATES:
             raise ClientDisconnected(f"cannot {action.value}: the WebSocket is closed")
-        raise ASGIProtocolError(f"cannot {action.value} while the WebSocket is in state "
-                                f"{self._state.name}")
+        raise ASGIProtocolError(
+            f"cannot {action.value} while the WebSocket is in state {self._state.name}"
+        )
 
     # --- the handshake answer -----------------------------------------------------------------
 
-    def accept(self, subprotocol: str | None = None,
-               headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+    def accept(
+        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> bytes:
         """The ``101 Switching Protocols`` response; the WebSocket is then open.
 
         Raises:
-            ASGIProtocolError: the client did not offer ``subprotocol``, ``headers`` name
-                ``sec-websocket-protocol`` or hold an invalid header.
+            ASGIProtocolError: the client did not offer ``subprotocol``, or ``headers``
+                name ``sec-websocket-protocol`` or hold an invalid header.
             ClientDisconnected: the client went away during the handshake.
         """
         state = self._next(_Action.ACCEPT)
-        if subprotocol is not None and subprotocol not in self._handshake.subprotocols:
-            raise ASGIProtocolError(f"websocket.accept: subprotocol {subprotocol!r} was not offered "
-                                    f"by the client (offered: {list(self._handshake.subprotocols)})")
-        out = [
-            (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Accept", generate_accept_token(self._handshake.key)),
-        ]
-        if subprotocol is not None:
-            out.append((b"Sec-WebSocket-Protocol", subprotocol.encode("ascii")))
-        deflate = self._negotiate_deflate()
-        if deflate is not None:
-            out.append((b"Sec-WebSocket-Extensions", deflate.response_header()))
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"sec-websocket-protocol":
-                raise ASGIProtocolError("websocket.accept: give the subprotocol in 'subprotocol', "
-                                        "not as a header")
-            if lowered not in _OWN_101_HEADERS:
-                out.append((name, value))
-        response = render_response(101, out, self._defaults)
+        deflate = None
+        if self._per_message_deflate:
+            deflate = negotiate_deflate(self._handshake.deflate_offers, self._max_size)
+        extension = deflate.response_header() if deflate is not None else None
+        response = accept_response(self._handshake, subprotocol, headers, extension, self._defaults)
         self._state = state
         self.subprotocol = subprotocol
         self._deflate = deflate
@@ -498,18 +331,9 @@ class WebSocketConnection:
         self._early = bytearray()
         return response
 
-    def _negotiate_deflate(self) -> _PerMessageDeflate | None:
-        if not self._per_message_deflate:
-            return None
-        for offer in self._handshake.deflate_offers:
-            # zlib cannot compress with a 256-byte window: decline such an offer (RFC 7692 5.1).
-            if offer.server_max_window_bits != 8:
-                return _PerMessageDeflate(offer, self._max_size)
-        return None
-
     def reject(self, status: int = 403, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
-        """An empty HTTP response instead of the 101: 403 when the app closes before accepting,
-        500 when it fails. Close the connection once it is written."""
+        """An empty HTTP response instead of the 101: 403 when the app closes before
+        accepting, 500 when it fails. Close the connection once it is written."""
         state = self._next(_Action.REJECT)
         out = [(b"content-length", b"0"), (b"connection", b"close"), *headers]
         response = render_response(status, out, self._defaults)
@@ -525,27 +349,7 @@ class WebSocketConnection:
             ASGIProtocolError: a status outside 200-599, a bad Content-Length or header.
         """
         state = self._next(_Action.DENY_START)
-        if not 200 <= status <= 599:
-            raise ASGIProtocolError(f"websocket.http.response.start: status {status} is not a "
-                                    "final status (200-599)")
-        no_body = status in _NO_BODY_STATUSES
-        out: list[tuple[bytes, bytes]] = []
-        length: int | None = None
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered in _OWN_DENIAL_HEADERS:
-                continue
-            if lowered == b"content-length":
-                if length is not None or not value.isdigit():
-                    raise ASGIProtocolError("websocket.http.response.start: invalid or repeated "
-                                            "content-length header")
-                length = int(value)
-                if no_body:
-                    continue
-            out.append((name, value))
-        out.append((b"connection", b"close"))
-        self._deny_head = render_response(status, out, self._defaults)
-        self._deny_remaining = 0 if no_body else length
+        self._denial = DenialResponse(status, headers, self._defaults)
         self._state = state
         return b""
 
@@ -558,18 +362,209 @@ class WebSocketConnection:
             ASGIProtocolError: more or fewer bytes than the declared Content-Length.
         """
         state = self._next(_Action.DENY_BODY if more_body else _Action.DENY_END)
-        remaining = self._deny_remaining
-        if remaining is not None:
-            if self._deny_head and remaining == 0:
-                body = b""  # 204 and 304 carry no body, whatever the app sends
-            if len(body) > remaining:
-                raise ASGIProtocolError("websocket.http.response.body: more body than the "
-                                        "content-length header announced")
-            if not more_body and len(body) < remaining:
-                raise ASGIProtocolError("websocket.http.response.body: the body ended before the "
-                                        "length its content-length header announced")
-            self._deny_remaining = remaining - len(body)
-        out = self._deny_head + body if self._deny_head else body
-        self._deny_head = b""
+        assert self._denial is not None  # DENYING state
+        out = self._denial.body(body, more_body)
         self._state = state
         return out
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes read from the socket; ``b""`` means EOF.
+
+        Before :meth:`accept` they are kept for the WebSocket; once the connection is
+        rejected, closed or failed they are dropped.
+        """
+        if self._eof:
+            return
+        if not data:
+            self._eof = True
+        elif self._decoder is not None:
+            self._decoder.receive_bytes(data)
+        elif self._state is WebSocketState.HANDSHAKE:
+            self._early += data
+
+    def next_event(self) -> Event | NeedData:
+        """The next event from the bytes received so far, or :data:`NEED_DATA`."""
+        decoder = self._decoder
+        if decoder is not None:
+            try:
+                while (frame := decoder.process_buffer()) is not None:
+                    event = self._on_frame(frame, decoder)
+                    if event is not None:
+                        return event
+            except ParseFailed as exc:
+                return self._fail(exc)
+        elif self._state not in (WebSocketState.HANDSHAKE, WebSocketState.DENYING):
+            return NEED_DATA
+        if not self._eof:
+            return NEED_DATA
+        self._state = self._next(_Action.PEER_GONE)
+        self._closed_by = self._closed_by or Closer.REMOTE
+        self._stop_receiving()
+        return ConnectionLost()
+
+    def _on_frame(self, frame: Frame, decoder: FrameDecoder) -> Event | None:
+        opcode = frame.opcode
+        if not opcode.iscontrol():
+            return self._on_data(frame, decoder)
+        payload = frame.payload
+        assert isinstance(payload, bytes)  # wsproto decodes only TEXT payloads to str
+        if opcode is Opcode.PING:
+            if self._state is WebSocketState.OPEN:
+                self._output += encode_frame(Opcode.PONG, payload)
+            return PingReceived(payload)
+        if opcode is Opcode.PONG:
+            return PongReceived(payload)
+        code, reason = parse_close(payload)
+        if self._state is WebSocketState.OPEN:
+            # Answer with the same code (RFC 6455 5.5.1); a close without code gets one without.
+            self._output += encode_frame(
+                Opcode.CLOSE, b"" if code == 1005 else code.to_bytes(2, "big")
+            )
+            self._close_sent = True
+            self._closed_by = Closer.REMOTE
+        self._close_received = True
+        self._state = self._next(_Action.PEER_CLOSE)
+        self._stop_receiving()
+        return CloseReceived(code, reason)
+
+    def _on_data(self, frame: Frame, decoder: FrameDecoder) -> Message | None:
+        """Add one chunk (a frame or part of one) to the message being received."""
+        payload = frame.payload
+        assert isinstance(payload, bytes)
+        if frame.opcode is Opcode.CONTINUATION:
+            # Also the rest of a frame that arrived in pieces: wsproto labels it so.
+            if self._message_opcode is None:
+                raise ParseFailed("continuation frame without a message to continue")
+        elif self._message_opcode is not None:
+            raise ParseFailed("new data frame before the fragmented message was finished")
+        else:
+            self._message_opcode = frame.opcode
+        size = self._message_size + len(payload)
+        if size > self._max_size:
+            raise ParseFailed("message too big", CloseReason.MESSAGE_TOO_BIG)
+        if not frame.frame_finished and not (self._deflate and self._deflate.message_compressed):
+            # The header announces the frame's length: refuse now rather than read it all.
+            assert decoder.header is not None
+            if size + decoder.header.payload_len - decoder.payload_consumed > self._max_size:
+                raise ParseFailed(
+                    "frame too big for the message size limit", CloseReason.MESSAGE_TOO_BIG
+                )
+        finished = frame.frame_finished and frame.message_finished
+        if self._message_opcode is Opcode.TEXT:
+            try:
+                if finished and self._utf8 is None:  # the common case: one chunk, one message
+                    self._reset_message()
+                    return Message(payload.decode("utf-8"))
+                if self._utf8 is None:
+                    self._utf8 = getincrementaldecoder("utf-8")()
+                # Decoded chunk by chunk, so invalid UTF-8 fails fast (Autobahn section 6).
+                self._text_parts.append(self._utf8.decode(payload, finished))
+            except UnicodeDecodeError:
+                raise ParseFailed(
+                    "invalid UTF-8 in a text message", CloseReason.INVALID_FRAME_PAYLOAD_DATA
+                ) from None
+            if finished:
+                text = "".join(self._text_parts)
+                self._reset_message()
+                return Message(text)
+        else:
+            if finished and not self._parts:
+                self._reset_message()
+                return Message(payload)
+            self._parts.append(payload)
+            if finished:
+                data = b"".join(self._parts)
+                self._reset_message()
+                return Message(data)
+        self._message_size = size
+        return None
+
+    def _reset_message(self) -> None:
+        self._message_opcode = None
+        self._message_size = 0
+        self._parts = []
+        self._text_parts = []
+        self._utf8 = None
+
+    def _fail(self, exc: ParseFailed) -> ProtocolViolation:
+        """Fail the WebSocket connection (RFC 6455 7.1.7): our close frame, then nothing more."""
+        code = int(exc.code)
+        reason = FAILURE_REASONS.get(code, "protocol error")
+        if self._state is WebSocketState.OPEN:
+            self._output += encode_frame(
+                Opcode.CLOSE, code.to_bytes(2, "big") + reason.encode("ascii")
+            )
+            self._close_sent = True
+            self._closed_by = Closer.LOCAL
+        self._state = self._next(_Action.FAIL)
+        self._stop_receiving()
+        return ProtocolViolation(code, reason, str(exc))
+
+    def _stop_receiving(self) -> None:
+        # Whatever follows a close frame, a failure or EOF is ignored: drop it, never buffer it.
+        self._decoder = None
+        self._early = bytearray()
+        self._eof = True
+        self._reset_message()
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def pending_output(self) -> bytes:
+        """Queued bytes to write (pongs, our answering or failing close frame), then cleared."""
+        if not self._output:
+            return b""
+        out = bytes(self._output)
+        self._output.clear()
+        return out
+
+    def send_message(self, data: str | bytes) -> bytes:
+        """A text (``str``) or binary (``bytes``) message, compressed if negotiated.
+
+        Raises:
+            ClientDisconnected: the WebSocket is closing or closed.
+            ASGIProtocolError: it is not open yet, or the text is not valid Unicode.
+        """
+        self._state = self._next(_Action.SEND)
+        if isinstance(data, str):
+            opcode = Opcode.TEXT
+            try:
+                payload = data.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ASGIProtocolError(
+                    "websocket.send: text is not valid Unicode (lone surrogate)"
+                ) from None
+        else:
+            opcode = Opcode.BINARY
+            payload = data
+        if self._deflate is not None:
+            return self.pending_output() + encode_frame(
+                opcode, self._deflate.compress(payload), True
+            )
+        return self.pending_output() + encode_frame(opcode, payload)
+
+    def send_ping(self, payload: bytes = b"") -> bytes:
+        """A ping (at most 125 bytes of payload).
+
+        Raises:
+            ClientDisconnected: the WebSocket is closing or closed.
+        """
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        self._state = self._next(_Action.SEND)
+        return self.pending_output() + encode_frame(Opcode.PING, payload)
+
+    def close(self, code: int = 1000, reason: str = "") -> bytes:
+        """Our close frame; then keep reading until the peer's close (``LOCAL_CLOSING``).
+
+        Raises:
+            ASGIProtocolError: a code that may not be sent, or a reason over 123 UTF-8 bytes.
+            ClientDisconnected: the WebSocket is already closing or closed.
+        """
+        payload = check_close(code, reason)
+        state = self._next(_Action.CLOSE)
+        self._state = state
+        self._close_sent = True
+        self._closed_by = self._closed_by or Closer.LOCAL
+        return self.pending_output() + encode_frame(Opcode.CLOSE, payload)

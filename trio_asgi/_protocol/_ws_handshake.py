@@ -20,6 +20,9 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
+
+from wsproto.utilities import generate_accept_token
 
 from .._errors import ASGIProtocolError
 from ._response import DefaultHeaders, reason_phrase
@@ -36,7 +39,11 @@ _BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 WEBSOCKET_VERSION = b"13"
 
 #: Headers that may appear only once in a handshake (RFC 6455 section 11.3, RFC 9112 for Host).
-_SINGLE_HEADERS = (b"host", b"sec-websocket-key", b"sec-websocket-version")
+_SINGLE_HEADERS = {
+    b"host": "Host",
+    b"sec-websocket-key": "Sec-WebSocket-Key",
+    b"sec-websocket-version": "Sec-WebSocket-Version",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +156,7 @@ def validate_handshake(
     single: dict[bytes, list[bytes]] = {name: [] for name in _SINGLE_HEADERS}
     protocols: list[bytes] = []
     extensions: list[bytes] = []
+    has_body = False
     headers = list(headers)
     for name, value in headers:
         if name in single:
@@ -157,13 +165,18 @@ def validate_handshake(
             protocols.append(value)
         elif name == b"sec-websocket-extensions":
             extensions.append(value)
+        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            has_body = True
     if not is_websocket_upgrade(headers):
         return _reject(
             400, "a WebSocket handshake needs 'Upgrade: websocket' and 'Connection: Upgrade'"
         )
-    for name in _SINGLE_HEADERS:
+    if has_body:
+        # The bytes after the head must be frames; a body there would be read as frames.
+        return _reject(400, "a WebSocket handshake has no body")
+    for name, display in _SINGLE_HEADERS.items():
         if len(single[name]) > 1:
-            return _reject(400, f"repeated {name.decode('ascii').title()} header")
+            return _reject(400, f"repeated {display} header")
     if len(single[b"host"]) != 1:
         return _reject(400, "missing Host header")
     versions = single[b"sec-websocket-version"]
@@ -347,3 +360,129 @@ def render_response(
         defaults.complete(out, {name.lower() for name, _ in out})
     lines = b"".join([b"%s: %s\r\n" % item for item in out])
     return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status), lines)
+
+
+#: 101 headers that are ours to write: an app's copies are dropped.
+_OWN_101_HEADERS: Final = frozenset(
+    {b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-extensions"}
+)
+
+
+def accept_response(
+    handshake: Handshake,
+    subprotocol: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    extension: bytes | None,
+    defaults: DefaultHeaders | None = None,
+) -> bytes:
+    """The ``101 Switching Protocols`` answer to ``handshake``.
+
+    Args:
+        handshake: The valid handshake being accepted.
+        subprotocol: The app's choice among the offered subprotocols, or ``None``.
+        headers: The app's extra headers (``websocket.accept`` ``headers``).
+        extension: Our ``Sec-WebSocket-Extensions`` value, if we accepted one.
+        defaults: ``Date``, ``Server`` and configured headers.
+
+    Raises:
+        ASGIProtocolError: the client did not offer ``subprotocol``, or ``headers``
+            name ``sec-websocket-protocol`` or hold an invalid header.
+    """
+    if subprotocol is not None and subprotocol not in handshake.subprotocols:
+        raise ASGIProtocolError(
+            f"websocket.accept: subprotocol {subprotocol!r} was not offered "
+            f"by the client (offered: {list(handshake.subprotocols)})"
+        )
+    out = [
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Accept", generate_accept_token(handshake.key)),
+    ]
+    if subprotocol is not None:
+        out.append((b"Sec-WebSocket-Protocol", subprotocol.encode("ascii")))
+    if extension is not None:
+        out.append((b"Sec-WebSocket-Extensions", extension))
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"sec-websocket-protocol":
+            raise ASGIProtocolError(
+                "websocket.accept: give the subprotocol in 'subprotocol', not as a header"
+            )
+        if lowered not in _OWN_101_HEADERS:
+            out.append((name, value))
+    return render_response(101, out, defaults)
+
+
+#: Denial-response headers that are ours: framing and connection management.
+_OWN_DENIAL_HEADERS: Final = frozenset({b"connection", b"transfer-encoding"})
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+class DenialResponse:
+    """The app's HTTP response instead of the 101 (the WebSocket denial-response extension).
+
+    Framed by the app's Content-Length when it gives one, else by closing the
+    connection; ``Connection: close`` either way. The head is held back and goes out
+    with the first body chunk.
+
+    Raises:
+        ASGIProtocolError: a status outside 200-599, an invalid or repeated
+            Content-Length, or an invalid header.
+    """
+
+    __slots__ = ("_drop_body", "_head", "_remaining")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        defaults: DefaultHeaders | None = None,
+    ) -> None:
+        if not 200 <= status <= 599:
+            raise ASGIProtocolError(
+                f"websocket.http.response.start: status {status} is not a final status (200-599)"
+            )
+        #: 204 and 304 carry no body, whatever the app sends.
+        self._drop_body = status in _NO_BODY_STATUSES
+        out: list[tuple[bytes, bytes]] = []
+        length: int | None = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in _OWN_DENIAL_HEADERS:
+                continue
+            if lowered == b"content-length":
+                if length is not None or not value.isdigit():
+                    raise ASGIProtocolError(
+                        "websocket.http.response.start: invalid or repeated content-length header"
+                    )
+                length = int(value)
+                if self._drop_body:
+                    continue
+            out.append((name, value))
+        out.append((b"connection", b"close"))
+        self._head = render_response(status, out, defaults)
+        self._remaining = length
+
+    def body(self, body: bytes, more_body: bool) -> bytes:
+        """The bytes to write for one ``websocket.http.response.body``.
+
+        Raises:
+            ASGIProtocolError: more or fewer bytes than the declared Content-Length.
+        """
+        if self._drop_body:
+            body = b""
+        elif self._remaining is not None:
+            if len(body) > self._remaining:
+                raise ASGIProtocolError(
+                    "websocket.http.response.body: more body than the content-length announced"
+                )
+            if not more_body and len(body) < self._remaining:
+                raise ASGIProtocolError(
+                    "websocket.http.response.body: the body ended before the length its "
+                    "content-length header announced"
+                )
+            self._remaining -= len(body)
+        if self._head:
+            body = self._head + body
+            self._head = b""
+        return body

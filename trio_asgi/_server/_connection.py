@@ -24,9 +24,11 @@ from .._protocol._http11 import (
     HTTP11Connection,
     RequestHead,
 )
+from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
 from ._http_cycle import HTTPCycle
-from ._state import ServerState
+from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
+from ._websocket import WebSocketSession
 
 logger = logging.getLogger("trio_asgi")
 
@@ -63,6 +65,7 @@ class HTTPConnection:
         "server",
         "state",
         "transport",
+        "upgraded",
     )
 
     def __init__(
@@ -78,11 +81,15 @@ class HTTPConnection:
         #: We answered an error: close gently so the client can read the answer.
         self.lingering = False
         self._idle_scope: anyio.CancelScope | None = None
+        #: The protocol this connection was upgraded to (a WebSocket session).
+        self.upgraded: Drainable | None = None
 
     def begin_shutdown(self) -> None:
         self.closing = True
         if self._idle_scope is not None:
             self._idle_scope.cancel()
+        if self.upgraded is not None:
+            self.upgraded.begin_shutdown()
 
     async def run(self) -> None:
         """Serve requests until the connection should close; always closes the stream."""
@@ -111,6 +118,9 @@ class HTTPConnection:
                 self.closing = self.closing or served >= config.max_requests_per_connection
             if await self._refused(request):
                 return
+            if config.ws != "none" and is_websocket_upgrade(request.headers):
+                await self._serve_websocket(request)
+                return
             cycle = HTTPCycle(self, request)
             await cycle.run()
             if cycle.close_after or self.closing or self.transport.broken:
@@ -134,6 +144,24 @@ class HTTPConnection:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
         return True
+
+    async def _serve_websocket(self, request: RequestHead) -> None:
+        handshake = validate_handshake(
+            request.method.encode("ascii"), request.http_version.encode("ascii"), request.headers
+        )
+        if isinstance(handshake, HandshakeRejection):
+            logger.debug("bad WebSocket handshake from %s: %s", self.client, handshake.reason)
+            self.lingering = True
+            try:
+                await self.transport.write(
+                    handshake.to_bytes(self.state.defaults), self.state.config.timeout_write
+                )
+            except OSError:
+                pass
+            return
+        session = WebSocketSession(self, request, handshake)
+        self.upgraded = session
+        await session.run()
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.lingering = True

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
-from .._errors import ASGIProtocolError, ClientDisconnected
+from .._errors import ASGIProtocolError, ClientDisconnected, only_disconnects
 from .._protocol._asgi_http import ResponseBody, ResponseOrder, ResponseStart, ResponseState
 from .._protocol._http11 import (
     NEED_DATA,
@@ -105,7 +105,7 @@ class HTTPCycle:
             pass  # the client left; the app let our own exception escape: nothing to report
         except Exception as exc:
             # The one place app errors are caught. Never sent to the client.
-            if not _only_disconnects(exc):
+            if not only_disconnects(exc):
                 logger.exception(
                     "Exception in ASGI application (%s %s)",
                     self.request.method,
@@ -334,13 +334,6 @@ class HTTPCycle:
             self.close_after = True
             raise
         self.bytes_sent += len(data)
-
-
-def _only_disconnects(exc: BaseException) -> bool:
-    """An exception group (from the app's task groups) holding only our ClientDisconnected."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_only_disconnects(inner) for inner in exc.exceptions)
-    return isinstance(exc, ClientDisconnected)
 
 
 def _printable(raw: bytes) -> str:

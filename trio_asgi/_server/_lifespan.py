@@ -33,6 +33,7 @@ class Lifespan:
         "_error",
         "_failure",
         "_order",
+        "_scope",
         "_shutdown_requested",
         "_started_app",
         "state",
@@ -51,6 +52,9 @@ class Lifespan:
         self._started_app = False
         self._failure: str | None = None
         self._error: BaseException | None = None
+        # The app's call is shielded: cancelling serve() from outside must still let us
+        # send lifespan.shutdown. serve() ends it with cancel(), always, in a finally.
+        self._scope = anyio.CancelScope(shield=True)
         #: False when lifespan is off, or the app turned out not to support it.
         self.supported = config.lifespan != "off"
 
@@ -63,7 +67,8 @@ class Lifespan:
             "state": self.state,
         }
         try:
-            await self._app(scope, self._receive, self._send)
+            with self._scope:
+                await self._app(scope, self._receive, self._send)
         except Exception as exc:
             self._error = exc
             if self._order.phase is LifespanPhase.STARTING and self._config.lifespan == "auto":
@@ -77,6 +82,10 @@ class Lifespan:
         finally:
             self._app_done = True
             self._answered.set()
+
+    def cancel(self) -> None:
+        """End the app's lifespan call (after shutdown, or when startup did not finish)."""
+        self._scope.cancel()
 
     async def _receive(self) -> Message:
         if self._order.phase is LifespanPhase.STARTING:

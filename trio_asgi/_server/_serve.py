@@ -119,6 +119,7 @@ class Server:
                     with anyio.CancelScope(shield=True):
                         await lifespan.shutdown()
             finally:
+                lifespan.cancel()
                 root.cancel_scope.cancel()
         if failure is not None:
             raise failure
@@ -242,9 +243,12 @@ def _adopt_listeners(given: Sequence[ListenerLike]) -> tuple[list[Acceptor], tup
 
 
 async def _close_all(listeners: Sequence[Acceptor]) -> None:
-    with anyio.CancelScope() as scope:
-        scope.cancel()  # closing must not wait: close each one forcefully
-        for listener in listeners:
+    for listener in listeners:
+        # Closing must not wait: close each one forcefully. One cancelled scope per
+        # listener, since aclose() closes and then checkpoints: with one scope for all,
+        # the first Cancelled would end the loop and leave the other sockets open.
+        with anyio.CancelScope() as scope:
+            scope.cancel()
             with contextlib.suppress(Exception):
                 await listener.aclose()
 

@@ -16,6 +16,10 @@ import anyio.abc
 from .._errors import ClientDisconnected
 
 READ_SIZE = 65536
+#: A write timeout bounds the wait for progress, not the whole write: each slice of a
+#: large write must be taken within the timeout, so a slow but steady reader of a big
+#: body is not cut off, while a client that stops reading still is.
+WRITE_SLICE = 65536
 
 #: What a stream raises when the peer is gone or the stream was closed under us.
 _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -62,7 +66,12 @@ class Transport:
                 await self.stream.send(data)
                 return
             with anyio.move_on_after(timeout) as scope:
-                await self.stream.send(data)
+                if len(data) <= WRITE_SLICE:
+                    await self.stream.send(data)
+                    return
+                for start in range(0, len(data), WRITE_SLICE):
+                    scope.deadline = anyio.current_time() + timeout
+                    await self.stream.send(data[start : start + WRITE_SLICE])
                 return
         except _GONE as exc:
             self.broken = True

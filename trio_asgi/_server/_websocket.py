@@ -1,0 +1,383 @@
+"""One WebSocket connection: the app, a reader and a pinger in the connection's own task group.
+
+The task tree under the connection's task::
+
+    session task group
+      app task        the app's websocket call (receive/send)
+      reader task     socket -> WebSocketConnection -> bounded message queue
+      pinger task     a ping every ws_ping_interval; no pong in time closes with 1011
+
+Backpressure: the queue holds ``ws_max_queue`` messages; when the app stops
+reading, the reader blocks on the queue and stops reading the socket, so a
+client's pings get no pongs either and nothing grows. Writes from the app, the
+reader (pongs, answering closes) and the pinger are serialised by one lock: they
+never race on the stream. ``send()`` returns once the frame is handed to the socket.
+
+Shutdown: :meth:`WebSocketSession.begin_shutdown` sends close 1012 and hands the
+app ``websocket.disconnect`` with that code; the grace period bounds the rest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.abc
+
+from .._errors import ClientDisconnected, only_disconnects
+from .._protocol._asgi_ws_order import (
+    Accept,
+    Close,
+    ResponseBody,
+    ResponseStart,
+    Send,
+    WebSocketOrder,
+)
+from .._protocol._http11 import RequestHead
+from .._protocol._scope import websocket_scope
+from .._protocol._websocket import (
+    NEED_DATA,
+    CloseReceived,
+    ConnectionLost,
+    Message,
+    PongReceived,
+    ProtocolViolation,
+    WebSocketConnection,
+    WebSocketState,
+)
+from .._protocol._ws_handshake import Handshake
+from .._types import Message as ASGIMessage
+from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._connection import HTTPConnection
+
+logger = logging.getLogger("trio_asgi")
+
+#: The close code sent to every open WebSocket when the server shuts down (service restart).
+SHUTDOWN_CLOSE_CODE: Final = 1012
+_ping_counter = itertools.count()
+
+
+class WebSocketSession:
+    __slots__ = (
+        "_app_done",
+        "_conn",
+        "_connect_sent",
+        "_disconnect",
+        "_handshake_done",
+        "_incoming",
+        "_order",
+        "_outgoing",
+        "_peer_activity",
+        "_ping_payload",
+        "_pong",
+        "_request",
+        "_started",
+        "_subprotocols",
+        "_task_group",
+        "_transport",
+        "_write_lock",
+        "_ws",
+        "close_code",
+    )
+
+    def __init__(self, conn: HTTPConnection, request: RequestHead, handshake: Handshake) -> None:
+        config = conn.state.config
+        self._subprotocols = handshake.subprotocols
+        self._conn = conn
+        self._request = request
+        self._transport: Transport = conn.transport
+        self._ws = WebSocketConnection(
+            handshake,
+            max_size=config.ws_max_size,
+            per_message_deflate=config.ws_per_message_deflate,
+            defaults=conn.state.defaults,
+            trailing_data=conn.protocol.detach(),
+        )
+        self._order = WebSocketOrder()
+        self._outgoing, self._incoming = anyio.create_memory_object_stream[Message](
+            config.ws_max_queue
+        )
+        self._write_lock = anyio.Lock()
+        self._handshake_done = anyio.Event()
+        #: Set (and replaced) by the reader after each event it handled.
+        self._peer_activity = anyio.Event()
+        self._pong = anyio.Event()
+        self._ping_payload = b""
+        self._connect_sent = False
+        #: The ``websocket.disconnect`` for the app, once we know the WebSocket ended.
+        self._disconnect: dict[str, Any] | None = None
+        self._app_done = False
+        self._started = time.monotonic()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        #: The close code for the access log.
+        self.close_code: int | None = None
+
+    # --- the session ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        conn = self._conn
+        state = conn.state
+        config = state.config
+        scope = websocket_scope(
+            self._request,
+            scheme=conn.scheme,
+            root_path=config.root_path,
+            client=conn.client,
+            server=conn.server,
+            state=state.lifespan_state,
+            subprotocols=self._subprotocols,
+        )
+        state.requests_in_flight += 1
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._task_group = task_group
+                task_group.start_soon(self._run_app, scope)
+                with anyio.move_on_after(_seconds(config.timeout_ws_handshake)) as waited:
+                    await self._handshake_done.wait()
+                if waited.cancelled_caught:
+                    logger.error(
+                        "WebSocket app did not accept or close within %ss (%s)",
+                        config.timeout_ws_handshake,
+                        _target(self._request),
+                    )
+                    await self._write_quietly(self._ws.reject(500))
+                    self._log("reject", 500)
+                    task_group.cancel_scope.cancel()
+                    return
+                if self._ws.state is WebSocketState.OPEN:
+                    task_group.start_soon(self._read_frames)
+                    if config.ws_ping_interval is not None:
+                        task_group.start_soon(
+                            self._ping_periodically,
+                            config.ws_ping_interval,
+                            config.ws_ping_timeout,
+                        )
+        finally:
+            self._task_group = None
+            state.requests_in_flight -= 1
+            state.requests_served += 1
+            conn.closing = True
+
+    async def _run_app(self, scope: dict[str, Any]) -> None:
+        error = False
+        try:
+            await self._conn.state.app(scope, self.receive, self.send)
+        except Exception as exc:
+            if not only_disconnects(exc):
+                logger.exception(
+                    "Exception in ASGI application (WebSocket %s)", _target(self._request)
+                )
+                error = True
+        await self._end_after_app(error=error)
+
+    async def _end_after_app(self, *, error: bool) -> None:
+        """The app's call ended: finish the handshake, or the closing handshake, for it."""
+        self._app_done = True
+        self._incoming.close()  # a reader blocked on a full queue drops messages from now on
+        ws = self._ws
+        if ws.state is WebSocketState.HANDSHAKE:
+            # Returned or raised before answering: the handshake fails with a 500.
+            if not error:
+                logger.error(
+                    "WebSocket app returned without accepting or closing (%s)",
+                    _target(self._request),
+                )
+            await self._write_quietly(ws.reject(500))
+            self._log("reject", 500)
+        elif ws.state is WebSocketState.OPEN:
+            code = 1011 if error else 1000
+            await self._close(code, "")
+        if ws.state is WebSocketState.LOCAL_CLOSING:
+            # Give the peer a moment to answer our close frame, then drop the connection.
+            with anyio.move_on_after(_seconds(self._conn.state.config.timeout_ws_close)):
+                while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
+                    await self._peer_activity.wait()
+        self._handshake_done.set()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    # --- receive ----------------------------------------------------------------------------
+
+    async def receive(self) -> ASGIMessage:
+        if not self._connect_sent:
+            self._connect_sent = True
+            return {"type": "websocket.connect"}
+        # What is already queued is returned without a checkpoint (also in a cancelled scope).
+        try:
+            message = self._incoming.receive_nowait()
+        except anyio.WouldBlock:
+            if self._disconnect is not None:
+                return self._disconnect
+            try:
+                message = await self._incoming.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return self._disconnect_message()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return self._disconnect_message()
+        if isinstance(message.data, str):
+            return {"type": "websocket.receive", "text": message.data}
+        return {"type": "websocket.receive", "bytes": message.data}
+
+    def _disconnect_message(self) -> dict[str, Any]:
+        return self._disconnect or {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+
+    def _ended(self, code: int, reason: str = "", *, log: bool = True) -> None:
+        """The WebSocket is over for the app; the first reason we learn of is the one it sees."""
+        if self._disconnect is None:
+            self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            self.close_code = code
+            self._outgoing.close()  # receive() drains what is queued, then sees the disconnect
+            if log and self._handshake_done.is_set():
+                self._log("close", code)
+
+    # --- send -------------------------------------------------------------------------------
+
+    async def send(self, message: ASGIMessage) -> None:
+        parsed = self._order.send(message)  # ASGIProtocolError, or ClientDisconnected after close
+        ws = self._ws
+        if isinstance(parsed, Send):
+            await self._write(ws.send_message(parsed.data))
+        elif isinstance(parsed, Accept):
+            await self._write(ws.accept(parsed.subprotocol, parsed.headers))
+            self._log("accept", None)
+            self._handshake_done.set()
+        elif isinstance(parsed, Close):
+            if ws.state is WebSocketState.HANDSHAKE:
+                await self._write(ws.reject(403))
+                self._log("reject", 403)
+                self._ended(1000, parsed.reason, log=False)
+                self._handshake_done.set()
+            else:
+                await self._close(parsed.code, parsed.reason)
+        elif isinstance(parsed, ResponseStart):
+            await self._write(ws.deny_start(parsed.status, parsed.headers))
+            self._log("reject", parsed.status)
+            self._handshake_done.set()
+        else:
+            assert isinstance(parsed, ResponseBody)
+            await self._write(ws.deny_body(parsed.body, parsed.more_body))
+            if not parsed.more_body:
+                self._ended(1000, log=False)
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send our close frame (once) and tell the app the WebSocket is over."""
+        if self._ws.state is not WebSocketState.OPEN:
+            return
+        data = self._ws.close(code, reason)
+        self._ended(code, reason)
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        async with self._write_lock:
+            try:
+                await self._transport.write(data, self._conn.state.config.timeout_write)
+            except ClientDisconnected:
+                self._ended(1006)
+                raise
+
+    async def _write_quietly(self, data: bytes) -> None:
+        try:
+            await self._write(data)
+        except ClientDisconnected:
+            pass
+
+    # --- reader and pinger --------------------------------------------------------------------
+
+    async def _read_frames(self) -> None:
+        ws = self._ws
+        try:
+            while True:
+                event = ws.next_event()
+                if event is NEED_DATA:
+                    await self._write(ws.pending_output())  # pongs wait for the client to read
+                    if ws.state is WebSocketState.CLOSED:
+                        return
+                    ws.receive_data(await self._transport.read())
+                    continue
+                if isinstance(event, Message):
+                    try:
+                        await self._outgoing.send(event)  # blocks while the app is behind
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        pass  # the app is done or the WebSocket ended: drop it
+                elif isinstance(event, PongReceived):
+                    if event.payload == self._ping_payload:
+                        self._pong.set()
+                elif isinstance(event, CloseReceived):
+                    await self._write(ws.pending_output())  # our answering close, if due
+                    self._ended(event.code, event.reason)
+                elif isinstance(event, ConnectionLost):
+                    self._ended(event.code, event.reason)
+                elif isinstance(event, ProtocolViolation):
+                    logger.debug("WebSocket protocol violation: %s", event.detail)
+                    await self._write(ws.pending_output())  # our failing close frame
+                    self._ended(event.code, event.reason)
+                self._peer_activity.set()
+                self._peer_activity = anyio.Event()
+        except ClientDisconnected:
+            pass
+        finally:
+            self._ended(1006)
+            self._peer_activity.set()
+            if self._app_done and self._task_group is not None:
+                self._task_group.cancel_scope.cancel()
+
+    async def _ping_periodically(self, interval: float, timeout: float | None) -> None:  # noqa: ASYNC109
+        ws = self._ws
+        while ws.state is WebSocketState.OPEN:
+            await anyio.sleep(interval)
+            self._ping_payload = str(next(_ping_counter)).encode("ascii")
+            self._pong = anyio.Event()
+            try:
+                await self._write(ws.send_ping(self._ping_payload))
+            except ClientDisconnected:
+                return
+            with anyio.move_on_after(_seconds(timeout)) as waited:
+                await self._pong.wait()
+            if waited.cancelled_caught:
+                logger.debug("WebSocket ping timed out (%s)", self._conn.client)
+                try:
+                    await self._close(1011, "keepalive ping timeout")
+                except ClientDisconnected:
+                    pass
+                self._transport.broken = True
+                await self._transport.close()  # a peer that does not pong will not answer a close
+                return
+
+    def begin_shutdown(self) -> None:
+        """Close with 1012 and end the app's WebSocket; the grace period bounds the rest."""
+        if self._task_group is not None and self._ws.state is WebSocketState.OPEN:
+            self._task_group.start_soon(self._close_quietly, SHUTDOWN_CLOSE_CODE, "server shutdown")
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        try:
+            await self._close(code, reason)
+        except ClientDisconnected:
+            pass
+
+    def _log(self, event: str, code: int | None) -> None:
+        access_log = self._conn.state.access_log
+        if access_log.enabled:
+            access_log.log_websocket(
+                client=self._conn.client,
+                raw_target=self._request.raw_target,
+                http_version=self._request.http_version,
+                event=event,
+                code=code,
+                duration=time.monotonic() - self._started,
+            )
+
+
+def _target(request: RequestHead) -> str:
+    return request.raw_target.decode("ascii", "backslashreplace")[:200]
+
+
+def _seconds(value: float | None) -> float:
+    return math.inf if value is None else value
