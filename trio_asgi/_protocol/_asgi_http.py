@@ -151,7 +151,8 @@ class ResponseOrder:
             raise ASGIProtocolError(
                 f"an ASGI message must be a dict with a 'type', got {message!r}"
             ) from None
-        entry = _TRANSITIONS.get((self.state, kind))
+        # not a str: no entry (and a list or dict type must not escape as TypeError)
+        entry = _TRANSITIONS.get((self.state, kind)) if isinstance(kind, str) else None
         if entry is None:
             raise ASGIProtocolError(
                 f"unexpected {kind!r} message while the response is in state {self.state.name}"

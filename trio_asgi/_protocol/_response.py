@@ -54,15 +54,16 @@ class DefaultHeaders:
     def __init__(
         self, *, server_header: bool, date_header: bool, extra: tuple[tuple[str, str], ...]
     ) -> None:
-        fixed: list[tuple[bytes, bytes]] = []
-        if server_header:
-            fixed.append((b"server", SERVER_HEADER_VALUE))
-        fixed.extend(
+        fixed: list[tuple[bytes, bytes]] = [
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra
-        )
+        ]
+        configured = frozenset(name for name, _ in fixed)
+        # A configured Server or Date replaces ours instead of making two of them.
+        if server_header and b"server" not in configured:
+            fixed.insert(0, (b"server", SERVER_HEADER_VALUE))
         self._fixed = tuple(fixed)
         self._names = frozenset(name for name, _ in fixed)
-        self.date_header = date_header
+        self.date_header = date_header and b"date" not in configured
         self._date = DateHeader()
 
     def complete(

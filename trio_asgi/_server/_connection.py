@@ -127,6 +127,9 @@ class HTTPConnection:
                 self.lingering = self.lingering or not self.protocol.request_complete
                 return
             if not self.protocol.request_complete and not await self._drain_request_body():
+                # Unread body bytes are left: a plain close would send RST, which can
+                # destroy the response the client has not read yet.
+                self.lingering = True
                 return
             if not self.protocol.reusable:
                 return
@@ -175,7 +178,6 @@ class HTTPConnection:
     async def _next_request(self, *, first: bool) -> RequestHead | None:
         """Read until a request head is complete; None when the connection should close."""
         protocol = self.protocol
-        transport = self.transport
         config = self.state.config
         head_deadline = math.inf
         event = protocol.next_event()
@@ -189,11 +191,16 @@ class HTTPConnection:
                 if data is None:
                     return None
             else:
+                # A half-received head is not a request in flight yet: shutdown closes
+                # it at once (the read below is cancelled like an idle one).
+                if self.closing:
+                    return None
                 if head_deadline == math.inf and config.timeout_request_head is not None:
                     head_deadline = anyio.current_time() + config.timeout_request_head
-                try:
-                    data = await transport.read(head_deadline)
-                except ReadTimeout:
+                data = await self._read_idle(head_deadline)
+                if data is None:
+                    if self.state.shutting_down:
+                        return None
                     logger.debug("request head timed out (%s)", self.client)
                     await self._reject(408)
                     return None
@@ -207,7 +214,7 @@ class HTTPConnection:
         return None
 
     async def _read_idle(self, deadline: float) -> bytes | None:
-        """Wait for the first byte of a request; None on timeout or shutdown."""
+        """Wait for (more of) a request head; None on timeout or shutdown."""
         scope = self._idle_scope = anyio.CancelScope(deadline=deadline)
         try:
             with scope:

@@ -55,6 +55,7 @@ class HTTPCycle:
         "_sending",
         "_transport",
         "_waiter",
+        "_waiter_done",
         "bytes_sent",
         "close_after",
         "disconnected",
@@ -76,6 +77,7 @@ class HTTPCycle:
         self._held_event: Event | None = None
         self._sending = False
         self._waiter: anyio.CancelScope | None = None
+        self._waiter_done: anyio.Event | None = None
         self.disconnected = False
         self.response_complete = False
         #: Close the connection after this response (decided when the head is sent).
@@ -239,16 +241,29 @@ class HTTPCycle:
         bound; past it we stop reading and only wait for the response to complete.
         """
         protocol = self._protocol
-        with anyio.CancelScope() as self._waiter:
-            while not self.response_complete:
-                event = protocol.next_event()
-                if type(event) is ClientEOF:
-                    self.disconnected = True
-                    return
-                if not protocol.wants_data:
-                    await anyio.sleep_forever()
-                protocol.receive_data(await self._transport.read())
-        self._waiter = None
+        while self._waiter is not None:
+            # Another task is already reading for us (a stream has one reader at a time):
+            # wait for its outcome. Starlette polls receive() while another task listens.
+            if self._waiter_done is None:
+                self._waiter_done = anyio.Event()
+            await self._waiter_done.wait()
+            if self.disconnected or self.response_complete:
+                return
+        try:
+            with anyio.CancelScope() as self._waiter:
+                while not self.response_complete:
+                    event = protocol.next_event()
+                    if type(event) is ClientEOF:
+                        self.disconnected = True
+                        return
+                    if not protocol.wants_data:
+                        await anyio.sleep_forever()
+                    protocol.receive_data(await self._transport.read())
+        finally:
+            self._waiter = None
+            if self._waiter_done is not None:
+                self._waiter_done.set()
+                self._waiter_done = None
 
     # --- send -------------------------------------------------------------------------------
 

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.abc
 
-from .._errors import ClientDisconnected, only_disconnects
+from .._errors import ASGIProtocolError, ClientDisconnected, only_disconnects
 from .._protocol._asgi_ws_order import (
     Accept,
+    AppMessage,
     Close,
     ResponseBody,
     ResponseStart,
@@ -81,6 +82,7 @@ class WebSocketSession:
         "_subprotocols",
         "_task_group",
         "_transport",
+        "_unsent",
         "_write_lock",
         "_ws",
         "close_code",
@@ -104,6 +106,8 @@ class WebSocketSession:
             config.ws_max_queue
         )
         self._write_lock = anyio.Lock()
+        #: Bytes the WebSocketConnection produced that are not written yet (see _write).
+        self._unsent = bytearray()
         self._handshake_done = anyio.Event()
         #: Set (and replaced) by the reader after each event it handled.
         self._peer_activity = anyio.Event()
@@ -150,7 +154,9 @@ class WebSocketSession:
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
                     return
-                if self._ws.state is WebSocketState.OPEN:
+                # Accepted: read frames. Also when the app already closed after accepting
+                # (LOCAL_CLOSING), or the peer's answering close would never be read.
+                if self._ws.state in (WebSocketState.OPEN, WebSocketState.LOCAL_CLOSING):
                     task_group.start_soon(self._read_frames)
                     if config.ws_ping_interval is not None:
                         task_group.start_soon(
@@ -160,6 +166,10 @@ class WebSocketSession:
                         )
         finally:
             self._task_group = None
+            # Closed on every path (a refused handshake never calls _ended): anyio warns
+            # about a memory stream that is garbage-collected open.
+            self._outgoing.close()
+            self._incoming.close()
             state.requests_in_flight -= 1
             state.requests_served += 1
             conn.closing = True
@@ -191,9 +201,11 @@ class WebSocketSession:
             await self._write_quietly(ws.reject(500))
             self._log("reject", 500)
         elif ws.state is WebSocketState.OPEN:
-            code = 1011 if error else 1000
-            await self._close(code, "")
+            # Quietly: a write may already have failed (the client stopped reading).
+            await self._close_quietly(1011 if error else 1000, "")
         if ws.state is WebSocketState.LOCAL_CLOSING:
+            # Our close frame is still queued if the task that sent it was cancelled first.
+            await self._write_quietly(b"")
             # Give the peer a moment to answer our close frame, then drop the connection.
             with anyio.move_on_after(_seconds(self._conn.state.config.timeout_ws_close)):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
@@ -239,7 +251,19 @@ class WebSocketSession:
     # --- send -------------------------------------------------------------------------------
 
     async def send(self, message: ASGIMessage) -> None:
-        parsed = self._order.send(message)  # ASGIProtocolError, or ClientDisconnected after close
+        order = self._order
+        before = order.state
+        parsed = order.send(message)  # ASGIProtocolError, or ClientDisconnected after close
+        try:
+            await self._perform(parsed)
+        except ASGIProtocolError:
+            # The connection refused a value the order table cannot judge (an unoffered
+            # subprotocol, a reserved close code, a bad status) before writing anything:
+            # the message counts as never sent, so the app may still send a valid one.
+            order.state = before
+            raise
+
+    async def _perform(self, parsed: AppMessage) -> None:
         ws = self._ws
         if isinstance(parsed, Send):
             await self._write(ws.send_message(parsed.data))
@@ -274,12 +298,30 @@ class WebSocketSession:
         await self._write(data)
 
     async def _write(self, data: bytes) -> None:
-        if not data:
+        """Queue ``data`` behind what other tasks queued, then write the queue in order.
+
+        The WebSocketConnection counts bytes as sent once it returned them (a close
+        frame, a compressed message), so a task cancelled while waiting for its turn
+        leaves its bytes queued and the next writer sends them. A write cancelled
+        midway may leave part of a frame on the wire: nothing more can be written.
+        """
+        self._unsent += data
+        if not self._unsent:
             return
         async with self._write_lock:
+            data = bytes(self._unsent)
+            self._unsent.clear()
+            if not data:  # an earlier writer took ours with its own
+                if self._transport.broken:
+                    raise ClientDisconnected("the client is gone")
+                return
             try:
                 await self._transport.write(data, self._conn.state.config.timeout_write)
             except ClientDisconnected:
+                self._ended(1006)
+                raise
+            except BaseException:
+                self._transport.broken = True
                 self._ended(1006)
                 raise
 

@@ -8,6 +8,8 @@ import math
 import trio
 import trio.testing
 
+from ._streams import bounded_memory_stream_pair
+
 
 class MemoryServerStream(trio.abc.HalfCloseableStream):
     """The server's end of an in-memory connection, with the addresses the scope reports."""
@@ -45,11 +47,22 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
 
     Pass it to :func:`trio_asgi.serve` as ``listeners=[listener]``; every
     :meth:`connect` gives the test the client's end of a new connection.
+
+    Args:
+        address: The server address the scope reports.
+        receive_window: When set, each direction of a connection holds at most this
+            many unread bytes and a writer waits for room, like a socket buffer in front
+            of a peer that does not read (see :func:`bounded_memory_stream_pair`); both
+            halves of the returned client stream are then the same
+            :class:`~trio_asgi.testing.BoundedMemoryStream`. ``None``: unbounded.
     """
 
-    def __init__(self, *, address: tuple[str, int] = ("127.0.0.1", 8000)) -> None:
+    def __init__(
+        self, *, address: tuple[str, int] = ("127.0.0.1", 8000), receive_window: int | None = None
+    ) -> None:
         self._send, self._receive = trio.open_memory_channel[MemoryServerStream](math.inf)
         self._ports = itertools.count(50000)
+        self.receive_window = receive_window
         self.server_address = address
         #: How the server describes this listener in ``Server.addresses``.
         self.address = f"memory:{address[0]}:{address[1]}"
@@ -58,13 +71,25 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
         self, *, client_address: tuple[str, int] | None = None
     ) -> trio.StapledStream[trio.abc.SendStream, trio.abc.ReceiveStream]:
         """Open a connection to the server; returns the client's end."""
+        remote_address = client_address or ("127.0.0.1", next(self._ports))
+        if self.receive_window is not None:
+            client, server = bounded_memory_stream_pair(window=self.receive_window)
+            await self._send.send(
+                MemoryServerStream(
+                    server,
+                    server,
+                    local_address=self.server_address,
+                    remote_address=remote_address,
+                )
+            )
+            return trio.StapledStream(client, client)
         client_to_server_send, client_to_server_receive = trio.testing.memory_stream_one_way_pair()
         server_to_client_send, server_to_client_receive = trio.testing.memory_stream_one_way_pair()
         server_end = MemoryServerStream(
             server_to_client_send,
             client_to_server_receive,
             local_address=self.server_address,
-            remote_address=client_address or ("127.0.0.1", next(self._ports)),
+            remote_address=remote_address,
         )
         await self._send.send(server_end)
         return trio.StapledStream(client_to_server_send, server_to_client_receive)

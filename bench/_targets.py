@@ -1,0 +1,103 @@
+"""The speed targets of issue 6, checked against one run's medians.
+
+Each target is a ratio of two servers' medians in the same run, so it means
+something even on a noisy shared machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # _report imports this module
+    from bench._report import Cell
+
+
+@dataclass(frozen=True)
+class Target:
+    """``metric(server) / metric(reference)`` must be at least (or at most) ``bound``."""
+
+    text: str
+    server: str
+    workload: str
+    reference: str
+    bound: float
+    at_least: bool = True
+    metric: Callable[[Cell], float | None] = lambda cell: cell.value
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("hello_64 at least 1.0x uvicorn-h11", "trio-asgi", "hello_64", "uvicorn-h11", 1.0),
+    Target("hello_64 at least 4x hypercorn-trio", "trio-asgi", "hello_64", "hypercorn-trio", 4.0),
+    Target(
+        "hello_64 at least 1.2x uvicorn-h11",
+        "trio-asgi-asyncio",
+        "hello_64",
+        "uvicorn-h11",
+        1.2,
+    ),
+    Target(
+        "hello_64 at least 1.2x uvicorn-h11",
+        "trio-asgi-uvloop",
+        "hello_64",
+        "uvicorn-h11",
+        1.2,
+    ),
+    Target("stream_1m at least uvicorn-h11", "trio-asgi", "stream_1m", "uvicorn-h11", 1.0),
+    Target("echo_1m at least uvicorn-h11", "trio-asgi", "echo_1m", "uvicorn-h11", 1.0),
+    Target("ws_1 at least uvicorn-h11 (wsproto)", "trio-asgi", "ws_1", "uvicorn-h11", 1.0),
+    Target("ws_50 at least uvicorn-h11 (wsproto)", "trio-asgi", "ws_50", "uvicorn-h11", 1.0),
+    Target(
+        "RSS per idle connection at most uvicorn-h11's",
+        "trio-asgi",
+        "idle_1k",
+        "uvicorn-h11",
+        1.0,
+        at_least=False,
+    ),
+    Target(
+        "hello_64 p99 latency at most uvicorn-h11's",
+        "trio-asgi",
+        "hello_64",
+        "uvicorn-h11",
+        1.0,
+        at_least=False,
+        metric=lambda cell: cell.p99_ms,
+    ),
+)
+
+
+def _check(target: Target, cells: Mapping[tuple[str, str], Cell]) -> tuple[str, str]:
+    """The measured ratio and the verdict, or why there is none."""
+    mine = cells.get((target.server, target.workload))
+    theirs = cells.get((target.reference, target.workload))
+    if mine is None or theirs is None:
+        return "—", "not run"
+    if mine.value is None:
+        return "—", mine.note.split(":", 1)[0] or "failed"
+    ours, reference = target.metric(mine), target.metric(theirs)
+    if ours is None or not reference:
+        return "—", "no reference"
+    ratio = ours / reference
+    met = ratio >= target.bound if target.at_least else ratio <= target.bound
+    return f"{ratio:.2f}x", "met" if met else "**not met**"
+
+
+def target_lines(cells: Mapping[tuple[str, str], Cell]) -> list[str]:
+    """A markdown table of the targets that this run measured."""
+    rows = []
+    for target in TARGETS:
+        ratio, verdict = _check(target, cells)
+        if verdict != "not run":
+            rows.append(f"| {target.server}: {target.text} | {ratio} | {verdict} |")
+    if not rows:
+        return []
+    return [
+        "### Targets (issue 6)",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]

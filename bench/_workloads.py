@@ -1,0 +1,272 @@
+"""The workloads, and running one of them against a running server.
+
+HTTP load comes from ``wrk -t1`` (one load thread: the load generator and the
+server share the machine's two cores), WebSocket and idle-connection load from
+the small stdlib clients beside this module. Around every run the harness reads
+the server's CPU time, so each sample carries CPU microseconds per request (or
+message) beside the throughput: on a shared machine it moves far less.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench._proc import cpu_seconds
+from bench._servers import REPO, RunningServer
+
+LUA = REPO / "bench" / "lua"
+CLIENT_GRACE = 60.0  # seconds a client may take beyond its run before it is killed
+WRK_TIMEOUT = "10s"  # wrk counts a request slower than this as a timeout error
+QUIET_INTERVAL = 0.25
+QUIET_LIMIT = 60.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One load shape.
+
+    Attributes:
+        key: the name used by ``--only`` and in the report.
+        title: the report's heading.
+        kind: which client runs it.
+        unit: what ``Sample.value`` counts.
+        path: the request path (``/ws`` for WebSocket).
+        connections: concurrent connections (idle count for ``idle``).
+        script: the wrk Lua script under bench/lua/ and its arguments.
+    """
+
+    key: str
+    title: str
+    kind: Literal["wrk", "ws", "idle"]
+    unit: str
+    path: str = "/"
+    connections: int = 64
+    script: tuple[str, ...] = ("get.lua",)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.kind != "idle"
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("idle_1k", "1,000 idle keep-alive connections", "idle", "KiB/conn", connections=1000),
+    Workload(
+        "idle_10k", "10,000 idle keep-alive connections", "idle", "KiB/conn", connections=10000
+    ),
+    Workload("hello_1", "hello world, 1 connection", "wrk", "req/s", connections=1),
+    Workload("hello_64", "hello world, 64 connections", "wrk", "req/s", connections=64),
+    Workload("hello_256", "hello world, 256 connections", "wrk", "req/s", connections=256),
+    Workload(
+        "pipeline_16",
+        "hello world pipelined, depth 16, 32 connections",
+        "wrk",
+        "req/s",
+        connections=32,
+        script=("pipeline.lua", "16"),
+    ),
+    Workload("get_10k", "10 KiB GET, 64 connections", "wrk", "req/s", path="/10k"),
+    Workload(
+        "stream_1m",
+        "1 MiB streamed in 64 KiB chunks, 16 connections",
+        "wrk",
+        "req/s",
+        path="/stream",
+        connections=16,
+    ),
+    Workload(
+        "echo_1m",
+        "1 MiB POST echoed, 16 connections",
+        "wrk",
+        "req/s",
+        path="/echo",
+        connections=16,
+        script=("post.lua", str(1024 * 1024)),
+    ),
+    Workload("json", "Starlette JSON endpoint, 64 connections", "wrk", "req/s", path="/json"),
+    Workload("ws_1", "WebSocket echo, 1 connection", "ws", "msg/s", path="/ws", connections=1),
+    Workload("ws_50", "WebSocket echo, 50 connections", "ws", "msg/s", path="/ws", connections=50),
+)
+BY_KEY = {workload.key: workload for workload in WORKLOADS}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run of one workload on one server.
+
+    ``value`` is the throughput (or KiB per connection), None when the run failed;
+    ``note`` then says why. Latencies in milliseconds, CPU in microseconds.
+    """
+
+    value: float | None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    cpu_us: float | None = None
+    errors: int = 0
+    note: str = ""
+
+
+def wrk_missing() -> str | None:
+    """None if wrk is installed, else how to install it."""
+    if shutil.which("wrk"):
+        return None
+    return "n/a: wrk not installed (Debian/Ubuntu: sudo apt-get install -y wrk)"
+
+
+def _run_client(argv: list[str], timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """Run a load client; return its JSON summary (None on failure) and a failure note."""
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return None, f"failed: client did not finish within {timeout:.0f} s"
+    for line in done.stdout.decode(errors="replace").splitlines():
+        marker, _, payload = line.partition(" ")
+        if marker == "BENCH":  # wrk's report.lua
+            return json.loads(payload), ""
+        if line.startswith("{"):  # the Python clients
+            return json.loads(line), ""
+    output = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+    return None, f"failed: client exited {done.returncode}: {output[-1][:160] if output else ''}"
+
+
+def _run_wrk(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    script, *script_args = workload.script
+    argv = [
+        "wrk", "-t1", f"-c{workload.connections}", f"-d{max(1, round(duration))}s",
+        "--timeout", WRK_TIMEOUT, "--latency", "-s", str(LUA / script),
+        f"http://{server.host}:{server.port}{workload.path}",
+    ]  # fmt: skip
+    if script_args:
+        argv += ["--", *script_args]
+    pids = server.pids()
+    cpu_before = cpu_seconds(pids)
+    result, note = _run_client(argv, duration + CLIENT_GRACE)
+    cpu = cpu_seconds(pids) - cpu_before
+    if result is None:
+        return Sample(None, note=note)
+    requests = int(result["requests"])
+    errors = int(result["socket_errors"] + result["status_errors"] + result["timeouts"])
+    if requests == 0:
+        return Sample(None, errors=errors, note="failed: no request completed")
+    pipelined = workload.script[0] == "pipeline.lua"  # wrk's latency is per batch: not shown
+    return Sample(
+        value=requests / (result["duration_us"] / 1e6),
+        p50_ms=None if pipelined else result["p50_us"] / 1000,
+        p99_ms=None if pipelined else result["p99_us"] / 1000,
+        cpu_us=cpu * 1e6 / requests,
+        errors=errors,
+    )
+
+
+def _run_ws(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    argv = [
+        sys.executable, "-m", "bench.ws_client", "--host", server.host,
+        "--port", str(server.port), "--path", workload.path,
+        "--connections", str(workload.connections), "--duration", str(duration),
+    ]  # fmt: skip
+    pids = server.pids()
+    cpu_before = cpu_seconds(pids)
+    result, note = _run_client(argv, duration + CLIENT_GRACE)
+    cpu = cpu_seconds(pids) - cpu_before
+    if result is None:
+        return Sample(None, note=note)
+    if "error" in result:
+        return Sample(None, note=f"failed: {result['error'][:160]}")
+    messages = int(result["messages"])
+    if messages == 0:
+        return Sample(None, errors=int(result["errors"]), note="failed: no message echoed")
+    return Sample(
+        value=messages / result["seconds"],
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        cpu_us=cpu * 1e6 / messages,
+        errors=int(result["errors"]),
+    )
+
+
+def _run_idle(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    argv = [
+        sys.executable, "-m", "bench.idle_client", "--host", server.host,
+        "--port", str(server.port), "--count", str(workload.connections),
+        "--timeout", str(CLIENT_GRACE * 2),
+    ]  # fmt: skip
+    for pid in server.pids():
+        argv += ["--pid", str(pid)]
+    result, note = _run_client(argv, CLIENT_GRACE * 3)
+    if result is None:
+        return Sample(None, note=note)
+    if "skipped" in result:
+        return Sample(None, note=f"skipped: {result['skipped']}")
+    if "error" in result:
+        return Sample(None, note=f"failed: {result['error'][:160]}")
+    closed, opened = int(result["closed_by_server"]), int(result["connections"])
+    busy = wait_quiet(server)
+    notes = [f"busy for {busy:.1f} s after the client closed them"] if busy >= 1.0 else []
+    if closed:
+        notes.insert(0, f"{closed} of {opened} closed by the server before the measurement")
+    if closed > opened // 100:  # the figure would be per connection that no longer exists
+        return Sample(None, errors=closed, note=f"failed: {notes[0]}")
+    return Sample(float(result["kib_per_conn"]), errors=closed, note="; ".join(notes))
+
+
+def wait_quiet(server: RunningServer) -> float:
+    """Wait (at most QUIET_LIMIT s) until the server stops using CPU; return the wait.
+
+    After thousands of connections close at once a server may be busy tearing them
+    down; the next workload should measure it at rest, and the wait itself is news.
+    """
+    started = time.monotonic()
+    pids = server.pids()
+    before = cpu_seconds(pids)
+    while time.monotonic() - started < QUIET_LIMIT and server.died() is None:
+        time.sleep(QUIET_INTERVAL)
+        after = cpu_seconds(pids)
+        if after - before < QUIET_INTERVAL * 0.1:  # under 10% of a core
+            break
+        before = after
+    return time.monotonic() - started
+
+
+_RUNNERS = {"wrk": _run_wrk, "ws": _run_ws, "idle": _run_idle}
+
+
+def run(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    """Run one workload against a running server (bounded by ``duration`` plus a grace)."""
+    died = server.died()
+    if died is not None:
+        return Sample(None, note=f"failed: {died}")
+    sample = _RUNNERS[workload.kind](workload, server, duration)
+    died = server.died()
+    if died is not None and sample.value is not None:
+        return Sample(None, note=f"failed: {died}")
+    return sample
+
+
+def _touch(server: RunningServer, method: str, path: str, body: bytes = b"") -> None:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.request(method, path, body=body or None)
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass  # a broken route shows up in its own workload's row
+    finally:
+        connection.close()
+
+
+def warm_up(server: RunningServer, seconds: float) -> None:
+    """Touch every HTTP route once, then (for ``seconds`` >= 1) a short hello-world load."""
+    for path in ("/", "/10k", "/stream", "/json"):
+        _touch(server, "GET", path)
+    _touch(server, "POST", "/echo", b"x" * 1024 * 1024)
+    if seconds >= 1 and wrk_missing() is None:
+        _run_client(
+            ["wrk", "-t1", "-c16", f"-d{round(seconds)}s", "-s", str(LUA / "get.lua"),
+             f"http://{server.host}:{server.port}/"],
+            seconds + CLIENT_GRACE,
+        )  # fmt: skip

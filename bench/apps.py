@@ -1,0 +1,138 @@
+"""The ASGI apps every server under test runs, all behind one app object.
+
+One app serves every workload so that each server starts once per round;
+the dispatch is a single dict look-up on the path, cheap next to any server's
+per-request work. Routes:
+
+- ``/``: hello world, plain ASGI, 13 bytes.
+- ``/10k``: a 10 KiB body in one message.
+- ``/stream``: 1 MiB streamed in 64 KiB chunks (``more_body``), no Content-Length.
+- ``/echo``: a POST body read whole and sent back with its length.
+- ``/json``: a Starlette ``JSONResponse`` endpoint (Starlette's routing and request objects).
+- ``/ws``: WebSocket echo of every text or binary message.
+
+Run any server on ``bench.apps:app`` with the repository root on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TypeAlias
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+Message: TypeAlias = MutableMapping[str, Any]
+Scope: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+Handler: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HELLO = b"Hello, world!"
+BODY_10K = b"x" * (10 * 1024)
+STREAM_CHUNK = b"s" * (64 * 1024)
+STREAM_CHUNKS = 16  # 16 x 64 KiB = 1 MiB
+
+_TEXT_HEADERS = [(b"content-type", b"text/plain")]
+
+
+def _fixed_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [*_TEXT_HEADERS, (b"content-length", str(len(body)).encode())]
+
+
+_HELLO_START = {"type": "http.response.start", "status": 200, "headers": _fixed_headers(HELLO)}
+_10K_START = {"type": "http.response.start", "status": 200, "headers": _fixed_headers(BODY_10K)}
+
+
+async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(_HELLO_START)
+    await send({"type": "http.response.body", "body": HELLO})
+
+
+async def ten_kib(scope: Scope, receive: Receive, send: Send) -> None:
+    await send(_10K_START)
+    await send({"type": "http.response.body", "body": BODY_10K})
+
+
+async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": _TEXT_HEADERS})
+    for _ in range(STREAM_CHUNKS):
+        await send({"type": "http.response.body", "body": STREAM_CHUNK, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody to answer
+            return
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    await send({"type": "http.response.start", "status": 200, "headers": _fixed_headers(body)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": _fixed_headers(b"")})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _json_endpoint(request: Request) -> JSONResponse:
+    return JSONResponse({"message": "Hello, world!", "path": request.url.path, "n": list(range(8))})
+
+
+_starlette = Starlette(routes=[Route("/json", _json_endpoint)])
+
+
+async def starlette_json(scope: Scope, receive: Receive, send: Send) -> None:
+    await _starlette(scope, receive, send)
+
+
+async def websocket_echo(scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":  # websocket.disconnect
+            return
+        if message.get("bytes") is not None:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+        else:
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
+async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+HTTP_ROUTES: dict[str, Handler] = {
+    "/": hello,
+    "/10k": ten_kib,
+    "/stream": stream,
+    "/echo": echo,
+    "/json": starlette_json,
+}
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The one ASGI 3 app every server under test runs."""
+    kind = scope["type"]
+    if kind == "http":
+        await HTTP_ROUTES.get(scope["path"], not_found)(scope, receive, send)
+    elif kind == "websocket":
+        await websocket_echo(scope, receive, send)
+    elif kind == "lifespan":
+        await lifespan(scope, receive, send)

@@ -1,0 +1,84 @@
+"""Developer sessions: ``nox`` runs tests, lint and typecheck; ``nox -s docs`` builds the docs.
+
+Longer sessions (``bench``, ``fuzz``, ``autobahn``, ``browser``, ``conformance``) go below
+the core ones and are run by name. Sessions install from the extras in pyproject.toml,
+so the dependency lists have one home.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+
+import nox
+
+PYTHON = "3.11"
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _extra(name: str) -> list[str]:
+    """The requirements of one optional-dependencies extra, read from pyproject.toml."""
+    pyproject = nox.project.load_toml("pyproject.toml")
+    requirements: list[str] = pyproject["project"]["optional-dependencies"][name]
+    return requirements
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite under coverage; arguments after ``--`` go to pytest."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=95")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting (check only; run ``ruff format`` to fix)."""
+    # Only ruff itself: linting needs neither the package nor its dependencies.
+    session.install(*(req for req in _extra("lint") if req.startswith("ruff")))
+    # The whole checkout, as .ci/run does; ruff skips build output and virtualenvs itself.
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on trio_asgi, configured in pyproject.toml."""
+    # The package and its dependencies are installed so mypy sees their type hints; the
+    # test extra too, since the public trio_asgi.testing imports hypothesis.
+    session.install("-e", ".[lint,test]")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs; any Sphinx warning fails the build."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """trio-asgi against its peers; writes docs/benchmarks.md. Needs wrk.
+
+    Arguments after ``--`` go to ``python -m bench.run``: ``nox -s bench -- --quick`` is a
+    smoke run under a minute; ``-- --help`` lists the filters and durations.
+    """
+    if shutil.which("wrk") is None:
+        session.error(
+            "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu) "
+            "or `brew install wrk` (macOS), then run the session again"
+        )
+    # The harness needs the package and Starlette (bench/apps.py imports it).
+    starlette = [req for req in _extra("bench") if req.startswith("starlette")]
+    session.install("-e", ".", *starlette)
+    # Each peer on its own: one that fails to install is an "n/a" row, not a failed session.
+    for requirement in _extra("bench"):
+        if requirement not in starlette:
+            session.install(requirement, success_codes=range(256))
+    posargs = ["--", *session.posargs] if session.posargs else []
+    command = shlex.join(["nox", "-s", "bench", *posargs])
+    session.run("python", "-m", "bench.run", *session.posargs, env={"BENCH_COMMAND": command})

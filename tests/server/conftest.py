@@ -1,0 +1,227 @@
+"""Fixtures for black-box tests of the server over real sockets on 127.0.0.1.
+
+* ``run_server(app, **options)``: an async context manager that starts
+  :func:`trio_asgi.serve` on port 0 in a nursery, yields the :class:`~trio_asgi.Server`,
+  and shuts it down gracefully on exit. Tests get a short graceful-shutdown timeout
+  and lifespan ``off`` unless they ask otherwise.
+* ``connect(server)``: a :class:`RawClient` on the server's first address (TCP or
+  unix), closed when the test ends. It sends raw bytes and parses responses with an
+  h11 client, so what is checked is exactly what went over the wire.
+
+Test bodies wrap themselves in ``trio.fail_after``: a hang fails instead of blocking CI.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import h11
+import pytest
+import trio
+
+from trio_asgi import Config, Server, serve
+
+#: Defaults for test servers: fast shutdown, and no lifespan unless a test asks for it.
+TEST_DEFAULTS: dict[str, Any] = {
+    "bind": ("127.0.0.1:0",),
+    "lifespan": "off",
+    "timeout_graceful_shutdown": 2.0,
+}
+
+
+@dataclass
+class Response:
+    """One response as an h11 client parsed it."""
+
+    status: int
+    reason: bytes
+    http_version: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    #: 1xx responses that came before this one (``100 Continue``).
+    informational: list[h11.InformationalResponse] = field(default_factory=list)
+
+    def header(self, name: bytes) -> bytes | None:
+        """The value of the only (or first) header called ``name``; None if absent."""
+        values = self.header_all(name)
+        return values[0] if values else None
+
+    def header_all(self, name: bytes) -> list[bytes]:
+        return [value for key, value in self.headers if key == name.lower()]
+
+
+class RawClient:
+    """A client that writes raw bytes and reads what the server really sent."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.buffer = b""
+        #: The connection ended with a reset rather than a FIN.
+        self.reset = False
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def _read_some(self) -> bytes:
+        try:
+            return await self.stream.receive_some(65536)
+        except trio.BrokenResourceError:
+            self.reset = True
+            return b""
+
+    async def read_response(self, method: bytes = b"GET") -> Response:
+        """Read one whole response (after any 1xx); a response to HEAD has no body.
+
+        Bytes after the response stay buffered for the next call.
+        """
+        conn = h11.Connection(h11.CLIENT)
+        # h11 needs to know the request it answers (HEAD has no body); nothing is sent.
+        conn.send(h11.Request(method=method, target="/", headers=[("host", "test")]))
+        conn.send(h11.EndOfMessage())
+        if self.buffer:  # b"" would tell h11 the connection closed
+            conn.receive_data(self.buffer)
+            self.buffer = b""
+        informational: list[h11.InformationalResponse] = []
+        response: Response | None = None
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await self._read_some())
+            elif isinstance(event, h11.InformationalResponse):
+                informational.append(event)
+            elif isinstance(event, h11.Response):
+                response = Response(
+                    status=event.status_code,
+                    reason=event.reason,
+                    http_version=event.http_version,
+                    headers=list(event.headers),
+                    informational=informational,
+                )
+            elif isinstance(event, h11.Data):
+                assert response is not None
+                response.body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert response is not None
+                self.buffer = conn.trailing_data[0]
+                return response
+            else:  # pragma: no cover - ConnectionClosed before a response
+                raise AssertionError(f"unexpected {event!r}")
+
+    async def read_until(self, marker: bytes) -> bytes:
+        """Read until ``marker`` arrives; return everything up to and including it."""
+        while marker not in self.buffer:
+            data = await self._read_some()
+            if not data:
+                raise AssertionError(f"EOF before {marker!r}; got {self.buffer!r}")
+            self.buffer += data
+        end = self.buffer.index(marker) + len(marker)
+        found, self.buffer = self.buffer[:end], self.buffer[end:]
+        return found
+
+    async def read_until_eof(self) -> bytes:
+        """Everything until the server closes the connection (a reset counts as closed).
+
+        Then the client closes too, so a server that lingers after an error reply
+        (reading what the client might still send) is not kept waiting.
+        """
+        data, self.buffer = self.buffer, b""
+        while chunk := await self._read_some():
+            data += chunk
+        await self.aclose()
+        return data
+
+    async def expect_eof(self) -> None:
+        """The server closed the connection and sent nothing more."""
+        assert await self.read_until_eof() == b""
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.stream)
+
+
+async def open_client(address: str) -> RawClient:
+    """Connect to an address in bind syntax: ``host:port``, ``[v6]:port`` or ``unix:PATH``."""
+    if address.startswith("unix:"):
+        stream: trio.abc.Stream = await trio.open_unix_socket(address[len("unix:") :])
+    else:
+        host, _, port = address.rpartition(":")
+        stream = await trio.open_tcp_stream(host.strip("[]"), int(port))
+    return RawClient(stream)
+
+
+def config_for_tests(**options: Any) -> Config:
+    """A Config with the test defaults, overridden by ``options``."""
+    return Config(**{**TEST_DEFAULTS, **options})
+
+
+@asynccontextmanager
+async def _run_server(
+    app: Any, *, sockets: Sequence[socket.socket] | None = None, **options: Any
+) -> AsyncIterator[Server]:
+    async with trio.open_nursery() as nursery:
+        config = config_for_tests(**options)
+        server: Server = await nursery.start(partial(serve, app, config, sockets=sockets))
+        try:
+            yield server
+        finally:
+            server.shutdown()
+
+
+@pytest.fixture
+def server_config() -> Callable[..., Config]:
+    """``server_config(**options)``: a Config with the test defaults (port 0, no lifespan)."""
+    return config_for_tests
+
+
+@pytest.fixture
+def run_server() -> Callable[..., Any]:
+    """``async with run_server(app, **options) as server``: serve ``app`` on 127.0.0.1:0."""
+    return _run_server
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[[Server | str], Awaitable[RawClient]]]:
+    """``await connect(server)``: a :class:`RawClient` on its first address (or an address)."""
+    clients: list[RawClient] = []
+
+    async def _connect(target: Server | str) -> RawClient:
+        address = target if isinstance(target, str) else target.addresses[0]
+        client = await open_client(address)
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def url() -> Callable[[Server], str]:
+    """``url(server)``: the ``http://host:port`` of a server's first address, for httpx."""
+    return lambda server: f"http://{server.addresses[0]}"
+
+
+def request(
+    path: str = "/",
+    method: str = "GET",
+    *,
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+    version: str = "1.1",
+) -> bytes:
+    """Raw request bytes: a Host header, the given headers, Content-Length if there is a body."""
+    lines = [f"{method} {path} HTTP/{version}", "Host: test"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@pytest.fixture
+def make_request() -> Callable[..., bytes]:
+    """``make_request(path, method, headers=..., body=..., version=...)``: raw request bytes."""
+    return request

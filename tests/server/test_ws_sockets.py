@@ -1,0 +1,840 @@
+"""WebSocket over real TCP sockets on 127.0.0.1: handshakes, messages, close codes, logs.
+
+Most tests drive the server with the wsproto client of ``ws_helpers`` (it can also
+write frames no real client would); a few run the ``websockets`` library, on
+asyncio in a worker thread, to check that a common client interoperates
+(permessage-deflate included). Close codes and reasons are checked both ways:
+what the client sees on the wire and what the app gets in ``websocket.disconnect``.
+Timing (pings, every timeout) is tested in memory under a virtual clock, in
+``test_ws_memory.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import websockets.asyncio.client
+from ws_helpers import KEY, EchoApp, WSClient, close_cleanly, open_websocket, upgrade_request
+from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
+
+from trio_asgi import ASGIProtocolError, ClientDisconnected, Server
+from trio_asgi._types import Message, Receive, Scope, Send
+from trio_asgi.testing._ws_frames import Frame, Opcode
+
+TIMEOUT = 5
+
+Connect = Callable[..., Awaitable[WSClient]]
+
+
+@pytest.fixture
+async def ws_connect() -> AsyncIterator[Connect]:
+    """``await ws_connect(server, target, **open_websocket_options)``; closed at the end."""
+    clients: list[WSClient] = []
+
+    async def _connect(server: Server, target: str = "/", **options: Any) -> WSClient:
+        host, _, port = server.addresses[0].rpartition(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        try:
+            client = await open_websocket(stream, target, **options)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        await client.aclose()
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def masked(opcode: int, payload: bytes, **options: Any) -> bytes:
+    """A client frame, masked with a non-zero key unless ``mask`` is given."""
+    options.setdefault("mask", b"\x12\x34\x56\x78")
+    return Frame(opcode, payload, **options).data
+
+
+# --- the handshake ------------------------------------------------------------------------------
+
+
+async def test_connect_is_the_first_message_and_the_scope_is_complete(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(
+                server, "/chat/caf%C3%A9?room=1", subprotocols=["chat"], headers=[("X-A", "b")]
+            )
+            assert client.answer.status == 101
+            await client.close()
+            assert await client.expect_close() == (1000, "")
+            await app.done.wait()
+    assert app.received[0] == {"type": "websocket.connect"}
+    scope = app.scope
+    assert scope is not None
+    assert scope["type"] == "websocket"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
+    assert scope["scheme"] == "ws"
+    assert scope["http_version"] == "1.1"
+    assert scope["path"] == "/chat/café"
+    assert scope["raw_path"] == b"/chat/caf%C3%A9"
+    assert scope["query_string"] == b"room=1"
+    assert scope["subprotocols"] == ["chat"]
+    assert (b"x-a", b"b") in scope["headers"]
+    assert scope["client"][0] == "127.0.0.1"
+    assert scope["server"] == ("127.0.0.1", int(server.addresses[0].rpartition(":")[2]))
+    assert "websocket.http.response" in scope["extensions"]
+    assert "method" not in scope
+
+
+async def test_accept_with_a_subprotocol_and_extra_headers(run_server, ws_connect):
+    app = EchoApp(subprotocol="v2.chat", headers=[(b"x-session", b"42")])
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, subprotocols=["v1.chat", "v2.chat"])
+            assert client.answer.status == 101
+            assert client.answer.header(b"sec-websocket-protocol") == b"v2.chat"
+            assert client.answer.header(b"x-session") == b"42"
+            assert client.answer.header(b"upgrade") == b"websocket"
+            await client.send_text("hi")
+            assert await client.receive_message() == "hi"
+            await close_cleanly(client)
+
+
+async def test_accepting_a_subprotocol_the_client_did_not_offer_raises(run_server, ws_connect):
+    errors: list[Exception] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            await send({"type": "websocket.accept", "subprotocol": "other"})
+        except ASGIProtocolError as exc:
+            errors.append(exc)
+        await send({"type": "websocket.accept"})  # the failed accept changed nothing
+        await send({"type": "websocket.send", "text": "accepted"})
+        await receive()
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, subprotocols=["chat"])
+            assert client.answer.status == 101
+            assert client.answer.header(b"sec-websocket-protocol") is None
+            assert await client.receive_message() == "accepted"
+            await close_cleanly(client)
+    assert len(errors) == 1
+    assert "not offered" in str(errors[0])
+
+
+async def test_close_before_accept_is_http_403(run_server, ws_connect):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.close", "code": 4003})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert not client.accepted
+            assert client.answer.status == 403
+            assert client.answer.header(b"content-length") == b"0"
+            await client.expect_eof()
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+async def test_denial_response_is_the_http_response_the_app_chose(
+    run_server, ws_connect, with_length
+):
+    body = b"no entry without a token"
+    headers = [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")]
+    if with_length:
+        headers.append((b"content-length", str(len(body)).encode()))
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body[:5], "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": body[5:]})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert client.answer.status == 401
+            assert client.answer.header(b"www-authenticate") == b"Bearer"
+            assert client.answer.header(b"connection") == b"close"
+            assert client.answer.body == body
+            await client.expect_eof()
+
+
+BAD_HANDSHAKES = {
+    "key not base64": upgrade_request(replace={"Sec-WebSocket-Key": "not base64 at all!!!!!!="}),
+    "key of 15 bytes": upgrade_request(replace={"Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAA"}),
+    "missing key": upgrade_request(replace={"Sec-WebSocket-Key": None}),
+    "duplicate key": upgrade_request(extra=[("Sec-WebSocket-Key", KEY)]),
+    "non-ASCII subprotocol (Granian CVE)": upgrade_request(
+        extra=[("Sec-WebSocket-Protocol", b"chat, \xc3\xa9t\xc3\xa9")]
+    ),
+    "subprotocol not a token": upgrade_request(extra=[("Sec-WebSocket-Protocol", "a b")]),
+    "POST": upgrade_request().replace(b"GET", b"POST", 1),
+    "missing host": upgrade_request(replace={"Host": None}),
+}
+
+
+@pytest.mark.parametrize("request_bytes", BAD_HANDSHAKES.values(), ids=BAD_HANDSHAKES.keys())
+async def test_bad_handshake_is_400_and_close_without_calling_the_app(
+    run_server, ws_connect, request_bytes
+):
+    calls: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(scope)
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, request=request_bytes)
+            assert client.answer.status == 400
+            assert client.answer.header(b"connection") == b"close"
+            await client.expect_eof()
+    assert calls == []
+
+
+async def test_unknown_version_is_426_naming_version_13(run_server, ws_connect):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("not called")
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(
+                server, request=upgrade_request(replace={"Sec-WebSocket-Version": "12"})
+            )
+            assert client.answer.status == 426
+            assert client.answer.header(b"sec-websocket-version") == b"13"
+            await client.expect_eof()
+
+
+async def test_http_1_0_upgrade_is_refused(run_server, ws_connect):
+    calls: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(scope)
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, request=upgrade_request(http_version="1.0"))
+            assert client.answer.status == 400
+            await client.expect_eof()
+    assert calls == []
+
+
+async def test_with_ws_none_an_upgrade_request_is_plain_http(run_server, ws_connect):
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scopes.append(scope)
+        assert (await receive())["type"] == "http.request"
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]}
+        )
+        await send({"type": "http.response.body", "body": b"plain"})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, ws="none") as server:
+            client = await ws_connect(server)
+            assert client.answer.status == 200
+            assert client.answer.body == b"plain"
+    assert [s["type"] for s in scopes] == ["http"]
+
+
+async def test_bytes_sent_with_the_handshake_are_not_lost(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            # Robustness: a client must wait for the 101, but a frame in the same packet
+            # as the request must still reach the app once it accepts.
+            early = masked(Opcode.TEXT, b"early bird")
+            client = await ws_connect(server, also_send=early)
+            assert client.answer.status == 101
+            assert await client.receive_message() == "early bird"
+            await close_cleanly(client)
+    assert app.received[1] == {"type": "websocket.receive", "text": "early bird"}
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+async def test_text_and_binary_messages_echo(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send_text("héllo ✓")
+            assert await client.receive_message() == "héllo ✓"
+            await client.send_bytes(b"\x00\xff" * 40000)  # a 64-bit length frame
+            assert await client.receive_message() == b"\x00\xff" * 40000
+            await client.send_text("")
+            assert await client.receive_message() == ""
+            await client.close()
+            assert await client.expect_close() == (1000, "")
+            await app.done.wait()
+    assert app.received[1:4] == [
+        {"type": "websocket.receive", "text": "héllo ✓"},
+        {"type": "websocket.receive", "bytes": b"\x00\xff" * 40000},
+        {"type": "websocket.receive", "text": ""},
+    ]
+
+
+async def test_fragments_are_reassembled_and_control_frames_between_them_answered(
+    run_server, ws_connect
+):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send(TextMessage("frag", message_finished=False))
+            await client.ping(b"in between")
+            await client.send(TextMessage("ment", message_finished=False))
+            await client.send(TextMessage("ed ✓", message_finished=True))
+            assert await client.next_event() == Pong(b"in between")
+            # The app got one message, not pieces.
+            assert await client.receive_message() == "fragmented ✓"
+            await client.send(BytesMessage(b"ab", message_finished=False))
+            await client.send(BytesMessage(b"cd", message_finished=True))
+            assert await client.receive_message() == b"abcd"
+            await close_cleanly(client)
+    assert app.received[1:3] == [
+        {"type": "websocket.receive", "text": "fragmented ✓"},
+        {"type": "websocket.receive", "bytes": b"abcd"},
+    ]
+
+
+async def test_client_ping_is_answered_with_its_payload(run_server, ws_connect):
+    with trio.fail_after(TIMEOUT):
+        async with run_server(EchoApp()) as server:
+            client = await ws_connect(server)
+            await client.ping(b"are you there")
+            assert await client.next_event() == Pong(b"are you there")
+            await close_cleanly(client)
+
+
+async def test_message_at_the_size_limit_passes_and_one_byte_more_closes_1009(
+    run_server, ws_connect
+):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, ws_max_size=1000) as server:
+            client = await ws_connect(server)
+            await client.send_bytes(b"x" * 1000)
+            assert await client.receive_message() == b"x" * 1000
+            await client.send_bytes(b"x" * 1001)
+            assert await client.expect_close() == (1009, "message too big")
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {
+        "type": "websocket.disconnect",
+        "code": 1009,
+        "reason": "message too big",
+    }
+
+
+async def test_fragmented_message_over_the_limit_closes_1009(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, ws_max_size=1000) as server:
+            client = await ws_connect(server)
+            for _ in range(3):
+                await client.send(TextMessage("y" * 400, message_finished=False))
+            assert await client.expect_close() == (1009, "message too big")
+            await app.done.wait()
+    assert app.disconnect["code"] == 1009
+
+
+async def test_compressed_message_inflating_past_the_limit_closes_1009(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, ws_max_size=64 * 1024) as server:
+            client = await ws_connect(server, deflate=True)
+            assert client.answer.header(b"sec-websocket-extensions") is not None
+            await client.send_bytes(b"z" * 1000)
+            assert await client.receive_message() == b"z" * 1000
+            # 8 MiB of zeros deflate to a few KiB: a bomb against a 64 KiB limit.
+            await client.send_bytes(bytes(8 * 1024 * 1024))
+            assert await client.expect_close() == (1009, "message too big")
+            await app.done.wait()
+    assert app.disconnect["code"] == 1009
+
+
+async def test_invalid_utf8_closes_1007(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send_raw(masked(Opcode.TEXT, b"ok \xff\xfe"))
+            assert await client.expect_close() == (1007, "invalid payload data")
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {
+        "type": "websocket.disconnect",
+        "code": 1007,
+        "reason": "invalid payload data",
+    }
+
+
+PROTOCOL_ERRORS = {
+    "RSV bit without an extension": masked(Opcode.TEXT, b"hi", rsv=2),
+    "unmasked client frame": masked(Opcode.TEXT, b"hi", mask=None),
+    "reserved opcode": masked(3, b"hi"),
+    "fragmented ping": masked(Opcode.PING, b"hi", fin=False),
+    "continuation without a message": masked(Opcode.CONTINUATION, b"hi"),
+    "one-byte close payload": masked(Opcode.CLOSE, b"\x03"),
+    "ping over 125 bytes": masked(Opcode.PING, b"p" * 126),
+}
+
+
+@pytest.mark.parametrize("frame", PROTOCOL_ERRORS.values(), ids=PROTOCOL_ERRORS.keys())
+async def test_protocol_error_closes_1002(run_server, ws_connect, frame):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send_raw(frame)
+            assert await client.expect_close() == (1002, "protocol error")
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {
+        "type": "websocket.disconnect",
+        "code": 1002,
+        "reason": "protocol error",
+    }
+
+
+# --- closing ------------------------------------------------------------------------------------
+
+
+async def test_app_close_code_and_reason_reach_the_client(run_server, ws_connect):
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 4321, "reason": "gone fishing ✓"})
+        seen.append(await receive())
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert await client.expect_close() == (4321, "gone fishing ✓")
+            await client.expect_eof()
+    assert seen[0]["type"] == "websocket.disconnect"
+
+
+async def test_client_close_code_and_reason_reach_the_app(run_server, ws_connect):
+    # Hypercorn-trio reported a clean close as 1006, losing the code and the reason.
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.close(4000, "bye ✓")
+            assert await client.expect_close() == (4000, "")  # the answer echoes the code
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {"type": "websocket.disconnect", "code": 4000, "reason": "bye ✓"}
+
+
+async def test_client_close_without_a_code_is_1005(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.close(None)
+            assert await client.expect_close() == (1005, "")  # answered without a code too
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {"type": "websocket.disconnect", "code": 1005, "reason": ""}
+
+
+async def test_tcp_drop_without_close_is_1006(run_server, ws_connect):
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send_text("one")
+            assert await client.receive_message() == "one"
+            await client.aclose()
+            await app.done.wait()
+    assert app.disconnect == {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+
+
+async def test_app_returning_without_close_closes_1000(run_server, ws_connect):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "last words"})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert await client.receive_message() == "last words"
+            assert await client.expect_close() == (1000, "")
+            await client.expect_eof()
+
+
+async def test_app_raising_before_accept_is_http_500(run_server, ws_connect, caplog):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        raise RuntimeError("boom before accept")
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert client.answer.status == 500
+            await client.expect_eof()
+        gc.collect()  # an unclosed anyio memory stream warns when collected (a fixed bug)
+    [record] = error_records(caplog)
+    assert record.name == "trio_asgi"
+    assert record.exc_info is not None
+    assert "boom before accept" in str(record.exc_info[1])
+
+
+async def test_app_raising_after_accept_closes_1011(run_server, ws_connect, caplog):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        raise RuntimeError("boom after accept")
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.send_text("trigger")
+            assert await client.expect_close() == (1011, "")
+            await client.expect_eof()
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert "boom after accept" in str(record.exc_info[1])
+
+
+async def test_send_after_client_close_raises_an_oserror_that_may_escape_quietly(
+    run_server, ws_connect, caplog
+):
+    raised: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert (await receive())["type"] == "websocket.disconnect"
+        try:
+            await send({"type": "websocket.send", "text": "too late"})
+        except BaseException as exc:
+            raised.append(exc)
+            raise  # escapes the app: the server must not log it as an error
+
+    caplog.set_level(logging.DEBUG, logger="trio_asgi")
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            await client.close(1001, "leaving")
+            assert await client.expect_close() == (1001, "")
+            await client.expect_eof()
+    [exc] = raised
+    assert isinstance(exc, ClientDisconnected)
+    assert isinstance(exc, OSError)
+    assert error_records(caplog) == []
+
+
+async def test_send_after_the_app_closed_raises_client_disconnected(run_server, ws_connect):
+    raised: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close"})
+        for message in ({"type": "websocket.send", "bytes": b"x"}, {"type": "websocket.close"}):
+            try:
+                await send(message)
+            except OSError as exc:
+                raised.append(exc)
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            assert await client.expect_close() == (1000, "")
+            await client.expect_eof()
+    assert [type(exc) for exc in raised] == [ClientDisconnected, ClientDisconnected]
+
+
+INVALID_ORDER: dict[str, tuple[list[Message], list[Message]]] = {
+    "send before accept": ([], [{"type": "websocket.send", "text": "x"}]),
+    "response body before start": ([], [{"type": "websocket.http.response.body", "body": b""}]),
+    "accept twice": ([{"type": "websocket.accept"}], [{"type": "websocket.accept"}]),
+    "response start after accept": (
+        [{"type": "websocket.accept"}],
+        [{"type": "websocket.http.response.start", "status": 403, "headers": []}],
+    ),
+    "http message type": ([], [{"type": "http.response.start", "status": 200}]),
+    "send without data": ([{"type": "websocket.accept"}], [{"type": "websocket.send"}]),
+}
+
+
+@pytest.mark.parametrize(("before", "invalid"), INVALID_ORDER.values(), ids=INVALID_ORDER.keys())
+async def test_invalid_message_order_raises_from_send(run_server, ws_connect, before, invalid):
+    raised: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        for message in before:
+            await send(message)
+        try:
+            await send(invalid[0])
+        except ASGIProtocolError as exc:
+            raised.append(exc)
+        await send({"type": "websocket.close", "code": 4000})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            if before:
+                assert await client.expect_close() == (4000, "")
+            else:
+                assert client.answer.status == 403  # the handshake is still the app's to answer
+            await client.expect_eof()
+    assert len(raised) == 1
+
+
+# --- racing writes, shutdown, statistics, logs --------------------------------------------------
+
+
+async def test_app_sends_from_two_tasks_while_the_client_pings(run_server, ws_connect):
+    # Peers raised BusyResourceError when an app send, a pong and a close raced on one stream.
+    count = 200
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+
+        async def sender(name: str) -> None:
+            for i in range(count):
+                await send({"type": "websocket.send", "text": f"{name}{i}" + "." * 2000})
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender, "a")
+            nursery.start_soon(sender, "b")
+        await send({"type": "websocket.close", "code": 4000, "reason": "all sent"})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server)
+            for i in range(50):
+                await client.ping(b"%d" % i)
+            seen: dict[str, list[int]] = {"a": [], "b": []}
+            pongs: list[bytes] = []
+            while True:
+                event = await client.next_event()
+                if isinstance(event, TextMessage):
+                    seen[event.data[0]].append(int(event.data[1:].rstrip(".")))
+                elif isinstance(event, Pong):
+                    pongs.append(event.payload)
+                else:
+                    assert isinstance(event, CloseConnection), event
+                    assert (event.code, event.reason) == (4000, "all sent")
+                    break
+            await client.send(event.response())
+            await client.expect_eof()
+    assert seen == {"a": list(range(count)), "b": list(range(count))}
+    assert pongs == [b"%d" % i for i in range(50)]
+
+
+async def test_shutdown_sends_1012_and_the_app_sees_it(run_server, ws_connect):
+    # Peers left WebSockets hanging at shutdown: no close frame, no disconnect for the app.
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, timeout_graceful_shutdown=3.0) as server:
+            client = await ws_connect(server)
+            await client.send_text("hi")
+            assert await client.receive_message() == "hi"
+            assert server.statistics().requests_in_flight == 1
+            assert server.statistics().open_connections == 1
+            server.shutdown()
+            assert await client.expect_close() == (1012, "server shutdown")
+            await client.expect_eof()
+            await app.done.wait()
+    assert app.disconnect == {
+        "type": "websocket.disconnect",
+        "code": 1012,
+        "reason": "server shutdown",
+    }
+    stats = server.statistics()
+    assert (stats.open_connections, stats.requests_in_flight, stats.requests_served) == (0, 0, 1)
+
+
+async def test_access_log_has_accept_and_close_lines(run_server, ws_connect, caplog):
+    caplog.set_level(logging.INFO, logger="trio_asgi.access")
+    app = EchoApp()
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, "/feed?x=1")
+            await client.close(4000)
+            assert await client.expect_close() == (4000, "")
+            await client.expect_eof()
+            await app.done.wait()
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith('"GET /feed?x=1 HTTP/1.1" 101 WebSocket accept')
+    assert lines[1].endswith('"GET /feed?x=1 HTTP/1.1" 4000 WebSocket close')
+    assert lines[0].startswith("127.0.0.1:")
+
+
+async def test_access_log_has_a_reject_line(run_server, ws_connect, caplog):
+    caplog.set_level(logging.INFO, logger="trio_asgi.access")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.close"})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await ws_connect(server, "/private")
+            assert client.answer.status == 403
+            await client.expect_eof()
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
+    assert len(lines) == 1, lines
+    assert lines[0].endswith('"GET /private HTTP/1.1" 403 WebSocket reject')
+
+
+# --- interoperability with the websockets library -----------------------------------------------
+
+
+def _run_websockets(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        return await coro_fn()
+
+    return asyncio.run(main())
+
+
+async def in_websockets_thread(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run an asyncio coroutine function (a ``websockets`` client) in a worker thread."""
+    return await trio.to_thread.run_sync(_run_websockets, coro_fn)
+
+
+async def closed_by_server(ws: websockets.asyncio.client.ClientConnection) -> tuple[int, str]:
+    """Wait for the server's close frame (the client answers it); its code and reason."""
+    await ws.wait_closed()
+    received = ws.protocol.close_rcvd
+    assert received is not None, "the connection ended without a close frame"
+    return received.code, received.reason
+
+
+def ws_url(server: Server, path: str = "/") -> str:
+    return f"ws://{server.addresses[0]}{path}"
+
+
+async def test_websockets_client_echo_with_compression_and_subprotocol(run_server):
+    app = EchoApp(subprotocol="chat")
+
+    async def client(url: str) -> tuple[Any, ...]:
+        async with websockets.asyncio.client.connect(
+            url, subprotocols=["chat"], compression="deflate"
+        ) as ws:
+            await ws.send("hello " * 1000)
+            text = await ws.recv()
+            await ws.send(b"\x01\x02" * 5000)
+            data = await ws.recv()
+            extensions = [e.name for e in ws.protocol.extensions]
+            return text, data, ws.subprotocol, extensions
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            url = ws_url(server)
+            text, data, subprotocol, extensions = await in_websockets_thread(lambda: client(url))
+            await app.done.wait()
+    assert text == "hello " * 1000
+    assert data == b"\x01\x02" * 5000
+    assert subprotocol == "chat"
+    assert extensions == ["permessage-deflate"]
+    assert app.disconnect == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+
+
+async def test_websockets_client_close_code_and_reason_both_ways(run_server):
+    app = EchoApp()
+
+    async def client_closes(url: str) -> None:
+        async with websockets.asyncio.client.connect(url) as ws:
+            await ws.close(4001, "client says bye")
+
+    async def server_closes(url: str) -> tuple[int, str]:
+        async with websockets.asyncio.client.connect(url) as ws:
+            await ws.send("please close")
+            return await closed_by_server(ws)
+
+    async def closing_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        await send({"type": "websocket.close", "code": 4002, "reason": "server says bye"})
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            url = ws_url(server)
+            await in_websockets_thread(lambda: client_closes(url))
+            await app.done.wait()
+        async with run_server(closing_app) as server:
+            url = ws_url(server)
+            assert await in_websockets_thread(lambda: server_closes(url)) == (
+                4002,
+                "server says bye",
+            )
+    assert app.disconnect == {
+        "type": "websocket.disconnect",
+        "code": 4001,
+        "reason": "client says bye",
+    }
+
+
+async def test_websockets_client_compression_bomb_closes_1009(run_server):
+    app = EchoApp()
+
+    async def client(url: str) -> tuple[int, str]:
+        async with websockets.asyncio.client.connect(
+            url, compression="deflate", max_size=None
+        ) as ws:
+            await ws.send(bytes(16 * 1024 * 1024))  # compresses to ~16 KiB
+            return await closed_by_server(ws)
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app, ws_max_size=1024 * 1024) as server:
+            url = ws_url(server)
+            assert await in_websockets_thread(lambda: client(url)) == (1009, "message too big")
+            await app.done.wait()
+    assert app.disconnect["code"] == 1009
+
+
+async def test_websockets_client_sees_1012_at_shutdown(run_server):
+    app = EchoApp()
+    connected = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    async def client(url: str) -> tuple[int, str]:
+        async with websockets.asyncio.client.connect(url) as ws:
+            trio.from_thread.run_sync(connected.set, trio_token=token)
+            return await closed_by_server(ws)
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            url = ws_url(server)
+            async with trio.open_nursery() as nursery:
+                results: list[tuple[int, str]] = []
+
+                async def run_client() -> None:
+                    results.append(await in_websockets_thread(lambda: client(url)))
+
+                nursery.start_soon(run_client)
+                await connected.wait()
+                server.shutdown()
+    assert results == [(1012, "server shutdown")]
+    assert app.disconnect["code"] == 1012

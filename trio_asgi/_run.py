@@ -1,0 +1,143 @@
+"""``run()``: serve an app in the foreground, stopping cleanly on SIGINT and SIGTERM.
+
+The task tree inside :func:`trio.run`::
+
+    main nursery
+      signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all
+      serve()            started with nursery.start, so the handle arrives once serving
+
+When ``serve()`` returns the watcher is cancelled and the nursery closes. Expected
+failures (a failed lifespan startup, an address that cannot be bound) are logged as
+one line and turned into an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Final
+
+import anyio
+import anyio.abc
+import trio
+
+from ._config import Config
+from ._errors import LifespanFailure
+from ._server._serve import Server, serve
+from ._types import ASGIApp
+
+logger = logging.getLogger("trio_asgi")
+
+#: Exit codes of :func:`run` (and of the ``trio-asgi`` command).
+EXIT_OK: Final = 0
+EXIT_CANNOT_LISTEN: Final = 1
+EXIT_STARTUP_FAILED: Final = 3
+#: After a forced stop (a second SIGINT): 128 + SIGINT, as shells report an interrupt.
+EXIT_FORCED: Final = 130
+
+
+class _Runner:
+    """The state shared by the serve task and the signal watcher."""
+
+    def __init__(self, app: ASGIApp, config: Config, install_signal_handlers: bool) -> None:
+        self.app = app
+        self.config = config
+        self.install_signal_handlers = install_signal_handlers
+        self.server: Server | None = None
+        self.stopping_signal: str | None = None
+        self.forced = False
+
+    async def main(self) -> None:
+        async with trio.open_nursery() as nursery:
+            watcher = trio.CancelScope()
+            if self.install_signal_handlers:
+                # Installed before serving starts, so a signal during startup is handled too.
+                await nursery.start(self._watch_signals, watcher, nursery.cancel_scope)
+            self.server = await nursery.start(self._serve, watcher)
+
+    async def _serve(
+        self, watcher: trio.CancelScope, *, task_status: anyio.abc.TaskStatus[Server]
+    ) -> None:
+        try:
+            await serve(self.app, self.config, task_status=task_status)
+        finally:
+            watcher.cancel()  # serve() is over: nothing left to watch for
+
+    async def _watch_signals(
+        self,
+        watcher: trio.CancelScope,
+        everything: trio.CancelScope,
+        *,
+        task_status: anyio.abc.TaskStatus[None],
+    ) -> None:
+        with watcher, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                self._on_signal(signal.Signals(signum), everything)
+
+    def _on_signal(self, sig: signal.Signals, everything: trio.CancelScope) -> None:
+        if self.stopping_signal is None:
+            self.stopping_signal = sig.name
+            if self.server is None:
+                # Still starting: there is nothing to drain, so stop at once.
+                logger.info("Stopping during startup (signal %s)", sig.name)
+                everything.cancel()
+            else:
+                logger.info("Shutting down (signal %s)...", sig.name)
+                self.server.shutdown()
+        elif sig == signal.SIGINT:
+            logger.warning("Second SIGINT: forcing shutdown, cancelling what is still running")
+            self.forced = True
+            everything.cancel()
+        else:
+            logger.info("Already shutting down (signal %s); send SIGINT to force it", sig.name)
+
+
+def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -> int:
+    """Serve ``app`` until stopped; synchronous, for the command and ``__main__`` blocks.
+
+    Args:
+        app: An ASGI 3 app (see :func:`trio_asgi._app.adapt_app` for ASGI 2 ones).
+        config: Where to listen and everything else.
+        install_signal_handlers: Handle SIGINT and SIGTERM: the first starts a
+            graceful shutdown, a second SIGINT forces one. Without them, Ctrl+C
+            raises :exc:`KeyboardInterrupt` as usual.
+
+    Returns:
+        The exit code: 0 after a clean stop, 1 when an address could not be bound,
+        3 when lifespan startup failed, 130 after a forced stop.
+    """
+    runner = _Runner(app, config, install_signal_handlers)
+    try:
+        trio.run(runner.main)
+    except BaseException as exc:
+        failure = _expected_failure(exc, runner)
+        if failure is None:
+            raise
+    else:
+        return EXIT_FORCED if runner.forced else EXIT_OK
+    code, message = failure
+    logger.error("%s", message)
+    return code
+
+
+def _expected_failure(exc: BaseException, runner: _Runner) -> tuple[int, str] | None:
+    """The exit code and log line for a failure that needs no traceback."""
+    # The nurseries wrap errors in exception groups; expected ones come alone.
+    leaf = _only_leaf(exc)
+    if isinstance(leaf, LifespanFailure):
+        return EXIT_STARTUP_FAILED, f"Cannot start: {_one_line(leaf)}"
+    if isinstance(leaf, OSError) and runner.server is None:
+        return EXIT_CANNOT_LISTEN, f"Cannot listen: {_one_line(leaf)}"
+    return None
+
+
+def _only_leaf(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) single-member groups, or ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,67 @@
+"""Hypothesis strategies for fuzz-testing HTTP/1.1 and WebSocket servers and ASGI apps.
+
+Requires hypothesis (``pip install trio-asgi[testing]``).
+
+HTTP requests:
+    :func:`http_requests` draws valid requests as :class:`RawRequest` (the
+    parts and the bytes), :func:`pipelines` several of them back to back, and
+    :func:`splits` the ways to deliver bytes in pieces. :func:`invalid_requests`
+    mutates valid requests into one of the malformed or request-smuggling kinds
+    listed in :data:`INVALID_REQUEST_KINDS`, each with the status a strict
+    server answers.
+
+WebSocket frames:
+    :func:`ws_client_frames` draws valid client traffic (fragmentation, control
+    frames between fragments, close codes and reasons), :func:`invalid_ws_frames`
+    traffic ending in a defect from :data:`INVALID_WS_KINDS`, with the close
+    code the server must send. :func:`encode_frame` writes any frame, valid or not.
+
+ASGI apps:
+    :func:`asgi_http_apps` draws :class:`ScriptedApp` instances: apps that
+    answer well or misbehave (invalid messages, exceptions, early returns,
+    slow or missing reads) and record what they saw.
+
+Example:
+    >>> import h11
+    >>> from hypothesis import given, strategies as st
+    >>> from trio_asgi.testing.strategies import http_requests, splits
+    >>> @given(http_requests(), st.data())
+    ... def test_any_split_parses(request, data):
+    ...     server = h11.Connection(h11.SERVER)
+    ...     for chunk in data.draw(splits(request.data)):
+    ...         server.receive_data(chunk)
+    ...     assert isinstance(server.next_event(), h11.Request)
+    >>> test_any_split_parses()
+"""
+
+from __future__ import annotations
+
+from ._asgi_apps import AppCall as AppCall
+from ._asgi_apps import ExpectedResponse as ExpectedResponse
+from ._asgi_apps import Raise as Raise
+from ._asgi_apps import ReadBody as ReadBody
+from ._asgi_apps import ReceiveOnce as ReceiveOnce
+from ._asgi_apps import Return as Return
+from ._asgi_apps import ScriptedApp as ScriptedApp
+from ._asgi_apps import ScriptedAppError as ScriptedAppError
+from ._asgi_apps import SendMessage as SendMessage
+from ._asgi_apps import Sleep as Sleep
+from ._asgi_apps import Step as Step
+from ._asgi_apps import asgi_http_apps as asgi_http_apps
+from ._http_invalid import INVALID_REQUEST_KINDS as INVALID_REQUEST_KINDS
+from ._http_invalid import RawInvalidRequest as RawInvalidRequest
+from ._http_invalid import invalid_requests as invalid_requests
+from ._http_requests import Framing as Framing
+from ._http_requests import RawRequest as RawRequest
+from ._http_requests import TargetForm as TargetForm
+from ._http_requests import http_requests as http_requests
+from ._http_requests import pipelines as pipelines
+from ._http_requests import splits as splits
+from ._ws_frames import Frame as Frame
+from ._ws_frames import Opcode as Opcode
+from ._ws_frames import encode_frame as encode_frame
+from ._ws_strategies import INVALID_WS_KINDS as INVALID_WS_KINDS
+from ._ws_strategies import RawInvalidWsFrames as RawInvalidWsFrames
+from ._ws_strategies import WsTraffic as WsTraffic
+from ._ws_strategies import invalid_ws_frames as invalid_ws_frames
+from ._ws_strategies import ws_client_frames as ws_client_frames
