@@ -148,8 +148,17 @@ def test_leading_empty_lines_are_ignored(hp: Any) -> None:
     conn = hp.conn()
     assert hp.feed(conn, b"\r\n") == [NEED_DATA]
     assert hp.feed(conn, b"\r") == [NEED_DATA]
-    events = hp.feed(conn, b"\n\r\n" + hp.Client().request(b"GET", b"/x"))
+    events = hp.feed(conn, b"\n" + hp.Client().request(b"GET", b"/x"))
     assert only_head(events).raw_path == b"/x"
+
+
+def test_many_leading_empty_lines_are_a_bad_request(hp: Any) -> None:
+    # Regression: each CRLF emptied the buffer, and the I/O layer started a fresh idle
+    # deadline, so a client sending only CRLFs could hold a connection forever.
+    conn = hp.conn()
+    events = hp.feed(conn, b"\r\n" * 3 + hp.Client().request(b"GET", b"/x"))
+    assert [type(event) for event in events] == [BadRequest]
+    assert events[0].status == 400
 
 
 def test_http10_request(hp: Any) -> None:

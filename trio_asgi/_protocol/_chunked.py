@@ -1,18 +1,18 @@
-"""A strict validator for chunked request bodies, run ahead of h11.
+"""A strict decoder for chunked request bodies.
 
 h11 decodes chunked bodies, but leniently in places a server must not be
 (CVE-2025-43859 was one): it accepts whitespace after a chunk size, any bytes
 (NUL included) in chunk extensions, bare LF in trailers, and 20 hex digits of
 chunk size. A front end and a back end that disagree on where a body ends is
-how requests get smuggled, so we check the framing ourselves and hand h11 only
-bytes that passed. h11 still does the decoding: we only decide how far the
-buffered bytes are valid framing.
+how requests get smuggled, so we decode the framing ourselves, strictly.
 
-Theory of operation: :meth:`ChunkedValidator.scan` walks the buffer from the
-last position it reached, one framing element at a time, and returns the new
-position. Everything before that position is valid and may be fed to h11;
-everything after it waits for more data. A violation raises
-:class:`ChunkedFramingError`.
+Theory of operation: :meth:`ChunkedDecoder.scan` walks the buffer from the
+last position it reached, one framing element at a time, collects the chunk
+data it passes (:meth:`~ChunkedDecoder.take_data`) and returns the new position.
+Everything before that position has been consumed; everything after it waits
+for more data. A violation raises :class:`ChunkedFramingError`. Trailers are
+checked and dropped: ASGI has no request trailers, and merging them into the
+headers is how a smuggled header would get in.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _VCHAR = rb"[\x21-\x7e\x80-\xff]"
 _FIELD_VALUE = rb"(?:" + _VCHAR + rb"(?:[ \t\x21-\x7e\x80-\xff]*" + _VCHAR + rb")?)?"
 _TRAILER_LINE = re.compile(_TOKEN + rb":[ \t]*" + _FIELD_VALUE + rb"[ \t]*")
 _MAX_CHUNK_LINE = 4096
+_FORBIDDEN_TRAILERS = frozenset({b"content-length", b"transfer-encoding", b"host", b"trailer"})
 
 
 class ChunkedFramingError(Exception):
@@ -57,12 +58,13 @@ class _Phase(enum.Enum):
     DONE = enum.auto()
 
 
-class ChunkedValidator:
-    """Tracks chunked framing over a buffer whose front is consumed by the caller."""
+class ChunkedDecoder:
+    """Decodes chunked framing from a buffer whose front is consumed by the caller."""
 
-    __slots__ = ("_max_trailer_size", "_phase", "_remaining", "_trailer_size")
+    __slots__ = ("_data", "_max_trailer_size", "_phase", "_remaining", "_trailer_size")
 
     def __init__(self, *, max_trailer_size: int) -> None:
+        self._data: list[bytes] = []
         self._phase = _Phase.SIZE_LINE
         self._remaining = 0
         self._trailer_size = 0
@@ -70,15 +72,25 @@ class ChunkedValidator:
 
     @property
     def done(self) -> bool:
+        """The last chunk and the trailers have been read."""
         return self._phase is _Phase.DONE
 
+    def take_data(self) -> bytes:
+        """The chunk data passed by :meth:`scan` since the last call."""
+        data = self._data
+        if not data:
+            return b""
+        self._data = []
+        return data[0] if len(data) == 1 else b"".join(data)
+
     def scan(self, buf: bytes | bytearray, pos: int) -> int:
-        """Validate ``buf`` from ``pos``; return the end of the valid framing seen so far."""
+        """Decode ``buf`` from ``pos``; return the end of the framing consumed so far."""
         end = len(buf)
         while pos < end:
             phase = self._phase
             if phase is _Phase.DATA:
                 step = min(self._remaining, end - pos)
+                self._data.append(bytes(buf[pos : pos + step]))
                 pos += step
                 self._remaining -= step
                 if not self._remaining:
@@ -126,6 +138,10 @@ class ChunkedValidator:
             raise ChunkedFramingError("trailer section too large")
         if _TRAILER_LINE.fullmatch(line) is None:
             raise ChunkedFramingError(f"invalid trailer line {line[:40]!r}")
+        name = line[: line.index(b":")].lower()
+        if name in _FORBIDDEN_TRAILERS:
+            # RFC 9110 section 6.5.1: framing and routing fields never belong in trailers.
+            raise ChunkedFramingError(f"{name.decode()} is not allowed in trailers")
 
 
 def _find_line_end(buf: bytes | bytearray, pos: int, limit: int) -> int:

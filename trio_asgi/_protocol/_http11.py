@@ -2,19 +2,21 @@
 
 Theory of operation
 -------------------
-h11 parses and serialises, but it is lenient where a server must be strict, and
-its header-size limit only holds while a head is incomplete. So we own the
-receive buffer and decide how much of it h11 may see:
+h11 parses request heads; everything else is ours, because h11 is lenient where
+a server must be strict, its header-size limit only holds while a head is
+incomplete, and its per-event state machine is most of its cost. So:
 
-* A request head is fed to h11 only once we have found its end (CRLF CRLF) in
-  our buffer, after checking its size, its line endings and obs-fold on the raw
-  bytes. The limits therefore hold however the bytes arrive.
-* A Content-Length body is fed at most up to its length; a chunked body only as
-  far as :class:`~._chunked.ChunkedValidator` has checked the framing. So h11
-  never holds bytes of the next pipelined request, and we can bound the buffer.
-* Then h11 checks what it checks (request line, header syntax, Host) and we add
-  the rules it leaves out (version, method, target form, CL with TE, header
-  count), each giving the status the client should see.
+* We own the receive buffer. A request head is handed to a fresh
+  ``h11.Connection`` only once we have found its end (CRLF CRLF), after checking
+  its size, its line endings and obs-fold on the raw bytes, so the limits hold
+  however the bytes arrive. h11 then checks the request line, header syntax and
+  Host; we add the rules it leaves out (version, method, target form, CL with
+  TE, repeated lengths, header count), each with the status the client should see.
+* Bodies are framed by us: a Content-Length body is sliced off the buffer, a
+  chunked one decoded by the strict :class:`~._chunked.ChunkedDecoder`. Bytes of
+  a pipelined next request stay in the buffer, which is bounded.
+* Responses are written by :class:`~._http11_writer.ResponseWriter`, with h11's
+  header rules and framing chosen by us.
 
 The I/O layer calls :meth:`HTTP11Connection.receive_data` with what it read
 (``b""`` at EOF) and :meth:`~HTTP11Connection.next_event` until it gets
@@ -32,9 +34,12 @@ from typing import Final, TypeAlias
 
 import h11
 
-from ._chunked import ChunkedFramingError, ChunkedValidator
-from ._response import DefaultHeaders, error_response, reason_phrase
+from ._chunked import ChunkedDecoder, ChunkedFramingError
+from ._http11_writer import CONTINUE_RESPONSE, Framing, ResponseError, ResponseWriter
+from ._response import DefaultHeaders, error_response
 from ._target import InvalidTarget, split_target
+
+__all__ = ["ResponseError"]  # re-exported: the I/O layer catches it from here
 
 
 class Signal(enum.Enum):
@@ -105,10 +110,6 @@ class _Phase(enum.Enum):
     CLOSED = enum.auto()
 
 
-class ResponseError(Exception):
-    """The response the app produced cannot be sent (bad header, body longer than declared...)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_header_size: int = 16384
@@ -128,42 +129,45 @@ class Limits:
 
 _SERVED_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 _UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
-_NO_BODY_STATUSES = frozenset({204, 304})
+#: Empty lines tolerated before a request line (RFC 9112 section 2.2 asks for at least
+#: one); more would let a client hold an idle connection open by sending only CRLFs.
+_MAX_LEADING_EMPTY_LINES = 2
 
 
 class HTTP11Connection:
     """One server-side HTTP/1.1 connection, strict on input, never doing I/O."""
 
     __slots__ = (
+        "_blank_lines",
         "_buffer",
         "_chunked",
+        "_continue_pending",
         "_defaults",
         "_eof",
-        "_h11",
         "_head_scan_from",
+        "_keep_alive_request",
         "_limits",
-        "_no_body",
         "_phase",
         "_remaining",
+        "_writer",
         "request",
-        "response_chunked",
     )
 
     def __init__(self, limits: Limits, defaults: DefaultHeaders) -> None:
         self._limits = limits
         self._defaults = defaults
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.buffer_limit + 1)
         self._buffer = bytearray()
         self._eof = False
         self._phase = _Phase.HEAD
         self._head_scan_from = 0
+        self._blank_lines = 0
         self._remaining = 0
-        self._chunked: ChunkedValidator | None = None
-        self._no_body = False
+        self._chunked: ChunkedDecoder | None = None
+        self._keep_alive_request = False
+        self._continue_pending = False
+        self._writer: ResponseWriter | None = None
         #: The request being served, once its head is parsed.
         self.request: RequestHead | None = None
-        #: The response in progress uses chunked framing (so trailers can be sent).
-        self.response_chunked = False
 
     # --- input --------------------------------------------------------------------------------
 
@@ -200,9 +204,12 @@ class HTTP11Connection:
     def _next_head(self) -> Event:
         buf = self._buffer
         # RFC 9112 section 2.2: ignore empty lines before a request line (some clients
-        # send a CRLF after a POST body).
+        # send a CRLF after a POST body), but only a few.
         while buf[:2] == b"\r\n":
             del buf[:2]
+            self._blank_lines += 1
+            if self._blank_lines > _MAX_LEADING_EMPTY_LINES:
+                return self._fail(400, "too many empty lines before the request line")
         end = buf.find(b"\r\n\r\n", self._head_scan_from)
         if end < 0:
             return self._incomplete_head()
@@ -213,9 +220,10 @@ class HTTP11Connection:
         problem = self._check_raw_head(head, line_end)
         if problem is not None:
             return problem
-        self._h11.receive_data(head)
+        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+        parser.receive_data(head)
         try:
-            event = self._h11.next_event()
+            event = parser.next_event()
         except h11.RemoteProtocolError as exc:
             return self._fail(exc.error_status_hint, str(exc))
         assert isinstance(event, h11.Request), event
@@ -272,6 +280,7 @@ class HTTP11Connection:
         content_length: int | None = None
         chunked = False
         expects_continue = accepts_trailers = False
+        keep_alive = version == "1.1"
         for name, value in headers:
             if name == b"content-length":
                 content_length = int(value)
@@ -281,6 +290,8 @@ class HTTP11Connection:
                 expects_continue = value.lower() == b"100-continue"
             elif name == b"te":
                 accepts_trailers = b"trailers" in value.lower()
+            elif name == b"connection":
+                keep_alive = keep_alive and b"close" not in value.lower()
         if chunked and version == "1.0":
             # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
             return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
@@ -301,13 +312,16 @@ class HTTP11Connection:
             headers=headers,
             content_length=content_length,
             chunked=chunked,
-            expects_continue=expects_continue and self._h11.they_are_waiting_for_100_continue,
+            expects_continue=(
+                expects_continue and version == "1.1" and bool(chunked or content_length)
+            ),
             accepts_trailers=accepts_trailers,
         )
         self.request = request
-        self._no_body = method == "HEAD"
+        self._keep_alive_request = keep_alive
+        self._continue_pending = request.expects_continue
         if chunked:
-            self._chunked = ChunkedValidator(max_trailer_size=self._limits.max_header_size)
+            self._chunked = ChunkedDecoder(max_trailer_size=self._limits.max_header_size)
             self._phase = _Phase.BODY
         elif content_length:
             self._remaining = content_length
@@ -318,39 +332,40 @@ class HTTP11Connection:
 
     def _next_body(self) -> Event:
         buf = self._buffer
-        if self._chunked is not None:
+        decoder = self._chunked
+        if decoder is not None:
             try:
-                valid = self._chunked.scan(buf, 0)
+                consumed = decoder.scan(buf, 0)
             except ChunkedFramingError as exc:
                 return self._fail(400, str(exc))
+            del buf[:consumed]
+            data = decoder.take_data()
+            if data:
+                self._continue_pending = False  # the client stopped waiting for 100
+                return BodyData(data)
+            if decoder.done:
+                self._finish_body()
+                return _END_OF_BODY
         else:
-            valid = min(self._remaining, len(buf))
-            self._remaining -= valid
-        if valid:
-            self._h11.receive_data(bytes(buf[:valid]))
-            del buf[:valid]
-        try:
-            event = self._h11.next_event()
-            while type(event) is h11.Data and not event.data:  # pragma: no cover - defensive
-                event = self._h11.next_event()
-        except h11.RemoteProtocolError as exc:
-            return self._fail(exc.error_status_hint, str(exc))
-        if type(event) is h11.Data:
-            return BodyData(bytes(event.data))
-        if type(event) is h11.EndOfMessage:
-            self._finish_body()
-            return _END_OF_BODY
+            size = min(self._remaining, len(buf))
+            if size:
+                data = bytes(buf[:size])
+                del buf[:size]
+                self._remaining -= size
+                self._continue_pending = False  # the client stopped waiting for 100
+                return BodyData(data)
+            if not self._remaining:
+                self._finish_body()
+                return _END_OF_BODY
         if self._eof:
             self._phase = _Phase.CLOSED
             return ClientEOF(clean=False)
         return NEED_DATA
 
     def _finish_body(self) -> None:
-        if self._h11.their_state is h11.SEND_BODY:
-            event = self._h11.next_event()
-            assert type(event) is h11.EndOfMessage, event
         self._phase = _Phase.REQUEST_DONE
         self._chunked = None
+        self._continue_pending = False
 
     @property
     def request_complete(self) -> bool:
@@ -361,14 +376,10 @@ class HTTP11Connection:
 
     def continue_response(self) -> bytes:
         """``100 Continue``, if the client is still waiting for it; else ``b""``."""
-        if not self._h11.they_are_waiting_for_100_continue:
+        if not self._continue_pending:
             return b""
-        return (
-            self._h11.send(
-                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
-            )
-            or b""
-        )
+        self._continue_pending = False
+        return CONTINUE_RESPONSE
 
     def response_head(
         self, status: int, headers: Iterable[tuple[bytes, bytes]], *, close: bool
@@ -378,32 +389,25 @@ class HTTP11Connection:
         Raises:
             ResponseError: a header name or value is invalid (CR, LF, NUL...).
         """
-        out: list[tuple[bytes, bytes]] = []
-        present: set[bytes] = set()
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"transfer-encoding":
-                continue  # framing is ours: chunked only when there is no Content-Length
-            present.add(lowered)
-            out.append((name, value))
-        self._defaults.complete(out, present)
-        if close:
-            out.append((b"connection", b"close"))
-        self._no_body = self._no_body or status in _NO_BODY_STATUSES
-        self.response_chunked = (
-            not self._no_body
-            and b"content-length" not in present
-            and self._h11.their_http_version == b"1.1"
+        request = self.request
+        assert request is not None
+        writer = ResponseWriter()
+        head = writer.head(
+            status,
+            headers,
+            defaults=self._defaults,
+            http11_client=request.http_version == "1.1",
+            head_request=request.method == "HEAD",
+            keep_alive=self._keep_alive_request and not close,
         )
-        try:
-            return (
-                self._h11.send(
-                    h11.Response(status_code=status, headers=out, reason=reason_phrase(status))
-                )
-                or b""
-            )
-        except h11.LocalProtocolError as exc:
-            raise ResponseError(str(exc)) from None
+        self._writer = writer
+        self._continue_pending = False  # a final response cancels the client's wait
+        return head
+
+    @property
+    def response_chunked(self) -> bool:
+        """The response in progress uses chunked framing (so trailers can be sent)."""
+        return self._writer is not None and self._writer.framing is Framing.CHUNKED
 
     def response_body(
         self, data: bytes, *, final: bool, trailers: list[tuple[bytes, bytes]] | None = None
@@ -413,21 +417,13 @@ class HTTP11Connection:
         Raises:
             ResponseError: more or fewer bytes than the declared Content-Length.
         """
-        try:
-            out = b""
-            if data and not self._no_body:
-                out = self._h11.send(h11.Data(data=data)) or b""
-            if final:
-                end = self._h11.send(h11.EndOfMessage(headers=trailers or [])) or b""
-                out = out + end if out else end
-            return out
-        except h11.LocalProtocolError as exc:
-            raise ResponseError(str(exc)) from None
+        assert self._writer is not None
+        return self._writer.body(data, final=final, trailers=trailers)
 
     def error_response(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
         """A complete error reply, after which the connection must close."""
         self._phase = _Phase.CLOSED
-        version = self._h11.their_http_version or b"1.1"
+        version = self.request.http_version.encode("ascii") if self.request else b"1.1"
         return error_response(status, self._defaults, http_version=version, extra_headers=extra)
 
     # --- between requests -----------------------------------------------------------------------
@@ -435,7 +431,13 @@ class HTTP11Connection:
     @property
     def reusable(self) -> bool:
         """After a finished response: can another request be read on this connection?"""
-        return self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE
+        writer = self._writer
+        return (
+            writer is not None
+            and writer.complete
+            and writer.keep_alive
+            and self._phase is _Phase.REQUEST_DONE
+        )
 
     def detach(self) -> bytes:
         """Hand the connection to another protocol (a WebSocket): return the unread bytes.
@@ -450,10 +452,11 @@ class HTTP11Connection:
 
     def start_next_cycle(self) -> None:
         """Reset for the next request on a kept-alive connection (requires :attr:`reusable`)."""
-        self._h11.start_next_cycle()
+        assert self.reusable
         self._phase = _Phase.HEAD
+        self._blank_lines = 0
         self.request = None
-        self._no_body = False
+        self._writer = None
 
 
 def _header_value(lowered_head: bytes) -> bytes:

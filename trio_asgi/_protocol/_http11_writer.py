@@ -1,0 +1,166 @@
+"""Serialising one HTTP/1.1 response: strict headers, and framing chosen by us.
+
+h11's writer validates and frames well, but it runs a whole state machine per
+event (about 60% of h11's cost per request on our hot path). We only need its
+rules, so we keep them here, one table-free pass per message:
+
+* Header names must be tokens and values visible characters with inner spaces
+  (RFC 9110 section 5.5), the same patterns h11 uses, so CR, LF and NUL can never
+  split a response.
+* The app's ``Transfer-Encoding`` is dropped: framing is ours. With a valid
+  ``Content-Length`` the body must match it exactly; without one, HTTP/1.1
+  clients get chunked framing and HTTP/1.0 clients a body delimited by closing.
+* No body bytes for HEAD, 204 and 304; the head still describes the body a GET
+  would have had.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from ._response import DefaultHeaders, reason_phrase
+
+_TOKEN_RE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE_RE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+_DIGITS_RE: Final = re.compile(rb"[0-9]{1,20}")
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+_LAST_CHUNK: Final = b"0\r\n\r\n"
+
+
+class ResponseError(Exception):
+    """The response the app produced cannot be sent (bad header, body longer than declared...)."""
+
+
+class Framing(enum.Enum):
+    #: ``Content-Length``: exactly that many body bytes.
+    LENGTH = enum.auto()
+    #: ``Transfer-Encoding: chunked``.
+    CHUNKED = enum.auto()
+    #: HTTP/1.0 without a length: the body ends when we close the connection.
+    CLOSE = enum.auto()
+    #: HEAD, 204, 304: no body bytes at all.
+    NONE = enum.auto()
+
+
+class ResponseWriter:
+    """One response's bytes. Create one per response."""
+
+    __slots__ = ("_remaining", "complete", "framing", "keep_alive")
+
+    def __init__(self) -> None:
+        self.framing = Framing.LENGTH
+        #: The connection may carry another request after this response.
+        self.keep_alive = False
+        #: The final body (or trailers) message has been serialised.
+        self.complete = False
+        self._remaining = 0
+
+    def head(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        *,
+        defaults: DefaultHeaders,
+        http11_client: bool,
+        head_request: bool,
+        keep_alive: bool,
+    ) -> bytes:
+        """The status line and headers.
+
+        Args:
+            keep_alive: whether we would keep the connection (the request allows it
+                and the server is not closing); the app's headers and the framing
+                may still rule it out.
+
+        Raises:
+            ResponseError: an invalid header name or value, or a bad Content-Length.
+        """
+        if not 200 <= status <= 599:
+            raise ResponseError(f"{status} is not a final status")
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        present: set[bytes] = set()
+        length: bytes | None = None
+        for name, value in headers:
+            if _TOKEN_RE.fullmatch(name) is None:
+                raise ResponseError(f"illegal header name {name!r}")
+            if _VALUE_RE.fullmatch(value) is None:
+                raise ResponseError(f"illegal header value {value!r}")
+            lowered = name.lower()
+            if lowered == b"transfer-encoding":
+                continue  # framing is ours
+            if lowered == b"content-length":
+                if _DIGITS_RE.fullmatch(value) is None or (length is not None and value != length):
+                    raise ResponseError(f"bad Content-Length {value!r}")
+                if length is not None:
+                    continue  # the same length twice: send it once
+                length = value
+            elif lowered == b"connection" and b"close" in value.lower():
+                keep_alive = False
+            present.add(lowered)
+            lines.append(b"%s: %s\r\n" % (name, value))
+        if head_request or status in _NO_BODY_STATUSES:
+            self.framing = Framing.NONE
+        elif length is not None:
+            self.framing = Framing.LENGTH
+            self._remaining = int(length)
+        elif http11_client:
+            self.framing = Framing.CHUNKED
+            lines.append(b"transfer-encoding: chunked\r\n")
+        else:
+            self.framing = Framing.CLOSE
+            keep_alive = False
+        extra: list[tuple[bytes, bytes]] = []
+        defaults.complete(extra, present)
+        if not keep_alive and b"connection" not in present:
+            extra.append((b"connection", b"close"))
+        lines.extend(b"%s: %s\r\n" % item for item in extra)
+        lines.append(b"\r\n")
+        self.keep_alive = keep_alive
+        return b"".join(lines)
+
+    def body(
+        self, data: bytes, *, final: bool, trailers: list[tuple[bytes, bytes]] | None = None
+    ) -> bytes:
+        """Body bytes framed for the wire; with ``final``, the end of the message too.
+
+        Raises:
+            ResponseError: more or fewer bytes than the declared Content-Length, or
+                invalid trailers.
+        """
+        framing = self.framing
+        if trailers and framing is not Framing.CHUNKED:
+            raise ResponseError("trailers need chunked framing")
+        out = b""
+        if framing is Framing.LENGTH:
+            self._remaining -= len(data)
+            if self._remaining < 0:
+                raise ResponseError("more body than the declared Content-Length")
+            if final and self._remaining:
+                raise ResponseError("less body than the declared Content-Length")
+            out = data
+        elif framing is Framing.CHUNKED:
+            if data:
+                out = b"%x\r\n%s\r\n" % (len(data), data)
+            if final:
+                out += _last_chunk(trailers) if trailers else _LAST_CHUNK
+        elif framing is Framing.CLOSE:
+            out = data
+        if final:
+            self.complete = True
+        return out
+
+
+def _last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
+    lines = [b"0\r\n"]
+    for name, value in trailers:
+        if _TOKEN_RE.fullmatch(name) is None or _VALUE_RE.fullmatch(value) is None:
+            raise ResponseError(f"illegal trailer {name!r}: {value!r}")
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+CONTINUE_RESPONSE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
