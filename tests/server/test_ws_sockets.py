@@ -21,6 +21,7 @@ import pytest
 import trio
 import trio.testing
 import websockets.asyncio.client
+from websockets.typing import Subprotocol
 from ws_helpers import KEY, EchoApp, WSClient, close_cleanly, open_websocket, upgrade_request
 from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
 
@@ -739,7 +740,7 @@ async def test_websockets_client_echo_with_compression_and_subprotocol(run_serve
 
     async def client(url: str) -> tuple[Any, ...]:
         async with websockets.asyncio.client.connect(
-            url, subprotocols=["chat"], compression="deflate"
+            url, subprotocols=[Subprotocol("chat")], compression="deflate"
         ) as ws:
             await ws.send("hello " * 1000)
             text = await ws.recv()

@@ -11,6 +11,8 @@ same client drives the socket tests and the ``autojump_clock`` memory tests.
   ``101`` are handed to it); on anything else it holds the HTTP answer.
 * :meth:`WSClient.send_raw` writes bytes wsproto would never write (unmasked
   frames, reserved bits), built with :mod:`trio_asgi.testing._ws_frames`.
+* :class:`EchoApp` is the app most tests serve; :func:`close_cleanly` is the
+  client's side of a clean closing handshake.
 
 The client never answers anything on its own: a test that wants a pong or a
 closing-handshake reply sends it (or uses :meth:`WSClient.receive_message` and
@@ -19,8 +21,6 @@ closing-handshake reply sends it (or uses :meth:`WSClient.receive_message` and
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +32,6 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Event,
-    Message,
     Ping,
     Pong,
     TextMessage,
@@ -46,10 +45,6 @@ from trio_asgi._types import Receive, Scope, Send
 
 #: The key from RFC 6455's example; any valid key works, a fixed one keeps bytes readable.
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
-
-
-def random_key() -> bytes:
-    return base64.b64encode(os.urandom(16))
 
 
 def upgrade_request(
@@ -171,7 +166,7 @@ class WSClient:
         Raises:
             AssertionError: a close came instead (its code and reason are in the message).
         """
-        parts: list[str | bytes] = []
+        parts: list[str | bytes | bytearray] = []
         while True:
             event = await self.next_event()
             if isinstance(event, Ping):
@@ -179,12 +174,12 @@ class WSClient:
                 continue
             if isinstance(event, Pong):
                 continue
-            assert isinstance(event, Message), f"expected a message, got {event!r}"
+            assert isinstance(event, TextMessage | BytesMessage), f"expected a message: {event!r}"
             parts.append(event.data)
             if event.message_finished:
                 if isinstance(event, TextMessage):
-                    return "".join(str(p) for p in parts)
-                return b"".join(bytes(p) for p in parts)
+                    return "".join(p for p in parts if isinstance(p, str))
+                return b"".join(p for p in parts if isinstance(p, bytes | bytearray))
 
     async def expect_close(self, *, reply: bool = True) -> tuple[int, str]:
         """Read up to the server's close frame (skipping pings and pongs) and answer it.

@@ -164,6 +164,8 @@ class WebSocketSession:
                             config.ws_ping_interval,
                             config.ws_ping_timeout,
                         )
+                    if state.shutting_down:  # accepted after begin_shutdown() came and went
+                        self.begin_shutdown()
         finally:
             self._task_group = None
             # Closed on every path (a refused handshake never calls _ended): anyio warns
