@@ -1084,3 +1084,12 @@ def test_large_body_streams_through_a_bounded_buffer(hp: Any, chunked: bool) -> 
         elif type(event) is BodyData:
             received += event.data
     assert received == payload
+
+
+@pytest.mark.parametrize("byte", [b"\x01", b"\x1b", b"\x7f", b"\x0b"])
+def test_control_characters_in_the_head_are_a_bad_request(hp: Any, byte: bytes) -> None:
+    # h11 keeps CTLs other than CR, LF and NUL in field values; RFC 9110 section 5.5
+    # lets a recipient refuse them, and an app or a log should never see an escape code.
+    conn = hp.conn()
+    events = hp.feed(conn, b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a" + byte + b"b\r\n\r\n")
+    assert events == [BadRequest(400, "control character in request head")]

@@ -7,6 +7,9 @@
 * ``connect(server)``: a :class:`RawClient` on the server's first address (TCP or
   unix), closed when the test ends. It sends raw bytes and parses responses with an
   h11 client, so what is checked is exactly what went over the wire.
+* ``server_config(**options)``: the same test defaults as a Config, for tests that
+  run ``serve()`` in their own nursery; ``make_request(...)``: raw request bytes;
+  ``url(server)``: a base URL for httpx.
 
 Test bodies wrap themselves in ``trio.fail_after``: a hang fails instead of blocking CI.
 """

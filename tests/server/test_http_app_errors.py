@@ -210,10 +210,10 @@ async def test_app_can_recover_from_an_invalid_start(run_server, connect):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
-            raw = await client.read_until(b"0\r\n\r\n")
-    assert b"evil" not in raw
-    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert b"fine" in raw
+            response = await client.read_response()
+    assert response.status == 200
+    assert response.body == b"fine"
+    assert all(b"evil" not in name + value for name, value in response.headers)
 
 
 async def test_body_longer_than_content_length_raises(run_server, connect):
@@ -342,3 +342,33 @@ async def test_app_exception_does_not_affect_other_connections(run_server, conne
             good = await connect(server)
             await good.send(b"GET /ok HTTP/1.1\r\nHost: test\r\n\r\n")
             assert (await good.read_response()).body == b"fine"
+
+
+async def test_write_to_a_closed_client_raises_client_disconnected(run_server, connect, caplog):
+    """The app never calls receive(): it learns the client is gone from send() itself."""
+    raised: list[BaseException] = []
+    finished = trio.Event()
+    head_sent = trio.Event()
+
+    async def app(scope, receive, send):
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            head_sent.set()
+            while True:
+                await send({"type": "http.response.body", "body": b"x" * 4096, "more_body": True})
+        except OSError as exc:
+            raised.append(exc)
+            raise
+        finally:
+            finished.set()
+
+    with trio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await connect(server)
+            await client.send(GET)
+            await head_sent.wait()
+            await client.aclose()
+            await finished.wait()
+    assert len(raised) == 1
+    assert isinstance(raised[0], ClientDisconnected)
+    assert app_errors(caplog) == []

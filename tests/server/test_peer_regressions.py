@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import trio
 
-from trio_asgi import ASGIProtocolError, LifespanFailure, serve
+from trio_asgi import ASGIProtocolError, ClientDisconnected, LifespanFailure, serve
 
 TIMEOUT = 5
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -321,3 +321,32 @@ async def test_regression_slowloris_head_times_out(run_server, connect):
             raw = await client.read_until_eof()
     assert raw.startswith(b"HTTP/1.1 408 ")
     assert calls == []
+
+
+async def test_regression_write_timeout_for_a_client_that_stops_reading(
+    run_server, connect, caplog
+):
+    """Peers had no write timeout: a client that stops reading held its app forever."""
+    raised: list[BaseException] = []
+    finished = trio.Event()
+
+    async def app(scope, receive, send):
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            chunk = b"x" * 65536
+            while True:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError as exc:
+            raised.append(exc)
+            raise
+        finally:
+            finished.set()
+
+    with trio.fail_after(TIMEOUT):  # real time: the write timeout is 0.3 s
+        async with run_server(app, timeout_write=0.3) as server:
+            client = await connect(server)
+            await client.send(GET)
+            await finished.wait()  # and we never read
+    assert len(raised) == 1
+    assert isinstance(raised[0], ClientDisconnected)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -9,6 +9,8 @@ promptly and still runs lifespan shutdown, bounded by ``timeout_lifespan_shutdow
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import trio
 import trio.testing
@@ -323,3 +325,31 @@ async def test_outer_cancellation_during_lifespan_startup(autojump_clock: MockCl
     assert now() == pytest.approx(2.0)
     assert app.times("cancelled") == [pytest.approx(2.0)]
     assert app.times("lifespan.shutdown") == []
+
+
+async def test_outer_cancellation_does_not_wait_for_a_lingering_connection(
+    autojump_clock: MockClock,
+) -> None:
+    # Regression: after an error reply the connection lingers (half-close, read for up to
+    # a second) so the client can read the reply; that linger was shielded, so cancelling
+    # serve() from outside waited for it.
+    from trio_asgi.testing._memory import MemoryListener
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a malformed request never reaches the app")
+
+    listener = MemoryListener()
+    config = trio_asgi.Config(lifespan="off", access_log=False)
+    with trio.CancelScope() as outer:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                functools.partial(trio_asgi.serve, app, config, listeners=[listener])
+            )
+            client = await listener.connect()
+            await client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n")
+            reply = await client.receive_some()
+            assert reply.startswith(b"HTTP/1.1 400 ")
+            await trio.testing.wait_all_tasks_blocked()  # the server is now lingering
+            cancelled_at = trio.current_time()
+            outer.cancel()
+    assert trio.current_time() == cancelled_at

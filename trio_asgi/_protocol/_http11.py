@@ -28,6 +28,7 @@ buffers (up to :attr:`~HTTP11Connection.wants_data`) but parses nothing.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
@@ -132,6 +133,7 @@ _UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
 #: Empty lines tolerated before a request line (RFC 9112 section 2.2 asks for at least
 #: one); more would let a client hold an idle connection open by sending only CRLFs.
 _MAX_LEADING_EMPTY_LINES = 2
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class HTTP11Connection:
@@ -258,6 +260,10 @@ class HTTP11Connection:
             return self._fail(400, "bare CR or LF in request head")
         if b"\r\n " in head or b"\r\n\t" in head:
             return self._fail(400, "obsolete line folding in request head")
+        if _CONTROL_BYTES.search(head) is not None:
+            # RFC 9110 section 5.5: other control characters make a field value invalid;
+            # refusing them keeps terminal escapes and NULs away from apps and logs.
+            return self._fail(400, "control character in request head")
         if head.count(b"\r\n") - 2 > limits.max_header_count:
             return self._fail(431, "too many header fields")
         return None

@@ -25,16 +25,13 @@ from .._protocol._http11 import (
     RequestHead,
 )
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
-from ._http_cycle import HTTPCycle
+from ._http_cycle import DRAIN_LIMIT, HTTPCycle
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
 from ._websocket import WebSocketSession
 
 logger = logging.getLogger("trio_asgi")
 
-#: After a response, request-body bytes the app left unread are read and dropped, up to
-#: this many, so the connection can be kept alive; beyond it we close instead.
-DRAIN_LIMIT = 64 * 1024
 DRAIN_TIMEOUT = 1.0
 
 
@@ -100,8 +97,7 @@ class HTTPConnection:
         finally:
             state.connections.discard(self)
             if self.lingering:
-                with anyio.CancelScope(shield=True):
-                    await self.transport.linger_close()
+                await self.transport.linger_close()  # cancellable: closes either way
             else:
                 await self.transport.close()
 

@@ -32,6 +32,10 @@ from .._protocol._scope import http_scope
 from .._types import Message
 from ._transport import ReadTimeout, Transport
 
+#: After a response, request-body bytes the app left unread are read and dropped, up to
+#: this many, so the connection can be kept alive; beyond it the connection closes.
+DRAIN_LIMIT = 64 * 1024
+
 if TYPE_CHECKING:
     from ._connection import HTTPConnection
 
@@ -106,8 +110,11 @@ class HTTPCycle:
         except ClientDisconnected:
             pass  # the client left; the app let our own exception escape: nothing to report
         except Exception as exc:
-            # The one place app errors are caught. Never sent to the client.
-            if not only_disconnects(exc):
+            # The one place app errors are caught. Never sent to the client. A framework
+            # may turn our ClientDisconnected into its own exception, raised while
+            # handling ours (Starlette's ClientDisconnect): the client left, no app error.
+            translated = self.disconnected and isinstance(exc.__context__, ClientDisconnected)
+            if not (translated or only_disconnects(exc)):
                 logger.exception(
                     "Exception in ASGI application (%s %s)",
                     self.request.method,
@@ -258,6 +265,12 @@ class HTTPCycle:
                         return
                     if not protocol.wants_data:
                         await anyio.sleep_forever()
+                    # Polled from a cancelled scope (Starlette's is_disconnected()): the read
+                    # below cannot run, so ask the socket whether the client has gone.
+                    cancelled = anyio.current_effective_deadline() == -math.inf
+                    if cancelled and self._transport.peer_closed():
+                        self.disconnected = True
+                        return
                     protocol.receive_data(await self._transport.read())
         finally:
             self._waiter = None
@@ -292,7 +305,7 @@ class HTTPCycle:
         request = self.request
         # Decide now whether the connection survives this response, so the head says so.
         self.close_after = conn.closing or (
-            request.expects_continue and not protocol.request_complete and self._body_received == 0
+            not protocol.request_complete and not self._body_fits_drain(request)
         )
         try:
             head = protocol.response_head(start.status, start.headers, close=self.close_after)
@@ -306,6 +319,18 @@ class HTTPCycle:
             await self._write(head)
         else:
             self._held_head = head
+
+    def _body_fits_drain(self, request: RequestHead) -> bool:
+        """Whether the unread rest of the body can be drained after the response.
+
+        If not, the connection will close after it, and the head says so. A client
+        still waiting for ``100 Continue`` will not send its body at all.
+        """
+        if request.expects_continue and self._body_received == 0:
+            return False
+        if request.content_length is None:
+            return False  # chunked: no telling how much is left
+        return request.content_length - self._body_received <= DRAIN_LIMIT
 
     async def _send_body(self, body: ResponseBody) -> None:
         final = not body.more and not self._order.trailers

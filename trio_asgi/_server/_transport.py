@@ -9,6 +9,7 @@ Deadlines are cancel scopes; nothing here is shielded.
 from __future__ import annotations
 
 import math
+import socket
 
 import anyio
 import anyio.abc
@@ -20,6 +21,9 @@ READ_SIZE = 65536
 #: large write must be taken within the timeout, so a slow but steady reader of a big
 #: body is not cut off, while a client that stops reading still is.
 WRITE_SLICE = 65536
+
+#: recv() flags that look at waiting input without taking it and without blocking.
+_PEEK_FLAGS = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
 
 #: What a stream raises when the peer is gone or the stream was closed under us.
 _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -80,6 +84,32 @@ class Transport:
         self.broken = True
         raise ClientDisconnected(f"the client did not read for {timeout} seconds")
 
+    def peer_closed(self) -> bool:
+        """Whether the client has already closed (FIN or RST), asked without waiting.
+
+        For a ``receive()`` from an already-cancelled scope (Starlette's
+        ``is_disconnected()``), where :meth:`read` is cancelled before it reads: the
+        socket is peeked instead, taking nothing. False when it cannot tell: bytes are
+        waiting (maybe a pipelined request), or the stream has no socket.
+        """
+        sock: object = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if sock is None:
+            return False
+        try:
+            if isinstance(sock, socket.socket):
+                return sock.recv(1, _PEEK_FLAGS) == b""
+            # asyncio hands out a read-only view of its socket: peek through a temporary
+            # socket object on the same descriptor, detached (never closed) afterwards.
+            peeker = socket.socket(fileno=sock.fileno())  # type: ignore[attr-defined]
+            try:
+                return peeker.recv(1, _PEEK_FLAGS) == b""
+            finally:
+                peeker.detach()
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):  # reset, or the descriptor is already closed
+            return True
+
     async def close(self) -> None:
         """Close without waiting on the peer (never blocks, also when cancelled)."""
         self.broken = True
@@ -92,13 +122,14 @@ class Transport:
         a response the client has not read yet (an error reply, say). So: shut down our
         side, then read for a moment, bounded in time and bytes, before closing.
         """
-        if not self.broken:
-            try:
+        try:
+            if not self.broken:
                 await self.stream.send_eof()
                 with anyio.move_on_after(timeout):
                     while limit > 0:
                         chunk = await self.stream.receive(READ_SIZE)
                         limit -= len(chunk)
-            except (*_GONE, NotImplementedError):
-                pass
-        await self.close()
+        except (*_GONE, NotImplementedError):
+            pass
+        finally:
+            await self.close()  # also when cancelled: closing never waits
