@@ -19,7 +19,7 @@ FIXTURES = "tests.fixtures"
 def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # load_app puts app_dir on sys.path; monkeypatch restores it. ROOT first, so that
     # ``tests.fixtures`` imports however pytest was started.
-    monkeypatch.syspath_prepend(ROOT)
+    monkeypatch.setattr(sys, "path", [ROOT, *sys.path])
 
 
 def load(target: str, **kwargs: Any) -> object:

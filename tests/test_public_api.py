@@ -18,6 +18,7 @@ EXPECTED_PUBLIC_NAMES = [
     "Server",
     "ServerStatistics",
     "__version__",
+    "run",
     "serve",
 ]
 

@@ -13,6 +13,7 @@ import queue
 import re
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,7 +57,7 @@ class LogLines(logging.Handler):
 
 @pytest.fixture
 def log(monkeypatch: pytest.MonkeyPatch) -> Iterator[LogLines]:
-    monkeypatch.syspath_prepend(ROOT)
+    monkeypatch.setattr(sys, "path", [ROOT, *sys.path])
     # run() installs its own handlers while it runs; outside it, a stray signal from a
     # failing client thread must not end the test session.
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -195,7 +196,7 @@ def test_address_in_use_is_exit_1_and_one_line(log: LogLines) -> None:
         port = taken.getsockname()[1]
         config = CONFIG.replace(bind=(f"127.0.0.1:{port}",))
         assert run(apps.app, config, install_signal_handlers=False) == 1
-    assert log.all()[-1].startswith("Cannot listen: [Errno 98] Address already in use")
+    assert log.all()[-1] == f"Cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
 def test_unexpected_errors_are_not_hidden() -> None:

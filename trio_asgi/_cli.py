@@ -256,6 +256,7 @@ def build_parser(options: Sequence[Option]) -> argparse.ArgumentParser:
     """The argparse parser; omitted options are absent from its namespace."""
     parser = argparse.ArgumentParser(
         prog=PROG,
+        usage="%(prog)s [OPTIONS] [APP]",
         description="Serve an ASGI app with trio. Every option can also be set by the "
         f"environment variable shown ({ENV_PREFIX}<OPTION>); the command line wins.",
         argument_default=argparse.SUPPRESS,

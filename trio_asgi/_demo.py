@@ -8,6 +8,7 @@ event loop. Routes (all under ``root_path``):
 - ``GET /events?count=10&interval=0.5``: server-sent events, a counter, then ``done``.
 - ``POST /echo``: the request body streamed back.
 - ``/ws``: WebSocket echo (text and bytes).
+- ``GET /favicon.ico``: the page's icon (an SVG), which browsers ask for on their own.
 
 Unknown paths get 404, known paths with the wrong method 405. Lifespan is supported.
 """
@@ -175,6 +176,11 @@ async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
             return
 
 
+async def _favicon(scope: Scope, receive: Receive, send: Send) -> None:
+    # Browsers ask for /favicon.ico on their own; a 404 would be an error in their console.
+    await _respond(send, 200, b"image/svg+xml", _FAVICON, [(b"cache-control", b"max-age=86400")])
+
+
 async def _upgrade_required(scope: Scope, receive: Receive, send: Send) -> None:
     await _text(send, 426, "Connect with a WebSocket client.\n", [(b"upgrade", b"websocket")])
 
@@ -199,8 +205,17 @@ _ROUTES: dict[str, dict[str, ASGIApp]] = {
     "/hello": {"GET": _hello, "HEAD": _hello},
     "/events": {"GET": _events},
     "/echo": {"POST": _echo},
+    "/favicon.ico": {"GET": _favicon, "HEAD": _favicon},
     "/ws": {"GET": _upgrade_required},
 }
+
+#: The page's icon: a white "t" on blue, 16 by 16.
+_FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    b'<rect width="16" height="16" rx="3" fill="#2b5797"/>'
+    b'<path d="M6 2.5v8a2 2 0 0 0 2 2h3M3.5 6h7" stroke="#fff" stroke-width="2" fill="none"/>'
+    b"</svg>"
+)
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -216,7 +231,7 @@ _PAGE = """<!doctype html>
             padding: 0.8rem 1.2rem; margin: 1rem 0; }
   h2 { font-size: 1.1rem; margin: 0.2rem 0 0.6rem; }
   pre, ol { background: #f3f3f3; border-radius: 4px; padding: 0.5rem 0.8rem;
-            max-height: 14rem; overflow: auto; margin: 0.5rem 0; }
+            max-height: 17rem; overflow: auto; margin: 0.5rem 0; }
   ol { padding-left: 2.2rem; }
   code { font-size: 0.9em; }
   button { font: inherit; padding: 0.2rem 0.8rem; cursor: pointer; }

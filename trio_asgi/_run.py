@@ -128,7 +128,9 @@ def _expected_failure(exc: BaseException, runner: _Runner) -> tuple[int, str] | 
     if isinstance(leaf, LifespanFailure):
         return EXIT_STARTUP_FAILED, f"Cannot start: {_one_line(leaf)}"
     if isinstance(leaf, OSError) and runner.server is None:
-        return EXIT_CANNOT_LISTEN, f"Cannot listen: {_one_line(leaf)}"
+        # Bind errors from open_listeners carry the address in strerror.
+        where = f" on {leaf.strerror}" if leaf.strerror else f": {_one_line(leaf)}"
+        return EXIT_CANNOT_LISTEN, f"Cannot listen{where}"
     return None
 
 

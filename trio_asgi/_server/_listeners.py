@@ -89,7 +89,12 @@ async def open_listeners(
                 sock.listen(config.backlog)  # harmless on a socket that already listens
                 raw.append(sock)
         else:
-            raw.extend(bind_socket(bind, config.backlog) for bind in config.binds)
+            for bind in config.binds:
+                try:
+                    raw.append(bind_socket(bind, config.backlog))
+                except OSError as exc:
+                    # Name the address: "Address already in use" alone does not say which.
+                    raise OSError(exc.errno, f"{bind}: {exc.strerror}") from exc
         addresses = tuple(describe(sock) for sock in raw)
         listeners = [await anyio.abc.SocketListener.from_socket(sock) for sock in raw]
     except BaseException:

@@ -102,46 +102,62 @@ class AppCall:
 
 @dataclass(frozen=True)
 class ExpectedResponse:
-    """The response a well-behaved script sends."""
+    """The response a well-behaved script sends, as the app sent it.
+
+    The server still frames it: no body on the wire for HEAD, 1xx, 204 and 304,
+    and its own ``date``/``server``/framing headers added.
+    """
 
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
 
 
-def _plan(script: tuple[Step, ...]) -> tuple[ExpectedResponse | None, bool]:
-    """Walk the script as a correct server would see it.
-
-    Returns the complete response it sends before anything goes wrong (or
-    ``None``), and whether it may block in ``receive()`` until the client
-    disconnects (a receive after the body was read, before the response is done).
-    """
+def _expected_response(script: tuple[Step, ...]) -> ExpectedResponse | None:
+    """The complete response the script sends before anything goes wrong, if any."""
     start: dict[str, Any] | None = None
     body = b""
-    received = waits = False
     for step in script:
-        if isinstance(step, Raise | Return):
-            return None, waits
-        if isinstance(step, ReceiveOnce | ReadBody):
-            # The first receive may already take the whole body; any later one may block.
-            waits = waits or received
-            received = True
-            continue
+        if isinstance(step, Raise | Return) or (isinstance(step, SendMessage) and not step.valid):
+            return None
         if not isinstance(step, SendMessage):
             continue
         message = step.message
-        if not step.valid:
-            return None, waits
         if message["type"] == "http.response.start" and start is None:
             start = message
         elif message["type"] == "http.response.body" and start is not None:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 headers = tuple((bytes(n), bytes(v)) for n, v in start.get("headers", []))
-                return ExpectedResponse(start["status"], headers, body), waits
+                return ExpectedResponse(start["status"], headers, body)
         else:
-            return None, waits  # out of order
-    return None, waits
+            return None  # out of order
+    return None
+
+
+def _may_wait_for_disconnect(script: tuple[Step, ...]) -> bool:
+    """Whether the script may block in ``receive()`` until the client goes away.
+
+    The first receive may take the whole body, so any later receive before the
+    response is complete may block. Conservative: steps that a server refuses
+    (and an app that catches errors goes past) are skipped, not trusted to end
+    the response.
+    """
+    received = started = False
+    for step in script:
+        if isinstance(step, Raise | Return):
+            return False
+        if isinstance(step, ReceiveOnce | ReadBody):
+            if received:
+                return True
+            received = True
+        elif isinstance(step, SendMessage) and step.valid:
+            kind = step.message["type"]
+            if kind == "http.response.start":
+                started = True
+            elif started and kind == "http.response.body" and not step.message.get("more_body"):
+                return False
+    return False
 
 
 class ScriptedApp:
@@ -165,7 +181,8 @@ class ScriptedApp:
         self.script = script
         self.catch_errors = catch_errors
         self.calls: list[AppCall] = []
-        self.expected_response, self.waits_for_disconnect = _plan(script)
+        self.expected_response = _expected_response(script)
+        self.waits_for_disconnect = _may_wait_for_disconnect(script)
 
     def __repr__(self) -> str:
         return f"ScriptedApp({self.script!r}, catch_errors={self.catch_errors})"
@@ -183,17 +200,13 @@ class ScriptedApp:
         self.calls.append(call)
         try:
             await self._play(call, receive, send)
-        except ScriptedAppError as exc:
-            call.outcome, call.error = "raised", exc
-            raise
         except anyio.get_cancelled_exc_class() as exc:
             call.outcome, call.error = "cancelled", exc
             raise
         except BaseException as exc:
             call.outcome, call.error = "raised", exc
             raise
-        else:
-            call.outcome = "returned"
+        call.outcome = "returned"
 
     async def _play(self, call: AppCall, receive: Receive, send: Send) -> None:
         for step in self.script:
