@@ -449,3 +449,23 @@ def test_docstring_examples_run(module: str) -> None:
         settings.register_profile("restored", previous)
         settings.load_profile("restored")
     assert results.attempted > 0
+
+
+def test_every_public_strategy_is_documented_with_an_example() -> None:
+    from trio_asgi.testing import strategies
+
+    names = [name for name in vars(strategies) if not name.startswith("_")]
+    functions = [
+        "asgi_http_apps",
+        "http_requests",
+        "invalid_requests",
+        "invalid_ws_frames",
+        "pipelines",
+        "splits",
+        "ws_client_frames",
+    ]
+    assert set(functions) <= set(names)
+    for name in functions:
+        doc = getattr(strategies, name).__doc__
+        assert doc
+        assert "Example:" in doc, name

@@ -1,8 +1,10 @@
 """The in-memory connection: trio's stream contract, anyio's view of it, and backpressure."""
 
 from __future__ import annotations
+import __future__
 
 import socket
+import types
 from collections.abc import Callable
 
 import anyio
@@ -13,6 +15,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
+import trio_asgi.testing
 from trio_asgi.testing import (
     AnyIOByteStream,
     BoundedMemoryStream,
@@ -267,3 +270,22 @@ def test_bytes_arrive_in_order_and_never_exceed_the_window(
         assert received == payload
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_the_testing_package_exports() -> None:
+    # Submodules (``strategies``) appear only once imported; the future flag is no export.
+    public = sorted(
+        name
+        for name, value in vars(trio_asgi.testing).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and value is not __future__.annotations
+    )
+    assert public == [
+        "Address",
+        "AnyIOByteStream",
+        "BoundedMemoryStream",
+        "MemoryStreamStatistics",
+        "bounded_memory_stream_pair",
+        "open_memory_connection",
+    ]
