@@ -8,17 +8,19 @@ listener, an in-memory one in tests) and serve any ``trio.abc.Stream``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeAlias
 
 import anyio
 import anyio.abc
 import trio
-from anyio.abc import SocketAttribute
 
 from ._listeners import CAPACITY_ERRNOS
 
-Address = tuple[str, int] | str
+#: An address as anyio reports it: ``(host, port)`` for TCP, a path for a Unix socket.
+Address: TypeAlias = tuple[str, int] | str
 
 
 class Acceptor(Protocol):
@@ -29,8 +31,56 @@ class Acceptor(Protocol):
     async def aclose(self) -> None: ...
 
 
+@contextmanager
+def _anyio_errors(stream: TrioByteStream, action: str) -> Iterator[None]:
+    """Translate trio's stream errors into anyio's, at this one boundary."""
+    try:
+        yield
+    except trio.BusyResourceError as exc:
+        raise anyio.BusyResourceError(action) from exc
+    except trio.ClosedResourceError as exc:
+        # anyio reports ClosedResourceError only for a stream closed through
+        # itself; anything else (a send after send_eof, a stream closed under
+        # us) is a broken connection, as on a real anyio socket stream.
+        if stream.closed:
+            raise anyio.ClosedResourceError from exc
+        raise anyio.BrokenResourceError from exc
+    except trio.BrokenResourceError as exc:
+        raise anyio.BrokenResourceError from exc
+
+
+def _family_of(address: Address) -> socket.AddressFamily:
+    if isinstance(address, str):
+        return socket.AF_UNIX
+    return socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+
+
 class TrioByteStream(anyio.abc.ByteStream):
-    """A ``trio.abc.Stream`` as an ``anyio.abc.ByteStream`` (errors mapped to anyio's)."""
+    """Present a trio stream as an :class:`anyio.abc.ByteStream`, as a socket would look.
+
+    ``receive()`` raises :exc:`anyio.EndOfStream` where trio returns ``b""``;
+    trio's ``ClosedResourceError``, ``BrokenResourceError`` and
+    ``BusyResourceError`` become anyio's. The
+    :class:`anyio.abc.SocketAttribute` values ``family``, ``local_address``,
+    ``remote_address`` (and ``local_port`` / ``remote_port`` for TCP
+    addresses) come from the constructor, else from the trio stream's socket (a
+    ``trio.SocketStream``, or an SSL stream over one), else from ``local_address`` /
+    ``remote_address`` attributes of the stream (in-memory streams); ``raw_socket``
+    is absent.
+
+    Args:
+        stream: The trio stream to wrap; ``send_eof()`` needs a
+            :class:`trio.abc.HalfCloseableStream`.
+        local_address: The server's address as the server would see it.
+        remote_address: The peer's address as the server would see it.
+
+    Example:
+        >>> import trio.testing
+        >>> left, right = trio.testing.memory_stream_pair()
+        >>> server_side = TrioByteStream(right, remote_address=("10.0.0.7", 4242))
+        >>> server_side.extra(anyio.abc.SocketAttribute.remote_port)
+        4242
+    """
 
     def __init__(
         self,
@@ -39,62 +89,81 @@ class TrioByteStream(anyio.abc.ByteStream):
         local_address: Address | None = None,
         remote_address: Address | None = None,
     ) -> None:
-        self.trio_stream = stream
-        sock = getattr(stream, "socket", None)
-        # In-memory streams (trio_asgi.testing) carry made-up addresses as attributes.
-        local_address = local_address or getattr(stream, "local_address", None)
-        remote_address = remote_address or getattr(stream, "remote_address", None)
-        if isinstance(sock, trio.socket.SocketType):
-            local_address = local_address or _address(sock.getsockname())
-            try:
-                remote_address = remote_address or _address(sock.getpeername())
-            except OSError:
-                remote_address = None
-        self._local = local_address
-        self._remote = remote_address
+        self._stream = stream
+        found_local, found_remote = _addresses_of(stream)
+        self._local_address = local_address or found_local or ("127.0.0.1", 8000)
+        self._remote_address = remote_address or found_remote or ("127.0.0.1", 50000)
+        self._closed = False
+
+    @property
+    def wrapped(self) -> trio.abc.Stream:
+        """The trio stream underneath."""
+        return self._stream
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called on this adapter."""
+        return self._closed
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
-        try:
-            data = await self.trio_stream.receive_some(max_bytes)
-        except trio.ClosedResourceError:
-            raise anyio.ClosedResourceError from None
-        except (trio.BrokenResourceError, OSError) as exc:
-            raise anyio.BrokenResourceError from exc
+        """Return 1 to ``max_bytes`` bytes; raise :exc:`anyio.EndOfStream` at end-of-stream."""
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be a positive integer")
+        with _anyio_errors(self, "reading from"):
+            data = await self._stream.receive_some(max_bytes)
         if not data:
             raise anyio.EndOfStream
         return bytes(data)
 
     async def send(self, item: bytes) -> None:
-        try:
-            await self.trio_stream.send_all(item)
-        except trio.ClosedResourceError:
-            raise anyio.ClosedResourceError from None
-        except (trio.BrokenResourceError, OSError) as exc:
-            raise anyio.BrokenResourceError from exc
+        """Send all of ``item``; returns once the bytes are in the peer's window."""
+        with _anyio_errors(self, "writing to"):
+            await self._stream.send_all(item)
 
     async def send_eof(self) -> None:
-        if not isinstance(self.trio_stream, trio.abc.HalfCloseableStream):
-            raise NotImplementedError("this trio stream cannot half-close")
-        try:
-            await self.trio_stream.send_eof()
-        except trio.ClosedResourceError:
-            raise anyio.ClosedResourceError from None
-        except (trio.BrokenResourceError, OSError) as exc:
-            raise anyio.BrokenResourceError from exc
+        """Half-close the sending direction.
+
+        Raises:
+            NotImplementedError: The wrapped stream cannot half-close.
+        """
+        if not isinstance(self._stream, trio.abc.HalfCloseableStream):
+            raise NotImplementedError("the wrapped trio stream cannot send EOF")
+        with _anyio_errors(self, "writing to"):
+            await self._stream.send_eof()
 
     async def aclose(self) -> None:
-        await self.trio_stream.aclose()
+        """Close the wrapped stream (idempotent; a cancelled close still closes)."""
+        self._closed = True
+        await self._stream.aclose()
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        attributes: dict[Any, Callable[[], Any]] = {}
-        if self._local is not None:
-            local = self._local
-            attributes[SocketAttribute.local_address] = lambda: local
-        if self._remote is not None:
-            remote = self._remote
-            attributes[SocketAttribute.remote_address] = lambda: remote
-        return attributes
+        attrs = anyio.abc.SocketAttribute
+        local, remote = self._local_address, self._remote_address
+        extras: dict[Any, Callable[[], Any]] = {
+            attrs.family: lambda: _family_of(local),
+            attrs.local_address: lambda: local,
+            attrs.remote_address: lambda: remote,
+        }
+        if not isinstance(local, str):
+            extras[attrs.local_port] = lambda: local[1]
+        if not isinstance(remote, str):
+            extras[attrs.remote_port] = lambda: remote[1]
+        return extras
+
+
+def _addresses_of(stream: trio.abc.Stream) -> tuple[Address | None, Address | None]:
+    """The local and peer addresses of a trio socket stream (also under SSL), if any."""
+    inner: Any = stream
+    while isinstance(inner, trio.SSLStream):
+        inner = inner.transport_stream
+    sock = getattr(inner, "socket", None)
+    if isinstance(sock, trio.socket.SocketType):
+        try:
+            return _address(sock.getsockname()), _address(sock.getpeername())
+        except OSError:
+            return _address(sock.getsockname()), None
+    return getattr(inner, "local_address", None), getattr(inner, "remote_address", None)
 
 
 class TrioListener:

@@ -18,19 +18,15 @@ server makes (peer and local address) with the fake addresses given to it.
 from __future__ import annotations
 
 import operator
-import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeAlias
 
-import anyio
-import anyio.abc
 import trio
 
-#: An address as anyio reports it: ``(host, port)`` for TCP, a path for a Unix socket.
-Address: TypeAlias = tuple[str, int] | str
+from .._server._trio_streams import Address as Address
+from .._server._trio_streams import TrioByteStream
 
 
 @dataclass(frozen=True)
@@ -242,121 +238,8 @@ def bounded_memory_stream_pair(
     return left, right
 
 
-@contextmanager
-def _anyio_errors(stream: AnyIOByteStream, action: str) -> Iterator[None]:
-    """Translate trio's stream errors into anyio's, at this one boundary."""
-    try:
-        yield
-    except trio.BusyResourceError as exc:
-        raise anyio.BusyResourceError(action) from exc
-    except trio.ClosedResourceError as exc:
-        # anyio reports ClosedResourceError only for a stream closed through
-        # itself; anything else (a send after send_eof, a stream closed under
-        # us) is a broken connection, as on a real anyio socket stream.
-        if stream.closed:
-            raise anyio.ClosedResourceError from exc
-        raise anyio.BrokenResourceError from exc
-    except trio.BrokenResourceError as exc:
-        raise anyio.BrokenResourceError from exc
-
-
-def _family_of(address: Address) -> socket.AddressFamily:
-    if isinstance(address, str):
-        return socket.AF_UNIX
-    return socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-
-
-class AnyIOByteStream(anyio.abc.ByteStream):
-    """Present a trio stream as an :class:`anyio.abc.ByteStream`, as a socket would look.
-
-    ``receive()`` raises :exc:`anyio.EndOfStream` where trio returns ``b""``;
-    trio's ``ClosedResourceError``, ``BrokenResourceError`` and
-    ``BusyResourceError`` become anyio's. The
-    :class:`anyio.abc.SocketAttribute` values ``family``, ``local_address``,
-    ``remote_address`` (and ``local_port`` / ``remote_port`` for TCP
-    addresses) come from the constructor; ``raw_socket`` is absent.
-
-    Args:
-        stream: The trio stream to wrap; ``send_eof()`` needs a
-            :class:`trio.abc.HalfCloseableStream`.
-        local_address: The server's address as the server would see it.
-        remote_address: The peer's address as the server would see it.
-
-    Example:
-        >>> import trio.testing
-        >>> left, right = trio.testing.memory_stream_pair()
-        >>> server_side = AnyIOByteStream(right, remote_address=("10.0.0.7", 4242))
-        >>> server_side.extra(anyio.abc.SocketAttribute.remote_port)
-        4242
-    """
-
-    def __init__(
-        self,
-        stream: trio.abc.Stream,
-        *,
-        local_address: Address = ("127.0.0.1", 8000),
-        remote_address: Address = ("127.0.0.1", 50000),
-    ) -> None:
-        self._stream = stream
-        self._local_address = local_address
-        self._remote_address = remote_address
-        self._closed = False
-
-    @property
-    def wrapped(self) -> trio.abc.Stream:
-        """The trio stream underneath."""
-        return self._stream
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this adapter."""
-        return self._closed
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        """Return 1 to ``max_bytes`` bytes; raise :exc:`anyio.EndOfStream` at end-of-stream."""
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be a positive integer")
-        with _anyio_errors(self, "reading from"):
-            data = await self._stream.receive_some(max_bytes)
-        if not data:
-            raise anyio.EndOfStream
-        return bytes(data)
-
-    async def send(self, item: bytes) -> None:
-        """Send all of ``item``; returns once the bytes are in the peer's window."""
-        with _anyio_errors(self, "writing to"):
-            await self._stream.send_all(item)
-
-    async def send_eof(self) -> None:
-        """Half-close the sending direction.
-
-        Raises:
-            NotImplementedError: The wrapped stream cannot half-close.
-        """
-        if not isinstance(self._stream, trio.abc.HalfCloseableStream):
-            raise NotImplementedError("the wrapped trio stream cannot send EOF")
-        with _anyio_errors(self, "writing to"):
-            await self._stream.send_eof()
-
-    async def aclose(self) -> None:
-        """Close the wrapped stream (idempotent; a cancelled close still closes)."""
-        self._closed = True
-        await self._stream.aclose()
-
-    @property
-    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        attrs = anyio.abc.SocketAttribute
-        local, remote = self._local_address, self._remote_address
-        extras: dict[Any, Callable[[], Any]] = {
-            attrs.family: lambda: _family_of(local),
-            attrs.local_address: lambda: local,
-            attrs.remote_address: lambda: remote,
-        }
-        if not isinstance(local, str):
-            extras[attrs.local_port] = lambda: local[1]
-        if not isinstance(remote, str):
-            extras[attrs.remote_port] = lambda: remote[1]
-        return extras
+#: The public name of the server's trio-to-anyio stream adapter.
+AnyIOByteStream = TrioByteStream
 
 
 def open_memory_connection(
