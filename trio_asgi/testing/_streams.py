@@ -262,6 +262,7 @@ def open_memory_connection(
         ``(client_stream, server_stream)``.
 
     Example:
+        >>> import anyio, trio
         >>> async def demo():
         ...     client, server = open_memory_connection(receive_window=8)
         ...     await client.send_all(b"ping")
