@@ -82,3 +82,29 @@ def bench(session: nox.Session) -> None:
     posargs = ["--", *session.posargs] if session.posargs else []
     command = shlex.join(["nox", "-s", "bench", *posargs])
     session.run("python", "-m", "bench.run", *session.posargs, env={"BENCH_COMMAND": command})
+
+
+@nox.session(python=PYTHON)
+def autobahn(session: nox.Session) -> None:
+    """Every Autobahn fuzzing-client case (1 to 13, with compression) against trio-asgi.
+
+    Prints the cases per verdict and fails if any case failed; Autobahn's HTML report
+    goes to build/autobahn/. Arguments after ``--`` go to ``tests/e2e/run_autobahn.py``
+    (``nox -s autobahn -- -i '9.*'`` runs one section; ``-- --help`` lists the options).
+    """
+    session.install("-e", ".[test]")  # kosoku is in the test extra
+    args = session.posargs or ["--report", "build/autobahn"]
+    session.run("python", "tests/e2e/run_autobahn.py", *args)
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The demo page in headless Chromium (needs the system's chromium and chromedriver)."""
+    for program in ("chromium", "chromedriver"):
+        if shutil.which(program) is None:
+            session.error(
+                f"{program} is not installed: `sudo apt-get install -y chromium chromium-driver`"
+                " (Debian/Ubuntu), then run the session again"
+            )
+    session.install("-e", ".[test,browser]")
+    session.run("python", "-m", "pytest", "tests/e2e/test_browser.py", "-rs", *session.posargs)
