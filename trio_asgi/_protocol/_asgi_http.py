@@ -54,6 +54,11 @@ Parsed: TypeAlias = ResponseStart | ResponseBody | ResponseTrailers
 
 def parse_headers(value: object, what: str = "headers") -> list[tuple[bytes, bytes]]:
     """Check an ASGI header list: an iterable of two-item sequences of bytes."""
+    if type(value) is list and all(
+        type(item) is tuple and len(item) == 2 and type(item[0]) is bytes and type(item[1]) is bytes
+        for item in value
+    ):
+        return value  # the common shape, already right: no copy
     if isinstance(value, bytes | str | dict) or not isinstance(value, Iterable):
         raise ASGIProtocolError(f"{what} must be an iterable of [name, value] byte pairs")
     headers: list[tuple[bytes, bytes]] = []

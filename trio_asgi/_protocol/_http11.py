@@ -282,7 +282,9 @@ class HTTP11Connection:
             raw_path, query = split_target(method, event.target)
         except InvalidTarget as exc:
             return self._fail(400, str(exc))
-        headers = list(event.headers)
+        # raw_items() is a plain list; iterating h11's Headers goes through
+        # Sequence.__iter__, one Python-level __getitem__ per header.
+        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
         content_length: int | None = None
         chunked = False
         expects_continue = accepts_trailers = False
