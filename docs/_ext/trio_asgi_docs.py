@@ -3,6 +3,7 @@
 ``.. config-options::`` renders every :class:`trio_asgi.Config` option, grouped by the
 ``# --- group ---`` comments of the class body, with its type, default and ``#:`` comment.
 ``.. command-help::`` renders the output of ``python -m trio_asgi --help``.
+``.. access-log-fields::`` renders the fields an access-log format may use.
 
 Anything missing (an option without a ``#:`` comment, a command that fails) is a
 warning, and the docs build runs with ``-W``, so it fails instead of going stale.
@@ -32,6 +33,7 @@ from sphinx.util.nodes import nested_parse_with_titles
 logger = logging.getLogger(__name__)
 
 CONFIG_MODULE = "trio_asgi._config"
+LOGGING_MODULE = "trio_asgi._logging"
 _GROUP_COMMENT = re.compile(r"^\s*# -+ (?P<title>.+?) -+\s*$")
 _FIELD_LINE = re.compile(r"^\s*(?P<name>[a-z_][a-z0-9_]*)\s*:")
 
@@ -149,7 +151,30 @@ class CommandHelp(SphinxDirective):
         return [nodes.literal_block(result.stdout, result.stdout, language="text")]
 
 
+class AccessLogFields(SphinxDirective):
+    """A table of the fields an access-log format may use, with what each holds."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        module = importlib.import_module(LOGGING_MODULE)
+        self.env.note_dependency(inspect.getfile(module))
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 20 80", ""]
+        lines += ["   * - Field", "     - Value"]
+        for name, meaning in module.ACCESS_LOG_FIELDS.items():
+            lines += [f"   * - ``{{{name}}}``", f"     - {_escape_rst(meaning)}"]
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source=LOGGING_MODULE), container)
+        return list(container.children)
+
+
+def _escape_rst(text: str) -> str:
+    # The descriptions are plain text: keep rST from reading markup into them.
+    return re.sub(r"([\\`*_|])", r"\\\1", text)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("config-options", ConfigOptions)
     app.add_directive("command-help", CommandHelp)
+    app.add_directive("access-log-fields", AccessLogFields)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
