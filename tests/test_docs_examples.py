@@ -148,7 +148,7 @@ async def test_embed_howto_tls_example(capsys: pytest.CaptureFixture[str]) -> No
     example = load_example("embed_tls")
     with trio.fail_after(20):
         await example.main()
-    assert capsys.readouterr().out == "200 Hello over TLS\n"
+    assert capsys.readouterr().out == "200 Hello over https\n"
 
 
 def test_deploy_howto_socket_activation(capsys: pytest.CaptureFixture[str]) -> None:

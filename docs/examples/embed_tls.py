@@ -29,7 +29,7 @@ async def app(
     if scope["type"] != "http":
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"Hello over TLS\n"})
+    await send({"type": "http.response.body", "body": f"Hello over {scope['scheme']}\n".encode()})
 
 
 async def main() -> None:
@@ -43,7 +43,6 @@ async def main() -> None:
         trio.SSLListener(listener, server_context, https_compatible=True)
         for listener in tcp_listeners
     ]
-    port = tcp_listeners[0].socket.getsockname()[1]
 
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
@@ -51,7 +50,7 @@ async def main() -> None:
         serve = functools.partial(trio_asgi.serve, listeners=tls_listeners)
         server = await nursery.start(serve, app, trio_asgi.Config())
         async with httpx.AsyncClient(verify=client_context) as client:
-            response = await client.get(f"https://127.0.0.1:{port}/")
+            response = await client.get(f"https://{server.addresses[0]}/")
         print(response.status_code, response.text, end="")
         server.shutdown()
 

@@ -142,6 +142,18 @@ class HTTPConnection:
         else:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
+        access_log = state.access_log
+        if access_log.enabled:
+            access_log.log_http(
+                client=self.client,
+                method=request.method,
+                raw_target=request.raw_target,
+                http_version=request.http_version,
+                status=status,
+                response_bytes=0,
+                duration=0.0,
+                headers=request.headers,
+            )
         return True
 
     async def _serve_websocket(self, request: RequestHead) -> None:

@@ -95,6 +95,7 @@ class Server:
 
         Raises:
             LifespanFailure: lifespan startup failed (nothing was bound).
+            OSError: a configured address could not be bound (lifespan shutdown has run).
         """
         if self._running:
             raise RuntimeError("this Server is already serving")
@@ -104,7 +105,7 @@ class Server:
             self._shutdown_event.set()
         state = self._state
         lifespan = Lifespan(state.app, self.config, state.lifespan_state)
-        failure: LifespanFailure | None = None
+        failure: LifespanFailure | OSError | None = None
         async with anyio.create_task_group() as root:
             if lifespan.supported:
                 root.start_soon(lifespan.run_app)
@@ -115,6 +116,10 @@ class Server:
             else:
                 try:
                     await self._serve_connections(sockets, listeners, task_status)
+                except OSError as exc:
+                    # Binding failed (connection errors never get this far): raise it
+                    # plain, not wrapped in the task group's exception group.
+                    failure = exc
                 finally:
                     with anyio.CancelScope(shield=True):
                         await lifespan.shutdown()
@@ -189,7 +194,8 @@ class Server:
         state = self._state
         state.open_connections += 1
         try:
-            await HTTPConnection(stream, state).run()
+            tls = getattr(stream, "is_tls", False)
+            await HTTPConnection(stream, state, scheme="https" if tls else "http").run()
         except Exception:
             # The catch-all boundary: nothing a client or an app does takes the server down.
             logger.exception("Unexpected error while serving a connection")
@@ -219,6 +225,7 @@ async def serve(
 
     Raises:
         LifespanFailure: lifespan startup failed.
+        OSError: a configured address could not be bound.
     """
     await Server(app, config).serve(sockets=sockets, listeners=listeners, task_status=task_status)
 

@@ -96,6 +96,11 @@ class TrioByteStream(anyio.abc.ByteStream):
         self._closed = False
 
     @property
+    def is_tls(self) -> bool:
+        """The trio stream is a TLS stream (``trio.SSLStream``): the scheme is https/wss."""
+        return isinstance(self._stream, trio.SSLStream)
+
+    @property
     def wrapped(self) -> trio.abc.Stream:
         """The trio stream underneath."""
         return self._stream
@@ -188,14 +193,17 @@ class TrioListener:
         await self.trio_listener.aclose()
 
     def describe(self) -> str:
-        sock = getattr(self.trio_listener, "socket", None)
+        listener: Any = self.trio_listener
+        while isinstance(listener, trio.SSLListener):
+            listener = listener.transport_listener
+        sock = getattr(listener, "socket", None)
         if isinstance(sock, trio.socket.SocketType):
             name = _address(sock.getsockname())
             if isinstance(name, str):
                 return f"unix:{name}"
             host, port = name
             return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return getattr(self.trio_listener, "address", None) or repr(self.trio_listener)
+        return getattr(listener, "address", None) or repr(listener)
 
 
 def _address(raw: Any) -> Address:
