@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeAlias
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
+Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
@@ -89,6 +90,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "lifespan": ("auto", "on", "off"),
     "interface": ("auto", "asgi3", "asgi2"),
     "ws": ("auto", "wsproto", "none"),
+    "loop": ("trio", "asyncio", "uvloop"),
 }
 
 
@@ -116,6 +118,11 @@ class Config:
     lifespan: LifespanMode = "auto"
     #: How to call the app; ``auto`` detects ASGI 2 double callables once, at start.
     interface: Interface = "auto"
+
+    # --- runtime ----------------------------------------------------------------------------
+    #: The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an extra),
+    #: for apps built on asyncio libraries. ``serve()`` runs on whichever loop awaits it.
+    loop: Loop = "trio"
 
     # --- deadlines (seconds) ------------------------------------------------------------------
     #: A new connection must send its first byte within this time.

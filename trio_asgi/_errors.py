@@ -31,3 +31,16 @@ def only_disconnects(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(only_disconnects(inner) for inner in exc.exceptions)
     return isinstance(exc, ClientDisconnected)
+
+
+def raised_for_disconnect(exc: BaseException) -> bool:
+    """Our ClientDisconnected as a framework re-raised it, alone or in exception groups.
+
+    Frameworks turn it into their own exception, raised while handling ours
+    (Starlette's ``ClientDisconnect`` and ``WebSocketDisconnect``), and task groups
+    wrap that in a group (FastAPI's event streams on trio). Once the server knows the
+    client is gone, that is the client leaving, not an app error.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        return all(raised_for_disconnect(inner) for inner in exc.exceptions)
+    return isinstance(exc, ClientDisconnected) or isinstance(exc.__context__, ClientDisconnected)

@@ -1,10 +1,11 @@
 """``run()``: serve an app in the foreground, stopping cleanly on SIGINT and SIGTERM.
 
-The task tree inside :func:`trio.run`::
+The event loop is ``config.loop``: trio, asyncio or uvloop, all started by
+:func:`anyio.run`, so this one task tree serves on each of them::
 
-    main nursery
+    main task group
       signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all
-      serve()            started with nursery.start, so the handle arrives once serving
+      serve()            started with group.start, so the handle arrives once serving
 
 When ``serve()`` returns the watcher is cancelled and the nursery closes. Expected
 failures (a failed lifespan startup, an address that cannot be bound) are logged as
@@ -13,13 +14,13 @@ one line and turned into an exit code, never a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
-from typing import Final
+from typing import Any, Final
 
 import anyio
 import anyio.abc
-import trio
 
 from ._config import Config
 from ._errors import LifespanFailure
@@ -31,6 +32,8 @@ logger = logging.getLogger("trio_asgi")
 #: Exit codes of :func:`run` (and of the ``trio-asgi`` command).
 EXIT_OK: Final = 0
 EXIT_CANNOT_LISTEN: Final = 1
+#: The configured loop cannot be used (``uvloop`` without the extra installed).
+EXIT_NO_LOOP: Final = 2
 EXIT_STARTUP_FAILED: Final = 3
 #: After a forced stop (a second SIGINT): 128 + SIGINT, as shells report an interrupt.
 EXIT_FORCED: Final = 130
@@ -48,15 +51,15 @@ class _Runner:
         self.forced = False
 
     async def main(self) -> None:
-        async with trio.open_nursery() as nursery:
-            watcher = trio.CancelScope()
+        async with anyio.create_task_group() as group:
+            watcher = anyio.CancelScope()
             if self.install_signal_handlers:
                 # Installed before serving starts, so a signal during startup is handled too.
-                await nursery.start(self._watch_signals, watcher, nursery.cancel_scope)
-            self.server = await nursery.start(self._serve, watcher)
+                await group.start(self._watch_signals, watcher, group.cancel_scope)
+            self.server = await group.start(self._serve, watcher)
 
     async def _serve(
-        self, watcher: trio.CancelScope, *, task_status: anyio.abc.TaskStatus[Server]
+        self, watcher: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[Server]
     ) -> None:
         try:
             await serve(self.app, self.config, task_status=task_status)
@@ -65,8 +68,8 @@ class _Runner:
 
     async def _watch_signals(
         self,
-        watcher: trio.CancelScope,
-        everything: trio.CancelScope,
+        watcher: anyio.CancelScope,
+        everything: anyio.CancelScope,
         *,
         task_status: anyio.abc.TaskStatus[None],
     ) -> None:
@@ -75,7 +78,7 @@ class _Runner:
             async for signum in signals:
                 self._on_signal(signal.Signals(signum), everything)
 
-    def _on_signal(self, sig: signal.Signals, everything: trio.CancelScope) -> None:
+    def _on_signal(self, sig: signal.Signals, everything: anyio.CancelScope) -> None:
         if self.stopping_signal is None:
             self.stopping_signal = sig.name
             if self.server is None:
@@ -105,11 +108,18 @@ def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -
 
     Returns:
         The exit code: 0 after a clean stop, 1 when an address could not be bound,
-        3 when lifespan startup failed, 130 after a forced stop.
+        2 when ``config.loop`` is ``uvloop`` and uvloop is not installed, 3 when
+        lifespan startup failed, 130 after a forced stop.
     """
+    if config.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        logger.error(
+            "Cannot use --loop uvloop: uvloop is not installed (pip install 'trio-asgi[uvloop]')"
+        )
+        return EXIT_NO_LOOP
     runner = _Runner(app, config, install_signal_handlers)
+    backend, options = _BACKENDS[config.loop]
     try:
-        trio.run(runner.main)
+        anyio.run(runner.main, backend=backend, backend_options=options)
     except BaseException as exc:
         failure = _expected_failure(exc, runner)
         if failure is None:
@@ -119,6 +129,14 @@ def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -
     code, message = failure
     logger.error("%s", message)
     return code
+
+
+#: anyio's backend name and options for each ``Config.loop``.
+_BACKENDS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "trio": ("trio", {}),
+    "asyncio": ("asyncio", {}),
+    "uvloop": ("asyncio", {"use_uvloop": True}),
+}
 
 
 def _expected_failure(exc: BaseException, runner: _Runner) -> tuple[int, str] | None:

@@ -1,7 +1,14 @@
 """Fixtures for black-box tests of the server over real sockets on 127.0.0.1.
 
+Backends: the real-socket test modules are marked ``pytest.mark.anyio`` and run once
+on trio and once on asyncio (``anyio_backend`` below), so these fixtures use anyio's
+API only. The in-memory modules (``test_deadlines``, ``test_shutdown``,
+``test_lifespan``, ``test_limits``, ``test_backpressure``, ``test_ws_memory``) stay
+trio-only: they run under trio's virtual clock (``autojump_clock``, a
+:class:`trio.testing.MockClock`), and asyncio has no virtual clock to run them on.
+
 * ``run_server(app, **options)``: an async context manager that starts
-  :func:`trio_asgi.serve` on port 0 in a nursery, yields the :class:`~trio_asgi.Server`,
+  :func:`trio_asgi.serve` on port 0 in a task group, yields the :class:`~trio_asgi.Server`,
   and shuts it down gracefully on exit. Tests get a short graceful-shutdown timeout
   and lifespan ``off`` unless they ask otherwise.
 * ``connect(server)``: a :class:`RawClient` on the server's first address (TCP or
@@ -11,7 +18,7 @@
   run ``serve()`` in their own nursery; ``make_request(...)``: raw request bytes;
   ``url(server)``: a base URL for httpx.
 
-Test bodies wrap themselves in ``trio.fail_after``: a hang fails instead of blocking CI.
+Test bodies wrap themselves in ``anyio.fail_after``: a hang fails instead of blocking CI.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import anyio
+import anyio.abc
 import h11
 import pytest
-import trio
 
 from trio_asgi import Config, Server, serve
 
@@ -61,19 +69,21 @@ class Response:
 class RawClient:
     """A client that writes raw bytes and reads what the server really sent."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self.buffer = b""
         #: The connection ended with a reset rather than a FIN.
         self.reset = False
 
     async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        await self.stream.send(data)
 
     async def _read_some(self) -> bytes:
         try:
-            return await self.stream.receive_some(65536)
-        except trio.BrokenResourceError:
+            return await self.stream.receive(65536)
+        except anyio.EndOfStream:
+            return b""
+        except anyio.BrokenResourceError:
             self.reset = True
             return b""
 
@@ -143,16 +153,16 @@ class RawClient:
         assert await self.read_until_eof() == b""
 
     async def aclose(self) -> None:
-        await trio.aclose_forcefully(self.stream)
+        await anyio.aclose_forcefully(self.stream)
 
 
 async def open_client(address: str) -> RawClient:
     """Connect to an address in bind syntax: ``host:port``, ``[v6]:port`` or ``unix:PATH``."""
     if address.startswith("unix:"):
-        stream: trio.abc.Stream = await trio.open_unix_socket(address[len("unix:") :])
+        stream: anyio.abc.ByteStream = await anyio.connect_unix(address[len("unix:") :])
     else:
         host, _, port = address.rpartition(":")
-        stream = await trio.open_tcp_stream(host.strip("[]"), int(port))
+        stream = await anyio.connect_tcp(host.strip("[]"), int(port))
     return RawClient(stream)
 
 
@@ -165,13 +175,34 @@ def config_for_tests(**options: Any) -> Config:
 async def _run_server(
     app: Any, *, sockets: Sequence[socket.socket] | None = None, **options: Any
 ) -> AsyncIterator[Server]:
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as group:
         config = config_for_tests(**options)
-        server: Server = await nursery.start(partial(serve, app, config, sockets=sockets))
+        server: Server = await group.start(partial(serve, app, config, sockets=sockets))
         try:
             yield server
         finally:
             server.shutdown()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Leave tests marked ``anyio`` to the anyio plugin.
+
+    ``trio_mode`` marks every coroutine test ``trio`` (in this same hook, earlier), and
+    pytest-trio then swaps the test function for one that calls ``trio.run``: the
+    ``asyncio`` parameter would silently run on trio too. Without that mark the anyio
+    plugin runs each test on its ``anyio_backend`` (``test_backends.py`` checks it).
+    """
+    for item in items:
+        if item.get_closest_marker("anyio") is not None:
+            item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "trio"]
+
+
+@pytest.fixture(params=["trio", "asyncio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Each real-socket test runs on both backends (the anyio plugin reads this fixture)."""
+    backend: str = request.param
+    return backend
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from trio_asgi import ASGIProtocolError, ClientDisconnected
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 GET = b"GET /boom HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -36,7 +38,7 @@ async def test_exception_before_response_start_gives_500_and_one_log(run_server,
     async def app(scope, receive, send):
         raise RuntimeError(SECRET)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -57,7 +59,7 @@ async def test_exception_after_start_with_known_length_still_gives_500(run_serve
         )
         raise RuntimeError(SECRET)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -66,8 +68,8 @@ async def test_exception_after_start_with_known_length_still_gives_500(run_serve
 
 
 async def test_exception_after_body_started_closes_the_connection(run_server, connect, caplog):
-    sent_some = trio.Event()
-    go_on = trio.Event()
+    sent_some = anyio.Event()
+    go_on = anyio.Event()
 
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -76,7 +78,7 @@ async def test_exception_after_body_started_closes_the_connection(run_server, co
         await go_on.wait()
         raise RuntimeError(SECRET)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -94,7 +96,7 @@ async def test_app_returning_without_a_response_gives_500(run_server, connect, c
     async def app(scope, receive, send):
         await receive()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -107,7 +109,7 @@ async def test_app_returning_mid_body_closes_the_connection(run_server, connect,
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"half", "more_body": True})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET + GET)  # the second request must not be served
@@ -124,7 +126,7 @@ async def test_app_returning_mid_body_with_content_length_closes(run_server, con
         await send({**start, "headers": [(b"content-length", b"10")]})
         await send({"type": "http.response.body", "body": b"12345", "more_body": True})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -183,7 +185,7 @@ async def test_invalid_message_raises_from_send_and_gives_500(run_server, connec
             raised.append(exc)
             raise
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -206,7 +208,7 @@ async def test_app_can_recover_from_an_invalid_start(run_server, connect):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"fine"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -227,7 +229,7 @@ async def test_body_longer_than_content_length_raises(run_server, connect):
         except ASGIProtocolError as exc:
             raised.append(exc)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -251,7 +253,7 @@ async def test_send_after_the_response_is_complete_raises(run_server, connect, c
             except (ASGIProtocolError, OSError) as exc:
                 raised.append(exc)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET + GET)
@@ -265,7 +267,7 @@ async def test_send_after_the_response_is_complete_raises(run_server, connect, c
 
 async def test_send_after_client_left_raises_oserror_and_is_not_logged(run_server, connect, caplog):
     raised: list[BaseException] = []
-    finished = trio.Event()
+    finished = anyio.Event()
 
     async def app(scope, receive, send):
         try:
@@ -282,7 +284,7 @@ async def test_send_after_client_left_raises_oserror_and_is_not_logged(run_serve
         finally:
             finished.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -300,13 +302,13 @@ async def test_client_disconnected_inside_an_exception_group_is_not_logged(
     run_server, connect, caplog
 ):
     """Apps with task groups let ClientDisconnected escape wrapped in an ExceptionGroup."""
-    finished = trio.Event()
+    finished = anyio.Event()
 
     async def app(scope, receive, send):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await receive()
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
 
                 async def stream() -> None:
                     assert await receive() == {"type": "http.disconnect"}
@@ -316,7 +318,7 @@ async def test_client_disconnected_inside_an_exception_group_is_not_logged(
         finally:
             finished.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -333,7 +335,7 @@ async def test_app_exception_does_not_affect_other_connections(run_server, conne
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"fine"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             bad = await connect(server)
             await bad.send(GET)
@@ -347,8 +349,8 @@ async def test_app_exception_does_not_affect_other_connections(run_server, conne
 async def test_write_to_a_closed_client_raises_client_disconnected(run_server, connect, caplog):
     """The app never calls receive(): it learns the client is gone from send() itself."""
     raised: list[BaseException] = []
-    finished = trio.Event()
-    head_sent = trio.Event()
+    finished = anyio.Event()
+    head_sent = anyio.Event()
 
     async def app(scope, receive, send):
         try:
@@ -362,7 +364,7 @@ async def test_write_to_a_closed_client_raises_client_disconnected(run_server, c
         finally:
             finished.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)

@@ -6,9 +6,12 @@ import os
 import socket
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx
 import pytest
-import trio
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 
@@ -53,7 +56,7 @@ async def test_get_without_body_gets_one_empty_request_message(run_server, conne
         seen.extend(messages)
         await send_text(send, b"ok")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -77,7 +80,7 @@ async def test_get_without_body_gets_one_empty_request_message(run_server, conne
 )
 async def test_body_streamed_as_several_messages(run_server, connect, headers, first, rest):
     """The app sees the first part with more_body=True before the client sends the rest."""
-    got_first = trio.Event()
+    got_first = anyio.Event()
     seen: list[dict[str, Any]] = []
 
     async def app(scope, receive, send):
@@ -88,7 +91,7 @@ async def test_body_streamed_as_several_messages(run_server, connect, headers, f
         seen.extend(messages)
         await send_text(send, message["body"] + body)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(f"POST /up HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode() + first)
@@ -103,7 +106,7 @@ async def test_body_streamed_as_several_messages(run_server, connect, headers, f
 
 async def test_chunked_body_of_several_chunks_with_a_pipelined_request(run_server, connect):
     """Several chunks in one read, with the next request already buffered behind them."""
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(echo_app) as server:
             client = await connect(server)
             await client.send(
@@ -120,7 +123,7 @@ async def test_chunked_body_of_several_chunks_with_a_pipelined_request(run_serve
 
 async def test_chunked_body_with_an_incomplete_last_chunk_line(run_server, connect):
     """Two whole chunks and the start of the last-chunk line arrive together."""
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(echo_app) as server:
             client = await connect(server)
             await client.send(
@@ -135,7 +138,7 @@ async def test_chunked_body_with_an_incomplete_last_chunk_line(run_server, conne
 
 async def test_large_body_arrives_whole(run_server, url):
     payload = os.urandom(300_000)
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(echo_app) as server, httpx.AsyncClient() as http:
             response = await http.post(url(server) + "/big", content=payload)
     assert response.status_code == 200
@@ -152,7 +155,7 @@ async def test_keep_alive_serves_two_requests_on_one_connection(run_server, conn
         ports.append(scope["client"][1])
         await send_text(send, scope["path"].encode())
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/one"))
@@ -171,7 +174,7 @@ async def test_keep_alive_with_httpx(run_server, url):
         ports.append(scope["client"][1])
         await send_text(send, b"hi")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server, httpx.AsyncClient() as http:
             for _ in range(3):
                 response = await http.get(url(server))
@@ -180,7 +183,7 @@ async def test_keep_alive_with_httpx(run_server, url):
 
 
 async def test_pipelined_requests_answered_in_order(run_server, connect, make_request):
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(echo_app) as server:
             client = await connect(server)
             await client.send(
@@ -200,7 +203,7 @@ async def test_http10_response_is_close_delimited(run_server, connect):
         await send({"type": "http.response.body", "body": b"hello ", "more_body": True})
         await send({"type": "http.response.body", "body": b"world"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"GET / HTTP/1.0\r\n\r\n")
@@ -216,7 +219,7 @@ async def test_http10_with_content_length_still_closes(run_server, connect):
     async def app(scope, receive, send):
         await send_text(send, b"ten bytes!")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"GET / HTTP/1.0\r\n\r\n")
@@ -232,7 +235,7 @@ async def test_connection_close_request_closes_after_the_response(
     async def app(scope, receive, send):
         await send_text(send, b"bye")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/", headers=[("Connection", "close")]))
@@ -245,9 +248,10 @@ async def test_connection_close_request_closes_after_the_response(
 # --- Expect: 100-continue -------------------------------------------------------------------
 
 
-def peek_nonblocking(stream: trio.SocketStream) -> bytes:
+def peek_nonblocking(stream: anyio.abc.SocketStream) -> bytes:
     """What the kernel has received on this socket so far, without consuming it."""
-    with socket.socket(fileno=os.dup(stream.socket.fileno())) as dup:
+    raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    with socket.socket(fileno=os.dup(raw.fileno())) as dup:
         try:
             return dup.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -255,9 +259,9 @@ def peek_nonblocking(stream: trio.SocketStream) -> bytes:
 
 
 async def test_100_continue_only_when_the_app_first_receives(run_server, connect):
-    app_called = trio.Event()
-    client_checked = trio.Event()
-    about_to_receive = trio.Event()
+    app_called = anyio.Event()
+    client_checked = anyio.Event()
+    about_to_receive = anyio.Event()
 
     async def app(scope, receive, send):
         app_called.set()
@@ -266,7 +270,7 @@ async def test_100_continue_only_when_the_app_first_receives(run_server, connect
         body, _ = await read_body(receive)
         await send_text(send, body)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(
@@ -290,7 +294,7 @@ async def test_no_100_continue_when_the_app_answers_without_reading(run_server, 
     async def app(scope, receive, send):
         await send_text(send, b"no thanks", status=417)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(
@@ -318,7 +322,7 @@ async def test_no_body_for_head_204_304(run_server, connect, make_request, metho
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"hello" if status == 200 else b""})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             # A second request right behind: any stray body byte would corrupt its response.
@@ -345,7 +349,7 @@ async def test_streamed_response_on_http11_is_chunked_and_app_te_ignored(
         await send({"type": "http.response.body", "body": b"part1,", "more_body": True})
         await send({"type": "http.response.body", "body": b"part2"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -364,7 +368,7 @@ async def test_content_length_from_app_wins_over_its_transfer_encoding(
         await send({"type": "http.response.body", "body": b"ab", "more_body": True})
         await send({"type": "http.response.body", "body": b"cd"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -393,7 +397,7 @@ async def test_every_status_line_has_a_reason_phrase(
     async def app(scope, receive, send):
         await send_text(send, b"", status=status)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -413,7 +417,7 @@ async def test_app_connection_close_header_closes_after_the_response(
     async def app(scope, receive, send):
         await send_text(send, b"last", headers=[(b"connection", b"close")])
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/") + make_request("/never"))
@@ -433,7 +437,7 @@ async def test_response_trailers(run_server, connect, make_request, client_accep
         await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")]})
 
     headers = [("TE", "trailers")] if client_accepts else []
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/", headers=headers) + make_request("/again"))
@@ -455,7 +459,7 @@ async def test_streamed_download_with_httpx(run_server, url):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with (
             run_server(app) as server,
             httpx.AsyncClient() as http,
@@ -470,7 +474,7 @@ async def test_many_pipelined_requests_while_the_client_reads_concurrently(
 ):
     """More pipelined input than the server buffers: it reads as it answers, in order."""
     count = 300
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(echo_app) as server:
             client = await connect(server)
             bodies: list[bytes] = []
@@ -478,7 +482,7 @@ async def test_many_pipelined_requests_while_the_client_reads_concurrently(
             async def read_all() -> None:
                 bodies.extend([(await client.read_response()).body for _ in range(count)])
 
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 nursery.start_soon(read_all)
                 padding = [("X-Pad", "p" * 200)]
                 await client.send(
@@ -493,7 +497,7 @@ async def test_unread_small_body_is_drained_and_the_connection_reused(
     async def app(scope, receive, send):
         await send_text(send, scope["path"].encode())  # never reads the body
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/post", "POST", body=b"x" * 1000) + make_request("/2"))
@@ -509,7 +513,7 @@ async def test_unread_large_body_closes_the_connection_after_a_complete_response
         await send_text(send, b"answered early")  # never reads the body
 
     size = 10 * 1024 * 1024
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
 
@@ -520,10 +524,10 @@ async def test_unread_large_body_closes_the_connection_after_a_complete_response
                 try:
                     for _ in range(size // 65536):
                         await client.send(b"x" * 65536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     pass  # the server stopped reading and closed, as it should
 
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 nursery.start_soon(send_body)
                 response = await client.read_response()
                 await client.expect_eof()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import trio
+import anyio
+import pytest
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -13,7 +16,7 @@ DISCONNECT = {"type": "http.disconnect"}
 
 async def receive_in_cancelled_scope(receive: Any) -> dict[str, Any] | None:
     """Starlette's ``is_disconnected()``: a receive() that must not wait."""
-    with trio.CancelScope() as scope:
+    with anyio.CancelScope() as scope:
         scope.cancel()
         return await receive()
     return None  # receive() was cancelled: nothing was queued
@@ -21,7 +24,7 @@ async def receive_in_cancelled_scope(receive: Any) -> dict[str, Any] | None:
 
 async def test_disconnect_returned_every_time_after_the_response(run_server, connect):
     seen: list[Any] = []
-    done = trio.Event()
+    done = anyio.Event()
 
     async def app(scope, receive, send):
         await receive()
@@ -31,7 +34,7 @@ async def test_disconnect_returned_every_time_after_the_response(run_server, con
         seen.append(await receive_in_cancelled_scope(receive))
         done.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -42,8 +45,8 @@ async def test_disconnect_returned_every_time_after_the_response(run_server, con
 
 
 async def test_receive_blocks_during_the_response_until_the_client_leaves(run_server, connect):
-    waiting = trio.Event()
-    returned = trio.Event()
+    waiting = anyio.Event()
+    returned = anyio.Event()
     seen: list[Any] = []
 
     async def app(scope, receive, send):
@@ -54,7 +57,7 @@ async def test_receive_blocks_during_the_response_until_the_client_leaves(run_se
         seen.append(await receive())
         returned.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -79,20 +82,20 @@ async def test_receive_during_the_response_returns_when_it_completes(run_server,
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"second"})
             return
-        started = trio.Event()
+        started = anyio.Event()
 
         async def watch() -> None:
             started.set()
             seen.append(await receive())
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(watch)
             await started.wait()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"first", "more_body": True})
             await send({"type": "http.response.body", "body": b"!"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET.replace(b"/", b"/first", 1) + GET.replace(b"/", b"/second", 1))
@@ -105,7 +108,7 @@ async def test_receive_during_the_response_returns_when_it_completes(run_server,
 
 async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(run_server, connect):
     seen: list[Any] = []
-    done = trio.Event()
+    done = anyio.Event()
 
     async def app(scope, receive, send):
         await receive()
@@ -116,7 +119,7 @@ async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(run_server
         seen.append(await receive_in_cancelled_scope(receive))
         done.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -128,7 +131,7 @@ async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(run_server
 
 async def test_cancelled_receive_while_nothing_is_known_then_a_real_disconnect(run_server, connect):
     """is_disconnected() before anything happened returns nothing and loses nothing."""
-    checked = trio.Event()
+    checked = anyio.Event()
     seen: list[Any] = []
 
     async def app(scope, receive, send):
@@ -139,7 +142,7 @@ async def test_cancelled_receive_while_nothing_is_known_then_a_real_disconnect(r
         checked.set()
         seen.append(await receive())
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -150,9 +153,9 @@ async def test_cancelled_receive_while_nothing_is_known_then_a_real_disconnect(r
 
 
 async def test_client_leaving_mid_body_gives_disconnect(run_server, connect):
-    got_part = trio.Event()
+    got_part = anyio.Event()
     seen: list[Any] = []
-    done = trio.Event()
+    done = anyio.Event()
 
     async def app(scope, receive, send):
         seen.append(await receive())
@@ -161,7 +164,7 @@ async def test_client_leaving_mid_body_gives_disconnect(run_server, connect):
         seen.append(await receive())
         done.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nabc")
@@ -178,14 +181,14 @@ async def test_client_leaving_mid_body_gives_disconnect(run_server, connect):
 async def test_app_that_waits_for_disconnect_before_answering(run_server, connect):
     """Long polling: the app waits on receive() before it responds; the client leaves."""
     seen: list[Any] = []
-    done = trio.Event()
+    done = anyio.Event()
 
     async def app(scope, receive, send):
         seen.append(await receive())
         seen.append(await receive())
         done.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -198,8 +201,8 @@ async def test_app_that_waits_for_disconnect_before_answering(run_server, connec
 async def test_two_tasks_receiving_during_the_response(run_server, connect):
     """Starlette's StreamingResponse: one task listens for the disconnect while another
     streams and polls is_disconnected(); both see the disconnect once the client leaves."""
-    listening = trio.Event()
-    polled = trio.Event()
+    listening = anyio.Event()
+    polled = anyio.Event()
     seen: dict[str, list[Any]] = {"listener": [], "poller": []}
 
     async def app(scope, receive, send):
@@ -211,7 +214,7 @@ async def test_two_tasks_receiving_during_the_response(run_server, connect):
             listening.set()
             seen["listener"].append(await receive())
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(listener)
             await listening.wait()
             seen["poller"].append(await receive_in_cancelled_scope(receive))
@@ -219,7 +222,7 @@ async def test_two_tasks_receiving_during_the_response(run_server, connect):
             seen["poller"].append(await receive())
         seen["poller"].append(await receive_in_cancelled_scope(receive))
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)

@@ -7,8 +7,12 @@ import shutil
 import tempfile
 from typing import Any
 
+import anyio
 import httpx
-import trio
+import pytest
+from anyio.abc import SocketAttribute
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 
@@ -43,7 +47,7 @@ async def test_date_and_server_headers_by_default(run_server, connect, make_requ
     async def app(scope, receive, send):
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -58,7 +62,7 @@ async def test_app_server_and_date_headers_are_not_duplicated(run_server, connec
         headers = [(b"Server", b"mine"), (b"Date", b"Thu, 01 Jan 1970 00:00:00 GMT")]
         await send_text(send, b"x", headers=headers)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -71,7 +75,7 @@ async def test_server_and_date_headers_can_be_turned_off(run_server, connect, ma
     async def app(scope, receive, send):
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, server_header=False, date_header=False) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -84,7 +88,7 @@ async def test_configured_default_headers(run_server, connect, make_request):
     async def app(scope, receive, send):
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, headers=(("x-a", "b"), ("X-Frame-Options", "DENY"))) as server:
             client = await connect(server)
             await client.send(make_request("/"))
@@ -103,7 +107,7 @@ async def test_http_scope_fields(run_server, connect):
         scopes.append(scope)
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(
@@ -111,7 +115,7 @@ async def test_http_scope_fields(run_server, connect):
                 b"X-Dup: one\r\nAccept: */*\r\nX-Dup: two\r\n\r\n"
             )
             await client.read_response()
-            client_address = client.stream.socket.getsockname()
+            client_address = client.stream.extra(SocketAttribute.local_address)
             port = int(server.addresses[0].rpartition(":")[2])
     (scope,) = scopes
     assert scope["type"] == "http"
@@ -145,7 +149,7 @@ async def test_scope_without_query_and_method_case(run_server, connect):
         await read_body(receive)
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"DELETE /plain HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -163,7 +167,7 @@ async def test_root_path_prefixes_path(run_server, connect, make_request):
         scopes.append(scope)
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, root_path="/api") as server:
             client = await connect(server)
             await client.send(make_request("/items?x=1"))
@@ -183,7 +187,7 @@ async def test_trailers_extension_advertised_when_client_accepts_trailers(
         extensions.append(scope["extensions"])
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(make_request("/", headers=[("TE", "trailers")]))
@@ -206,7 +210,7 @@ async def test_state_is_copied_per_request(run_server, connect, make_request):
         scope["state"]["mutated"] = scope["path"]
         await send_text(send, b"x")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, lifespan="on") as server:
             client = await connect(server)
             await client.send(make_request("/one"))
@@ -226,15 +230,15 @@ async def test_unix_socket(run_server):
     directory = tempfile.mkdtemp(prefix="trio-asgi-")
     path = os.path.join(directory, "s.sock")
     try:
-        with trio.fail_after(TIMEOUT):
+        with anyio.fail_after(TIMEOUT):
             async with run_server(app, bind=(f"unix:{path}",)) as server:
                 assert server.addresses == (f"unix:{path}",)
-                stream = await trio.open_unix_socket(path)
+                stream = await anyio.connect_unix(path)
                 async with stream:
-                    await stream.send_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                    await stream.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
                     data = b""
                     while not data.endswith(b"over unix"):
-                        data += await stream.receive_some()
+                        data += await stream.receive()
         assert data.startswith(b"HTTP/1.1 200 OK\r\n")
         (scope,) = scopes
         assert list(scope["server"]) == [path, None]
@@ -250,7 +254,7 @@ async def test_httpx_round_trip_with_query_and_json(run_server, url):
         answer = b'{"q": "%s", "len": %d}' % (scope["query_string"], len(body))
         await send_text(send, answer, headers=[(b"content-type", b"application/json")])
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server, httpx.AsyncClient() as http:
             response = await http.put(url(server) + "/x?a=1", content=b"12345")
     assert response.json() == {"q": "a=1", "len": 5}
@@ -260,7 +264,7 @@ async def test_app_headers_win_over_configured_default_headers(run_server, conne
     async def app(scope, receive, send):
         await send_text(send, b"x", headers=[(b"X-A", b"from-app")])
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, headers=(("x-a", "from-config"), ("x-b", "c"))) as server:
             client = await connect(server)
             await client.send(make_request("/"))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
-import trio
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 
@@ -176,7 +178,7 @@ async def test_bad_request_head_is_refused(run_server, connect, caplog, case):
     raw, statuses, options = BAD_HEADS[case]
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
     app = CountingApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, **options) as server:
             client = await connect(server)
             await client.send(raw)
@@ -192,13 +194,13 @@ async def test_bad_request_head_is_refused(run_server, connect, caplog, case):
 async def test_oversized_head_in_many_small_sends(run_server, connect):
     app = CountingApp()
     head = b"GET / HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 2000 + b"\r\n\r\n"
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, max_header_size=1024) as server:
             client = await connect(server)
             for start in range(0, len(head), 100):
                 try:
                     await client.send(head[start : start + 100])
-                except trio.BrokenResourceError:
+                except anyio.BrokenResourceError:
                     break  # the server already answered and closed
             reply = await client.read_until_eof()
             check_error_reply(reply, (431,))
@@ -210,7 +212,7 @@ async def test_head_just_under_the_limits_is_served(run_server, connect):
     app = CountingApp()
     head = b"GET /" + b"p" * 90 + b" HTTP/1.1\r\n" + HOST + many_headers(8) + b"\r\n"
     options = {"max_target_length": 100, "max_header_count": 10, "max_header_size": 1024}
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, **options) as server:
             client = await connect(server)
             await client.send(head)
@@ -241,7 +243,7 @@ async def test_bad_chunked_body_is_refused(run_server, connect, caplog, case):
     body, status, options = BAD_BODIES[case]
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
     app = CountingApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, **options) as server:
             client = await connect(server)
             await client.send(
@@ -256,7 +258,7 @@ async def test_bad_chunked_body_is_refused(run_server, connect, caplog, case):
 
 async def test_body_within_max_body_size_is_served(run_server, connect):
     app = CountingApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, max_body_size=10) as server:
             client = await connect(server)
             await client.send(
@@ -274,7 +276,7 @@ async def test_body_within_max_body_size_is_served(run_server, connect):
 
 async def test_bad_request_after_a_good_one_on_the_same_connection(run_server, connect):
     app = CountingApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"GET /good HTTP/1.1\r\n" + HOST + b"\r\nGARBAGE\r\n\r\n")
@@ -293,7 +295,7 @@ async def test_absolute_form_target_reaches_the_app_as_a_path(run_server, connec
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"GET http://test/x/y?z=1 HTTP/1.1\r\n" + HOST + b"\r\n")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from trio_asgi import ASGIProtocolError, ClientDisconnected, LifespanFailure, serve
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -30,7 +32,7 @@ class LifespanRecorder:
 
     def __init__(self) -> None:
         self.events: list[str] = []
-        self.streaming = trio.Event()
+        self.streaming = anyio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -52,8 +54,8 @@ async def test_regression_non_reading_client_cannot_block_graceful_shutdown(serv
     """Hypercorn-trio shields socket writes: one non-reading client kept it alive."""
     app = LifespanRecorder()
     config = server_config(lifespan="on", timeout_graceful_shutdown=0.5, timeout_write=60)
-    with trio.fail_after(10):  # real time: the grace period is what is under test
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(10):  # real time: the grace period is what is under test
+        async with anyio.create_task_group() as nursery:
             server = await nursery.start(serve, app, config)
             client = await connect(server)
             await client.send(b"GET /stream HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -67,8 +69,8 @@ async def test_regression_non_reading_client_cannot_block_outer_cancellation(
 ):
     app = LifespanRecorder()
     config = server_config(lifespan="on", timeout_graceful_shutdown=60, timeout_write=60)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             server = await nursery.start(serve, app, config)
             client = await connect(server)
             await client.send(b"GET /stream HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -96,7 +98,7 @@ async def test_regression_lifespan_that_returns(run_server, connect, caplog, whe
             return
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, lifespan="auto") as server:
             client = await connect(server)
             await client.send(GET)
@@ -110,26 +112,26 @@ async def test_regression_lifespan_that_returns_with_lifespan_on(server_config):
     async def app(scope, receive, send):
         return
 
-    with trio.fail_after(TIMEOUT), pytest.raises(LifespanFailure):
+    with anyio.fail_after(TIMEOUT), pytest.raises(LifespanFailure):
         await serve(app, server_config(lifespan="on"))
 
 
 async def test_regression_queued_disconnect_in_cancelled_scope(run_server, connect):
     """Starlette's is_disconnected(): a receive() in an already-cancelled scope."""
     seen: list[Any] = []
-    done = trio.Event()
+    done = anyio.Event()
 
     async def app(scope, receive, send):
         await receive()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"x", "more_body": True})
         seen.append(await receive())  # http.disconnect: the client left
-        with trio.CancelScope() as cancelled:
+        with anyio.CancelScope() as cancelled:
             cancelled.cancel()
             seen.append(await receive())
         done.set()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -142,9 +144,9 @@ async def test_regression_queued_disconnect_in_cancelled_scope(run_server, conne
 async def test_regression_outer_cancellation_runs_lifespan_shutdown(server_config, connect):
     """Cancelling serve() from outside skipped lifespan shutdown in Hypercorn."""
     app = LifespanRecorder()
-    with trio.fail_after(TIMEOUT):
-        with trio.CancelScope() as outer:
-            async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        with anyio.CancelScope() as outer:
+            async with anyio.create_task_group() as nursery:
                 server = await nursery.start(serve, app, server_config(lifespan="on"))
                 client = await connect(server)
                 await client.send(GET)
@@ -162,7 +164,7 @@ async def test_regression_content_length_with_transfer_encoding_closes(run_serve
         paths.append(scope["path"])
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(
@@ -187,7 +189,7 @@ async def test_regression_oversized_head_in_one_read(run_server, connect):
         await ok(send)
 
     head = b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:  # the default max_header_size: 16 KiB
             client = await connect(server)
             await client.send(head)
@@ -205,7 +207,7 @@ async def test_regression_empty_reason_phrase(run_server, connect, status):
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -222,7 +224,7 @@ async def test_regression_connect_never_reaches_the_app(run_server, connect):
         calls.append(scope)
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(b"CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n")
@@ -253,7 +255,7 @@ async def test_regression_response_splitting(run_server, connect, header):
             raised.append(exc)
             raise
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await connect(server)
             await client.send(GET)
@@ -275,7 +277,7 @@ async def test_regression_log_injection(run_server, connect, caplog):
         await ok(send)
 
     log_format = '{client} - "{request_line}" {status} {user_agent}'
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, access_log_format=log_format) as server:
             for target in (b"/%1b[31mred%1b[0m", b"/%1b]0;owned%07boom"):
                 client = await connect(server)
@@ -314,7 +316,7 @@ async def test_regression_slowloris_head_times_out(run_server, connect):
         calls.append(scope)
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):  # real time: the head deadline is 0.2 s
+    with anyio.fail_after(TIMEOUT):  # real time: the head deadline is 0.2 s
         async with run_server(app, timeout_request_head=0.2) as server:
             client = await connect(server)
             await client.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ")
@@ -328,7 +330,7 @@ async def test_regression_write_timeout_for_a_client_that_stops_reading(
 ):
     """Peers had no write timeout: a client that stops reading held its app forever."""
     raised: list[BaseException] = []
-    finished = trio.Event()
+    finished = anyio.Event()
 
     async def app(scope, receive, send):
         try:
@@ -342,7 +344,7 @@ async def test_regression_write_timeout_for_a_client_that_stops_reading(
         finally:
             finished.set()
 
-    with trio.fail_after(TIMEOUT):  # real time: the write timeout is 0.3 s
+    with anyio.fail_after(TIMEOUT):  # real time: the write timeout is 0.3 s
         async with run_server(app, timeout_write=0.3) as server:
             client = await connect(server)
             await client.send(GET)

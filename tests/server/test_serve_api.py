@@ -9,11 +9,12 @@ import tempfile
 from functools import partial
 from typing import Any
 
+import anyio
 import pytest
-import trio
-import trio.testing
 
 from trio_asgi import LifespanFailure, Server, ServerStatistics, serve
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -39,8 +40,8 @@ class HeldApp:
     """Holds each request until :attr:`release` is set; records what happens, in order."""
 
     def __init__(self) -> None:
-        self.in_app = trio.Event()
-        self.release = trio.Event()
+        self.in_app = anyio.Event()
+        self.release = anyio.Event()
         self.events: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -72,7 +73,7 @@ def ipv6_available() -> bool:
 
 async def test_addresses_have_port_0_resolved(run_server, connect):
     binds = ["127.0.0.1:0", "127.0.0.1:0"] + (["[::1]:0"] if ipv6_available() else [])
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(hello_app, bind=tuple(binds)) as server:
             assert len(server.addresses) == len(binds)
             assert len(set(server.addresses)) == len(binds)
@@ -87,7 +88,7 @@ async def test_addresses_have_port_0_resolved(run_server, connect):
 
 async def test_statistics_count_connections_and_requests(run_server, connect):
     app = HeldApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             assert server.statistics() == ServerStatistics(0, 0, 0)
             client = await connect(server)
@@ -109,8 +110,8 @@ async def test_pre_bound_socket(server_config, connect):
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     port = sock.getsockname()[1]
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(bind=("127.0.0.1:1",))  # ignored: the socket is used
             server = await nursery.start(partial(serve, hello_app, config, sockets=[sock]))
             assert server.addresses == (f"127.0.0.1:{port}",)
@@ -128,8 +129,8 @@ async def test_shutdown_finishes_the_request_in_flight_with_connection_close(
     server_config, connect
 ):
     app = HeldApp()
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             server = await nursery.start(serve, app, server_config())
             client = await connect(server)
             await client.send(GET)
@@ -137,7 +138,7 @@ async def test_shutdown_finishes_the_request_in_flight_with_connection_close(
             server.shutdown()
             # All parties are tasks of this process now (the request was read whole),
             # so "all blocked" means the server has begun its shutdown.
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             app.release.set()
             response = await client.read_response()
             await client.expect_eof()
@@ -148,34 +149,34 @@ async def test_shutdown_finishes_the_request_in_flight_with_connection_close(
 
 
 async def test_shutdown_closes_idle_keep_alive_connections_at_once(server_config, connect):
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(timeout_keep_alive=60)
             server = await nursery.start(serve, hello_app, config)
             client = await connect(server)
             await client.send(GET)
             response = await client.read_response()
             assert response.header(b"connection") is None
-            with trio.fail_after(1):  # not the keep-alive timeout, not the grace period
+            with anyio.fail_after(1):  # not the keep-alive timeout, not the grace period
                 server.shutdown()
                 await client.expect_eof()
 
 
 async def test_shutdown_refuses_new_connections_on_every_address(server_config, connect):
     app = HeldApp()
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(bind=("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"))
             server = await nursery.start(serve, app, config)
             client = await connect(server)
             await client.send(GET)
             await app.in_app.wait()
             server.shutdown()
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             for address in server.addresses:
                 host, _, port = address.rpartition(":")
                 with pytest.raises(OSError, match=r"connect|refused"):  # noqa: PT012
-                    stream = await trio.open_tcp_stream(host, int(port))
+                    stream = await anyio.connect_tcp(host, int(port))
                     await stream.aclose()  # only reached if the test fails
             app.release.set()
             await client.read_response()
@@ -185,7 +186,7 @@ async def test_shutdown_is_idempotent_and_may_come_before_serving(server_config)
     server = Server(hello_app, server_config())
     server.shutdown()
     server.shutdown()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         await server.serve()
     assert server.statistics() == ServerStatistics(0, 0, 0)
 
@@ -194,8 +195,8 @@ async def test_graceful_shutdown_timeout_cancels_requests_that_do_not_finish(
     server_config, connect
 ):
     app = HeldApp()  # never released
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(timeout_graceful_shutdown=0.2)
             server = await nursery.start(serve, app, config)
             client = await connect(server)
@@ -212,8 +213,8 @@ async def test_graceful_shutdown_timeout_cancels_requests_that_do_not_finish(
 
 async def test_requests_that_arrive_during_startup_wait_for_it(server_config, connect):
     events: list[str] = []
-    startup_begun = trio.Event()
-    finish_startup = trio.Event()
+    startup_begun = anyio.Event()
+    finish_startup = anyio.Event()
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -236,8 +237,8 @@ async def test_requests_that_arrive_during_startup_wait_for_it(server_config, co
     sock.listen(8)
     address = f"127.0.0.1:{sock.getsockname()[1]}"
     server = Server(app, server_config(lifespan="on"))
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(partial(server.serve, sockets=[sock]))
             await startup_begun.wait()
             client = await connect(address)  # the kernel queues it; nobody accepts yet
@@ -257,14 +258,14 @@ async def test_requests_that_arrive_during_startup_wait_for_it(server_config, co
 
 async def test_lifespan_shutdown_runs_after_connections_drained(server_config, connect):
     app = HeldApp()
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             server = await nursery.start(serve, app, server_config(lifespan="on"))
             client = await connect(server)
             await client.send(GET)
             await app.in_app.wait()
             server.shutdown()
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             assert "lifespan.shutdown" not in app.events
             app.release.set()
             await client.read_response()
@@ -281,7 +282,7 @@ async def test_lifespan_on_with_an_app_that_does_not_support_it(server_config):
         assert scope["type"] == "http", "no lifespan here"
         await ok(send)
 
-    with trio.fail_after(TIMEOUT), pytest.raises(LifespanFailure, match="does not support"):
+    with anyio.fail_after(TIMEOUT), pytest.raises(LifespanFailure, match="does not support"):
         await serve(app, server_config(lifespan="on"))
 
 
@@ -298,7 +299,7 @@ async def test_lifespan_auto_goes_on_without_an_unsupporting_app(
             return
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, lifespan="auto") as server:
             client = await connect(server)
             await client.send(GET)
@@ -314,7 +315,7 @@ async def test_lifespan_off_never_calls_the_app_with_lifespan(run_server, connec
         if scope["type"] == "http":
             await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, lifespan="off") as server:
             client = await connect(server)
             await client.send(GET)
@@ -329,15 +330,18 @@ async def test_lifespan_startup_failed_raises_with_the_message(server_config):
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
 
     for mode in ("on", "auto"):
-        with trio.fail_after(TIMEOUT), pytest.raises(LifespanFailure, match="database unreachable"):
+        with (
+            anyio.fail_after(TIMEOUT),
+            pytest.raises(LifespanFailure, match="database unreachable"),
+        ):
             await serve(app, server_config(lifespan=mode))
 
 
 async def test_lifespan_startup_timeout(server_config):
     async def app(scope, receive, send):
-        await trio.sleep_forever()
+        await anyio.sleep_forever()
 
-    with trio.fail_after(TIMEOUT), pytest.raises(LifespanFailure, match="timed out"):
+    with anyio.fail_after(TIMEOUT), pytest.raises(LifespanFailure, match="timed out"):
         await serve(app, server_config(lifespan="on", timeout_lifespan_startup=0.05))
 
 
@@ -345,31 +349,31 @@ async def test_outer_cancellation_returns_promptly_and_runs_lifespan_shutdown(
     server_config, connect
 ):
     app = HeldApp()  # holds its request forever
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(lifespan="on", timeout_graceful_shutdown=60)
             server = await nursery.start(serve, app, config)
             client = await connect(server)
             await client.send(GET)
             await app.in_app.wait()
-            started = trio.current_time()
+            started = anyio.current_time()
             nursery.cancel_scope.cancel()
-        elapsed = trio.current_time() - started
+        elapsed = anyio.current_time() - started
     assert elapsed < 1  # not the 60 s grace period
     assert app.events == ["lifespan.startup", "request", "lifespan.shutdown"]
 
 
 async def test_cancelling_during_lifespan_startup_returns_promptly(server_config):
-    entered = trio.Event()
+    entered = anyio.Event()
 
     async def app(scope, receive, send):
         await receive()
         entered.set()
-        await trio.sleep_forever()  # startup never completes
+        await anyio.sleep_forever()  # startup never completes
 
     config = server_config(lifespan="on", timeout_lifespan_startup=60)
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(partial(serve, app, config))
             await entered.wait()
             nursery.cancel_scope.cancel()
@@ -377,8 +381,8 @@ async def test_cancelling_during_lifespan_startup_returns_promptly(server_config
 
 async def test_shutdown_closes_a_connection_that_never_sent_a_byte(server_config, connect):
     app = HeldApp()
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(timeout_first_byte=60)
             server = await nursery.start(serve, app, config)
             busy = await connect(server)
@@ -395,13 +399,13 @@ async def test_shutdown_closes_a_connection_that_never_sent_a_byte(server_config
 
 
 async def test_shutdown_does_not_wait_for_a_half_received_head(server_config, connect):
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             config = server_config(timeout_request_head=60, timeout_graceful_shutdown=60)
             server = await nursery.start(serve, hello_app, config)
             client = await connect(server)
             await client.send(b"GET / HTTP/1.1\r\nHost: te")
-            with trio.fail_after(1):  # neither the head timeout nor the grace period
+            with anyio.fail_after(1):  # neither the head timeout nor the grace period
                 server.shutdown()
                 raw = await client.read_until_eof()
     # Either closed silently or answered with an error and closed; never served.
@@ -413,8 +417,8 @@ async def test_fd_bind(server_config, connect):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     fd = sock.detach()  # the server owns the descriptor now
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as nursery:
             server = await nursery.start(serve, hello_app, server_config(bind=(f"fd://{fd}",)))
             assert server.addresses == (f"127.0.0.1:{port}",)
             client = await connect(server)
@@ -430,17 +434,15 @@ async def test_unix_socket_replaces_a_stale_socket_file(server_config):
     stale.bind(path)  # left behind, as by a server that crashed
     stale.close()
     try:
-        with trio.fail_after(TIMEOUT):
-            async with trio.open_nursery() as nursery:
+        with anyio.fail_after(TIMEOUT):
+            async with anyio.create_task_group() as nursery:
                 config = server_config(bind=(f"unix:{path}",))
                 server = await nursery.start(serve, hello_app, config)
-                stream = await trio.open_unix_socket(path)
+                stream = await anyio.connect_unix(path)
                 async with stream:
-                    await stream.send_all(
-                        b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-                    )
+                    await stream.send(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
                     data = b""
-                    while chunk := await stream.receive_some():
+                    async for chunk in stream:  # until end of stream
                         data += chunk
                 server.shutdown()
         assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -457,7 +459,7 @@ async def test_ipv6_scope(run_server, connect):
         scopes.append(scope)
         await ok(send)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, bind=("[::1]:0",)) as server:
             assert server.addresses[0].startswith("[::1]:")
             client = await connect(server)

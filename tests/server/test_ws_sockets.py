@@ -17,9 +17,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 import pytest
-import trio
-import trio.testing
 import websockets.asyncio.client
 from websockets.typing import Subprotocol
 from ws_helpers import KEY, EchoApp, WSClient, close_cleanly, open_websocket, upgrade_request
@@ -28,6 +30,8 @@ from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
 from trio_asgi import ASGIProtocolError, ClientDisconnected, Server
 from trio_asgi._types import Message, Receive, Scope, Send
 from trio_asgi.testing._ws_frames import Frame, Opcode
+
+pytestmark = pytest.mark.anyio
 
 TIMEOUT = 5
 
@@ -41,11 +45,11 @@ async def ws_connect() -> AsyncIterator[Connect]:
 
     async def _connect(server: Server, target: str = "/", **options: Any) -> WSClient:
         host, _, port = server.addresses[0].rpartition(":")
-        stream = await trio.open_tcp_stream(host, int(port))
+        stream = await anyio.connect_tcp(host, int(port))
         try:
             client = await open_websocket(stream, target, **options)
         except BaseException:
-            await trio.aclose_forcefully(stream)
+            await anyio.aclose_forcefully(stream)
             raise
         clients.append(client)
         return client
@@ -70,7 +74,7 @@ def masked(opcode: int, payload: bytes, **options: Any) -> bytes:
 
 async def test_connect_is_the_first_message_and_the_scope_is_complete(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(
                 server, "/chat/caf%C3%A9?room=1", subprotocols=["chat"], headers=[("X-A", "b")]
@@ -99,7 +103,7 @@ async def test_connect_is_the_first_message_and_the_scope_is_complete(run_server
 
 async def test_accept_with_a_subprotocol_and_extra_headers(run_server, ws_connect):
     app = EchoApp(subprotocol="v2.chat", headers=[(b"x-session", b"42")])
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, subprotocols=["v1.chat", "v2.chat"])
             assert client.answer.status == 101
@@ -124,7 +128,7 @@ async def test_accepting_a_subprotocol_the_client_did_not_offer_raises(run_serve
         await send({"type": "websocket.send", "text": "accepted"})
         await receive()
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, subprotocols=["chat"])
             assert client.answer.status == 101
@@ -140,7 +144,7 @@ async def test_close_before_accept_is_http_403(run_server, ws_connect):
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.close", "code": 4003})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert not client.accepted
@@ -164,7 +168,7 @@ async def test_denial_response_is_the_http_response_the_app_chose(
         await send({"type": "websocket.http.response.body", "body": body[:5], "more_body": True})
         await send({"type": "websocket.http.response.body", "body": body[5:]})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert client.answer.status == 401
@@ -197,7 +201,7 @@ async def test_bad_handshake_is_400_and_close_without_calling_the_app(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         calls.append(scope)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, request=request_bytes)
             assert client.answer.status == 400
@@ -210,7 +214,7 @@ async def test_unknown_version_is_426_naming_version_13(run_server, ws_connect):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("not called")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(
                 server, request=upgrade_request(replace={"Sec-WebSocket-Version": "12"})
@@ -226,7 +230,7 @@ async def test_http_1_0_upgrade_is_refused(run_server, ws_connect):
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         calls.append(scope)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, request=upgrade_request(http_version="1.0"))
             assert client.answer.status == 400
@@ -245,7 +249,7 @@ async def test_with_ws_none_an_upgrade_request_is_plain_http(run_server, ws_conn
         )
         await send({"type": "http.response.body", "body": b"plain"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, ws="none") as server:
             client = await ws_connect(server)
             assert client.answer.status == 200
@@ -255,7 +259,7 @@ async def test_with_ws_none_an_upgrade_request_is_plain_http(run_server, ws_conn
 
 async def test_bytes_sent_with_the_handshake_are_not_lost(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             # Robustness: a client must wait for the 101, but a frame in the same packet
             # as the request must still reach the app once it accepts.
@@ -272,7 +276,7 @@ async def test_bytes_sent_with_the_handshake_are_not_lost(run_server, ws_connect
 
 async def test_text_and_binary_messages_echo(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send_text("héllo ✓")
@@ -295,7 +299,7 @@ async def test_fragments_are_reassembled_and_control_frames_between_them_answere
     run_server, ws_connect
 ):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send(TextMessage("frag", message_finished=False))
@@ -316,7 +320,7 @@ async def test_fragments_are_reassembled_and_control_frames_between_them_answere
 
 
 async def test_client_ping_is_answered_with_its_payload(run_server, ws_connect):
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(EchoApp()) as server:
             client = await ws_connect(server)
             await client.ping(b"are you there")
@@ -328,7 +332,7 @@ async def test_message_at_the_size_limit_passes_and_one_byte_more_closes_1009(
     run_server, ws_connect
 ):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, ws_max_size=1000) as server:
             client = await ws_connect(server)
             await client.send_bytes(b"x" * 1000)
@@ -346,7 +350,7 @@ async def test_message_at_the_size_limit_passes_and_one_byte_more_closes_1009(
 
 async def test_fragmented_message_over_the_limit_closes_1009(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, ws_max_size=1000) as server:
             client = await ws_connect(server)
             for _ in range(3):
@@ -358,7 +362,7 @@ async def test_fragmented_message_over_the_limit_closes_1009(run_server, ws_conn
 
 async def test_compressed_message_inflating_past_the_limit_closes_1009(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, ws_max_size=64 * 1024) as server:
             client = await ws_connect(server, deflate=True)
             assert client.answer.header(b"sec-websocket-extensions") is not None
@@ -373,7 +377,7 @@ async def test_compressed_message_inflating_past_the_limit_closes_1009(run_serve
 
 async def test_invalid_utf8_closes_1007(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send_raw(masked(Opcode.TEXT, b"ok \xff\xfe"))
@@ -401,7 +405,7 @@ PROTOCOL_ERRORS = {
 @pytest.mark.parametrize("frame", PROTOCOL_ERRORS.values(), ids=PROTOCOL_ERRORS.keys())
 async def test_protocol_error_closes_1002(run_server, ws_connect, frame):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send_raw(frame)
@@ -427,7 +431,7 @@ async def test_app_close_code_and_reason_reach_the_client(run_server, ws_connect
         await send({"type": "websocket.close", "code": 4321, "reason": "gone fishing ✓"})
         seen.append(await receive())
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert await client.expect_close() == (4321, "gone fishing ✓")
@@ -438,7 +442,7 @@ async def test_app_close_code_and_reason_reach_the_client(run_server, ws_connect
 async def test_client_close_code_and_reason_reach_the_app(run_server, ws_connect):
     # Hypercorn-trio reported a clean close as 1006, losing the code and the reason.
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.close(4000, "bye ✓")
@@ -450,7 +454,7 @@ async def test_client_close_code_and_reason_reach_the_app(run_server, ws_connect
 
 async def test_client_close_without_a_code_is_1005(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.close(None)
@@ -462,7 +466,7 @@ async def test_client_close_without_a_code_is_1005(run_server, ws_connect):
 
 async def test_tcp_drop_without_close_is_1006(run_server, ws_connect):
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send_text("one")
@@ -478,7 +482,7 @@ async def test_app_returning_without_close_closes_1000(run_server, ws_connect):
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": "last words"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert await client.receive_message() == "last words"
@@ -491,7 +495,7 @@ async def test_app_raising_before_accept_is_http_500(run_server, ws_connect, cap
         await receive()
         raise RuntimeError("boom before accept")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert client.answer.status == 500
@@ -510,7 +514,7 @@ async def test_app_raising_after_accept_closes_1011(run_server, ws_connect, capl
         await receive()
         raise RuntimeError("boom after accept")
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.send_text("trigger")
@@ -537,7 +541,7 @@ async def test_send_after_client_close_raises_an_oserror_that_may_escape_quietly
             raise  # escapes the app: the server must not log it as an error
 
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             await client.close(1001, "leaving")
@@ -562,7 +566,7 @@ async def test_send_after_the_app_closed_raises_client_disconnected(run_server, 
             except OSError as exc:
                 raised.append(exc)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             assert await client.expect_close() == (1000, "")
@@ -597,7 +601,7 @@ async def test_invalid_message_order_raises_from_send(run_server, ws_connect, be
             raised.append(exc)
         await send({"type": "websocket.close", "code": 4000})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             if before:
@@ -623,12 +627,12 @@ async def test_app_sends_from_two_tasks_while_the_client_pings(run_server, ws_co
             for i in range(count):
                 await send({"type": "websocket.send", "text": f"{name}{i}" + "." * 2000})
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(sender, "a")
             nursery.start_soon(sender, "b")
         await send({"type": "websocket.close", "code": 4000, "reason": "all sent"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server)
             for i in range(50):
@@ -654,7 +658,7 @@ async def test_app_sends_from_two_tasks_while_the_client_pings(run_server, ws_co
 async def test_shutdown_sends_1012_and_the_app_sees_it(run_server, ws_connect):
     # Peers left WebSockets hanging at shutdown: no close frame, no disconnect for the app.
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, timeout_graceful_shutdown=3.0) as server:
             client = await ws_connect(server)
             await client.send_text("hi")
@@ -677,7 +681,7 @@ async def test_shutdown_sends_1012_and_the_app_sees_it(run_server, ws_connect):
 async def test_access_log_has_accept_and_close_lines(run_server, ws_connect, caplog):
     caplog.set_level(logging.INFO, logger="trio_asgi.access")
     app = EchoApp()
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, "/feed?x=1")
             await client.close(4000)
@@ -698,7 +702,7 @@ async def test_access_log_has_a_reject_line(run_server, ws_connect, caplog):
         await receive()
         await send({"type": "websocket.close"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             client = await ws_connect(server, "/private")
             assert client.answer.status == 403
@@ -720,7 +724,7 @@ def _run_websockets(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 async def in_websockets_thread(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     """Run an asyncio coroutine function (a ``websockets`` client) in a worker thread."""
-    return await trio.to_thread.run_sync(_run_websockets, coro_fn)
+    return await anyio.to_thread.run_sync(_run_websockets, coro_fn)
 
 
 async def closed_by_server(ws: websockets.asyncio.client.ClientConnection) -> tuple[int, str]:
@@ -749,7 +753,7 @@ async def test_websockets_client_echo_with_compression_and_subprotocol(run_serve
             extensions = [e.name for e in ws.protocol.extensions]
             return text, data, ws.subprotocol, extensions
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             url = ws_url(server)
             text, data, subprotocol, extensions = await in_websockets_thread(lambda: client(url))
@@ -779,7 +783,7 @@ async def test_websockets_client_close_code_and_reason_both_ways(run_server):
         await receive()
         await send({"type": "websocket.close", "code": 4002, "reason": "server says bye"})
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             url = ws_url(server)
             await in_websockets_thread(lambda: client_closes(url))
@@ -807,7 +811,7 @@ async def test_websockets_client_compression_bomb_closes_1009(run_server):
             await ws.send(bytes(16 * 1024 * 1024))  # compresses to ~16 KiB
             return await closed_by_server(ws)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app, ws_max_size=1024 * 1024) as server:
             url = ws_url(server)
             assert await in_websockets_thread(lambda: client(url)) == (1009, "message too big")
@@ -817,18 +821,18 @@ async def test_websockets_client_compression_bomb_closes_1009(run_server):
 
 async def test_websockets_client_sees_1012_at_shutdown(run_server):
     app = EchoApp()
-    connected = trio.Event()
-    token = trio.lowlevel.current_trio_token()
+    connected = anyio.Event()
+    token = anyio.lowlevel.current_token()
 
     async def client(url: str) -> tuple[int, str]:
         async with websockets.asyncio.client.connect(url) as ws:
-            trio.from_thread.run_sync(connected.set, trio_token=token)
+            anyio.from_thread.run_sync(connected.set, token=token)
             return await closed_by_server(ws)
 
-    with trio.fail_after(TIMEOUT):
+    with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server:
             url = ws_url(server)
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 results: list[tuple[int, str]] = []
 
                 async def run_client() -> None:

@@ -1,7 +1,8 @@
 """A small WebSocket client for server tests: a raw HTTP handshake, then wsproto frames.
 
-It runs over any trio stream (a TCP socket or an in-memory connection), so the
-same client drives the socket tests and the ``autojump_clock`` memory tests.
+It runs over an anyio byte stream (a TCP socket, on trio or asyncio) or a trio
+stream (an in-memory connection, wrapped on the way in), so the same client
+drives the socket tests on both backends and the ``autojump_clock`` memory tests.
 
 * :func:`upgrade_request` builds handshake bytes, valid by default; any header
   can be replaced, dropped or repeated to make a bad one.
@@ -25,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.abc
 import h11
 import trio
 from wsproto.connection import CLIENT, Connection, ConnectionState
@@ -42,6 +45,7 @@ from wsproto.utilities import generate_accept_token
 
 from trio_asgi._types import Message as ASGIMessage
 from trio_asgi._types import Receive, Scope, Send
+from trio_asgi.testing import AnyIOByteStream
 
 #: The key from RFC 6455's example; any valid key works, a fixed one keeps bytes readable.
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
@@ -97,7 +101,7 @@ class HTTPAnswer:
 class WSClient:
     """One client connection after its handshake: see the module docstring."""
 
-    def __init__(self, stream: trio.abc.Stream, answer: HTTPAnswer, buffer: bytes) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, answer: HTTPAnswer, buffer: bytes) -> None:
         self.stream = stream
         #: The handshake's HTTP answer.
         self.answer = answer
@@ -119,7 +123,7 @@ class WSClient:
 
     async def send(self, event: Event) -> None:
         assert self.conn is not None, "not accepted"
-        await self.stream.send_all(self.conn.send(event))
+        await self.stream.send(self.conn.send(event))
 
     async def send_text(self, text: str) -> None:
         await self.send(TextMessage(text))
@@ -138,14 +142,14 @@ class WSClient:
         )
 
     async def send_raw(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        await self.stream.send(data)
 
     # --- receiving ----------------------------------------------------------------------------
 
     async def _read(self) -> bytes:
         try:
-            return bytes(await self.stream.receive_some(65536))
-        except trio.BrokenResourceError:  # a reset
+            return bytes(await self.stream.receive(65536))
+        except (anyio.EndOfStream, anyio.BrokenResourceError):  # closed, or a reset
             return b""
 
     async def next_event(self) -> Event:
@@ -196,7 +200,7 @@ class WSClient:
                 if reply and self.conn.state is ConnectionState.REMOTE_CLOSING:
                     try:
                         await self.send(event.response())
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                         pass
                 return event.code, event.reason or ""
             raise AssertionError(f"expected a close frame, got {event!r}")
@@ -219,7 +223,7 @@ class WSClient:
         assert rest == b"", f"unexpected bytes before EOF: {rest!r}"
 
     async def aclose(self) -> None:
-        await trio.aclose_forcefully(self.stream)
+        await anyio.aclose_forcefully(self.stream)
 
 
 # --- a test app --------------------------------------------------------------------------------
@@ -232,7 +236,7 @@ class EchoApp:
         self.accept = accept
         self.scope: Scope | None = None
         self.received: list[ASGIMessage] = []
-        self.done = trio.Event()
+        self.done = anyio.Event()
 
     @property
     def disconnect(self) -> ASGIMessage:
@@ -267,7 +271,7 @@ async def close_cleanly(client: WSClient, code: int = 1000) -> None:
 
 
 async def open_websocket(
-    stream: trio.abc.Stream,
+    stream: anyio.abc.ByteStream | trio.abc.Stream,
     target: str = "/",
     *,
     subprotocols: Sequence[str] = (),
@@ -291,6 +295,8 @@ async def open_websocket(
         The client; check :attr:`WSClient.accepted` or :attr:`WSClient.answer`. A refusal's
         body is read (to its Content-Length, or to EOF without one).
     """
+    if isinstance(stream, trio.abc.Stream):
+        stream = AnyIOByteStream(stream)
     extension = PerMessageDeflate() if deflate else None
     if request is None:
         extra = list(headers)
@@ -301,7 +307,7 @@ async def open_websocket(
             assert isinstance(offer, str)
             extra.append(("Sec-WebSocket-Extensions", f"{extension.name}; {offer}"))
         request = upgrade_request(target, extra=extra)
-    await stream.send_all(request + also_send)
+    await stream.send(request + also_send)
     client = await _read_answer(stream)
     if client.answer.status == 101:
         accept = client.answer.header(b"sec-websocket-accept")
@@ -324,7 +330,7 @@ def _sent_key(request: bytes) -> bytes:
     raise AssertionError("no key sent")
 
 
-async def _read_answer(stream: trio.abc.Stream) -> WSClient:
+async def _read_answer(stream: anyio.abc.ByteStream) -> WSClient:
     conn = h11.Connection(h11.CLIENT)
     # h11 must believe it sent an upgrade request, or it refuses a 101; nothing is sent.
     conn.send(
@@ -340,8 +346,8 @@ async def _read_answer(stream: trio.abc.Stream) -> WSClient:
         event = conn.next_event()
         if event is h11.NEED_DATA:
             try:
-                data = bytes(await stream.receive_some(65536))
-            except trio.BrokenResourceError:
+                data = bytes(await stream.receive(65536))
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
                 data = b""
             conn.receive_data(data)
         elif event is h11.PAUSED:  # switched protocols: the rest is WebSocket

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
-from .._errors import ASGIProtocolError, ClientDisconnected, only_disconnects
+from .._errors import (
+    ASGIProtocolError,
+    ClientDisconnected,
+    only_disconnects,
+    raised_for_disconnect,
+)
 from .._protocol._asgi_http import ResponseBody, ResponseOrder, ResponseStart, ResponseState
 from .._protocol._http11 import (
     NEED_DATA,
@@ -30,6 +35,7 @@ from .._protocol._http11 import (
 )
 from .._protocol._scope import http_scope
 from .._types import Message
+from ._app_errors import log_app_exception
 from ._transport import ReadTimeout, Transport
 
 #: After a response, request-body bytes the app left unread are read and dropped, up to
@@ -110,12 +116,11 @@ class HTTPCycle:
         except ClientDisconnected:
             pass  # the client left; the app let our own exception escape: nothing to report
         except Exception as exc:
-            # The one place app errors are caught. Never sent to the client. A framework
-            # may turn our ClientDisconnected into its own exception, raised while
-            # handling ours (Starlette's ClientDisconnect): the client left, no app error.
-            translated = self.disconnected and isinstance(exc.__context__, ClientDisconnected)
-            if not (translated or only_disconnects(exc)):
-                logger.exception(
+            # The one place app errors are caught. Never sent to the client.
+            left = only_disconnects(exc) or (self.disconnected and raised_for_disconnect(exc))
+            if not left:
+                log_app_exception(
+                    exc,
                     "Exception in ASGI application (%s %s)",
                     self.request.method,
                     _printable(self.request.raw_target),

@@ -20,6 +20,7 @@ from .._errors import ASGIProtocolError, LifespanFailure
 from .._protocol._lifespan import LifespanOrder, LifespanPhase
 from .._protocol._scope import LIFESPAN_SPEC_VERSION
 from .._types import ASGIApp, Message
+from ._app_errors import log_app_exception, wrong_loop_message
 
 logger = logging.getLogger("trio_asgi")
 
@@ -71,14 +72,17 @@ class Lifespan:
                 await self._app(scope, self._receive, self._send)
         except Exception as exc:
             self._error = exc
-            if self._order.phase is LifespanPhase.STARTING and self._config.lifespan == "auto":
+            if self._order.phase is LifespanPhase.STARTING and wrong_loop_message(exc):
+                # startup() fails with the one-line hint; the traceback is for debugging.
+                logger.debug("Exception in 'lifespan' protocol", exc_info=exc)
+            elif self._order.phase is LifespanPhase.STARTING and self._config.lifespan == "auto":
                 logger.info(
                     "ASGI 'lifespan' protocol appears unsupported (%s: %s); going on without it",
                     type(exc).__name__,
                     exc,
                 )
             else:
-                logger.exception("Exception in 'lifespan' protocol", exc_info=exc)
+                log_app_exception(exc, "Exception in 'lifespan' protocol")
         finally:
             self._app_done = True
             self._answered.set()
@@ -121,6 +125,10 @@ class Lifespan:
             raise LifespanFailure(f"lifespan startup failed: {self._failure or 'no message'}")
         # The app's call ended without answering startup.
         self.supported = False
+        hint = wrong_loop_message(self._error) if self._error is not None else None
+        if hint is not None:
+            # Not "lifespan unsupported": this app cannot run on this loop at all.
+            raise LifespanFailure(f"lifespan startup: {hint}")
         if self._config.lifespan == "on":
             why = f"{type(self._error).__name__}: {self._error}" if self._error else "it returned"
             raise LifespanFailure(f"the app does not support lifespan ({why}) and lifespan is 'on'")

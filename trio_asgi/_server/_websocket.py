@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.abc
 
-from .._errors import ASGIProtocolError, ClientDisconnected, only_disconnects
+from .._errors import (
+    ASGIProtocolError,
+    ClientDisconnected,
+    only_disconnects,
+    raised_for_disconnect,
+)
 from .._protocol._asgi_ws_order import (
     Accept,
     AppMessage,
@@ -52,6 +57,7 @@ from .._protocol._websocket import (
 )
 from .._protocol._ws_handshake import Handshake
 from .._types import Message as ASGIMessage
+from ._app_errors import log_app_exception
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -181,9 +187,10 @@ class WebSocketSession:
         try:
             await self._conn.state.app(scope, self.receive, self.send)
         except Exception as exc:
-            if not only_disconnects(exc):
-                logger.exception(
-                    "Exception in ASGI application (WebSocket %s)", _target(self._request)
+            gone = self._disconnect is not None and raised_for_disconnect(exc)
+            if not (only_disconnects(exc) or gone):
+                log_app_exception(
+                    exc, "Exception in ASGI application (WebSocket %s)", _target(self._request)
                 )
                 error = True
         await self._end_after_app(error=error)
