@@ -85,6 +85,41 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The hypothesis fuzz tests long (the ``fuzz`` profile), then atheris on the sans-IO core.
+
+    Arguments after ``--`` go to the atheris harness (libFuzzer options, e.g.
+    ``-max_total_time=3600``); its corpus is kept in build/fuzz-corpus/.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/testing/test_fuzz_http.py",
+        "tests/testing/test_fuzz_ws.py",
+        "-x",
+        "--hypothesis-show-statistics",
+        env={"HYPOTHESIS_PROFILE": "fuzz"},
+    )
+    # atheris ships wheels for some Pythons and platforms only: without one, say so and stop.
+    session.install(*_extra("fuzz"), success_codes=range(256))
+    found = session.run(
+        "python",
+        "-c",
+        "import importlib.util as u; print(bool(u.find_spec('atheris')))",
+        silent=True,
+    )
+    if "True" not in str(found):
+        session.warn("atheris could not be installed here: skipping the coverage-guided fuzzing")
+        return
+    corpus = "build/fuzz-corpus"
+    session.run("python", "-c", f"import os; os.makedirs({corpus!r}, exist_ok=True)")
+    args = session.posargs or ["-max_total_time=300", "-max_len=8192"]
+    session.run("python", "fuzz/atheris_http11.py", corpus, *args)
+
+
+@nox.session(python=PYTHON)
 def autobahn(session: nox.Session) -> None:
     """Every Autobahn fuzzing-client case (1 to 13, with compression) against trio-asgi.
 

@@ -449,8 +449,15 @@ class HTTP11Connection:
     def error_response(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
         """A complete error reply, after which the connection must close."""
         self._phase = _Phase.CLOSED
-        version = self.request.http_version.encode("ascii") if self.request else b"1.1"
-        return error_response(status, self._defaults, http_version=version, extra_headers=extra)
+        request = self.request
+        version = request.http_version.encode("ascii") if request else b"1.1"
+        return error_response(
+            status,
+            self._defaults,
+            http_version=version,
+            extra_headers=extra,
+            head_request=request is not None and request.method == "HEAD",
+        )
 
     # --- between requests -----------------------------------------------------------------------
 

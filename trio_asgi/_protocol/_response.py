@@ -85,10 +85,12 @@ def error_response(
     *,
     http_version: bytes = b"1.1",
     extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+    head_request: bool = False,
 ) -> bytes:
     """A complete plain-text response that closes the connection, for errors we answer ourselves.
 
     The body is the reason phrase only: never a traceback or any detail from the request.
+    It is left out for a HEAD request, whose response never has content (RFC 9112 6.3).
     """
     phrase = reason_phrase(status)
     body = phrase + b"\n"
@@ -101,4 +103,5 @@ def error_response(
     defaults.complete(headers, frozenset(name for name, _ in headers))
     head = b"".join(b"%s: %s\r\n" % item for item in headers)
     version = http_version if http_version in (b"1.0", b"1.1") else b"1.1"
-    return b"HTTP/%s %d %s\r\n%s\r\n%s" % (version, status, phrase, head, body)
+    content = b"" if head_request else body
+    return b"HTTP/%s %d %s\r\n%s\r\n%s" % (version, status, phrase, head, content)

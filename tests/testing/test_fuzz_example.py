@@ -1,0 +1,51 @@
+"""The how-to's example (docs/examples/fuzz_sample_app.py): hypothesis finds the planted bug."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fuzz_sample_app.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_example_fuzz_sample_app", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hypothesis_finds_the_planted_bug() -> None:
+    example = _load()
+    # The example's own test body and strategies, without its example database (the bug
+    # must be found afresh) and without shrinking (seconds of it: not needed to know).
+    search = settings(max_examples=500, deadline=None, database=None, phases=[Phase.generate])(
+        given(text=st.text(min_size=1), data=st.data())(
+            example.test_shouts_any_text.hypothesis.inner_test
+        )
+    )
+    with pytest.raises(AssertionError) as failure:
+        search()
+    # The failure is the 500 the server answers when the app raises, not anything else.
+    assert "status=500" in str(failure.value)
+
+
+async def test_the_bug_needs_a_cut_inside_a_character(autojump_clock) -> None:
+    from trio_asgi.testing import TestRequest, open_test_server
+
+    example = _load()
+    wire = TestRequest("POST", "/shout", body="é".encode()).data
+    async with open_test_server(example.app, lifespan="off") as server:
+        client = await server.connect()
+        await client.send_in_pieces(wire, [len(wire) - 1])  # the cut inside "é"
+        assert (await client.read_response("POST")).status == 500
+        client = await server.connect()
+        await client.send(wire)  # one piece: the bug hides
+        assert (await client.read_response("POST")).body == "É".encode()
