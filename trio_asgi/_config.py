@@ -145,7 +145,8 @@ class Config:
     timeout_lifespan_shutdown: float | None = 30.0
 
     # --- limits -------------------------------------------------------------------------------
-    #: Largest request head (request line and headers) in bytes; larger gets 431.
+    #: Largest request header section (the header fields, not the request line, which
+    #: ``max_target_length`` bounds) in bytes; larger gets 431.
     max_header_size: int = 16384
     #: Most header fields in one request; more gets 431.
     max_header_count: int = 100

@@ -760,15 +760,15 @@ def test_bad_request_byte_by_byte(hp: Any, data: bytes, status: int) -> None:
 
 def test_head_limit_is_exact(hp: Any) -> None:
     limits = Limits(max_header_size=100)
-    line = b"GET / HTTP/1.1"
-    # The header section counts from the CRLF ending the request line to the blank line.
-    fits = req(line, b"Host: h", b"X: " + b"a" * (100 - len(b"\r\nHost: h\r\nX: \r\n\r\n")))
+    line = b"GET / HTTP/1.1\r\n"
+    # The header section is every byte after the request line's CRLF, blank line included.
+    fits = req(line[:-2], b"Host: h", b"X: " + b"a" * (100 - len(b"Host: h\r\nX: \r\n\r\n")))
     assert len(fits) - len(line) == 100
     assert type(hp.feed(hp.conn(limits), fits)[0]) is RequestHead
     too_big = fits.replace(b"X: ", b"X: a")
     assert hp.feed(hp.conn(limits), too_big)[-1].status == 431
     # A head that never ends is cut as soon as its header section passes the limit.
-    endless = line + b"\r\nX: " + b"a" * 200
+    endless = line + b"X: " + b"a" * 200
     conn = hp.conn(limits)
     for i in range(len(line) + 100):
         assert hp.feed(conn, endless[i : i + 1]) == [NEED_DATA]

@@ -133,6 +133,9 @@ _UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
 #: Empty lines tolerated before a request line (RFC 9112 section 2.2 asks for at least
 #: one); more would let a client hold an idle connection open by sending only CRLFs.
 _MAX_LEADING_EMPTY_LINES = 2
+#: uri-host [":" port] (RFC 9110 section 7.2, RFC 3986 section 3.2.2): an IP literal in
+#: brackets or a reg-name (unreserved, pct-encoded, sub-delims); no userinfo, no path.
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -255,7 +258,7 @@ class HTTP11Connection:
         # head that never ends could fill the buffer without passing either limit.
         if (len(buf) if line_end < 0 else line_end) > limits.max_request_line:
             return self._fail(414, "request line too long")
-        if line_end >= 0 and len(buf) - line_end > limits.max_header_size:
+        if line_end >= 0 and len(buf) - line_end - 2 > limits.max_header_size:
             return self._fail(431, "request header section too large")
         if buf.find(b"\n", self._head_scan_from) >= 0 and buf.count(b"\n") != buf.count(b"\r\n"):
             return self._fail(400, "bare LF in request head")
@@ -266,7 +269,8 @@ class HTTP11Connection:
         limits = self._limits
         if line_end > limits.max_request_line:
             return self._fail(414, "request line too long")
-        if len(head) - line_end > limits.max_header_size:
+        # The header section: every byte after the request line's CRLF.
+        if len(head) - line_end - 2 > limits.max_header_size:
             return self._fail(431, "request header section too large")
         crlf = head.count(b"\r\n")
         if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
@@ -313,6 +317,9 @@ class HTTP11Connection:
                 accepts_trailers = b"trailers" in value.lower()
             elif name == b"connection":
                 keep_alive = keep_alive and b"close" not in value.lower()
+            elif name == b"host" and _HOST.fullmatch(value) is None:
+                # RFC 9112 section 3.2: an invalid Host value MUST get a 400.
+                return self._fail(400, "invalid Host header")
         if chunked and version == "1.0":
             # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
             return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")

@@ -212,9 +212,12 @@ class WebSocketSession:
         elif ws.state is WebSocketState.OPEN:
             # Quietly: a write may already have failed (the client stopped reading).
             await self._close_quietly(1011 if error else 1000, "")
+        # Whatever other tasks queued goes out before their task group is cancelled: the
+        # reader's answer to the peer's close (it may still wait for its turn to write,
+        # when the app's failed echo ended the app first), or a close frame whose sender
+        # was cancelled. Waiting for the write lock also lets a write in progress finish.
+        await self._write_quietly(b"")
         if ws.state is WebSocketState.LOCAL_CLOSING:
-            # Our close frame is still queued if the task that sent it was cancelled first.
-            await self._write_quietly(b"")
             # Give the peer a moment to answer our close frame, then drop the connection.
             with anyio.move_on_after(_seconds(self._conn.state.config.timeout_ws_close)):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:

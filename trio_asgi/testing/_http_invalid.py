@@ -231,11 +231,10 @@ def _asterisk_form(draw: st.DrawFn, base: RawRequest, limits: Limits) -> bytes:
 @kind("invalid-target", 400)
 def _invalid_target(draw: st.DrawFn, base: RawRequest, limits: Limits) -> bytes:
     path = base.raw_path if base.raw_path.startswith(b"/") else b"/"
-    bad = draw(
-        st.sampled_from(
-            [b"#frag", b'"', b"<", b">", b"\\", b"^", b"`", b"{", b"|", b"}", "é".encode(), b"\xff"]
-        )
-    )
+    # A fragment, raw non-ASCII and control bytes are never valid in a request target.
+    # Visible ASCII outside RFC 3986 ('"', "<", "{", "|", ...) is left out: browsers send
+    # some of it unencoded in query strings, so refusing it is a policy, not a rule.
+    bad = draw(st.sampled_from([b"#frag", b"#", "é".encode(), b"\xff", b"\x7f"]))
     if draw(st.integers(0, 7)) == 0:
         return rebuild(base, target=b"relative" + path)  # no leading slash
     return rebuild(base, target=inside(draw, path, bad))
@@ -260,7 +259,7 @@ def _duplicate_host(draw: st.DrawFn, base: RawRequest, limits: Limits) -> bytes:
 
 @kind("invalid-host", 400)
 def _invalid_host(draw: st.DrawFn, base: RawRequest, limits: Limits) -> bytes:
-    bad = draw(st.sampled_from([b"a b", b"a/b", b"user@a", b"[::1", b"a:x", b"a,b", b"a\\b"]))
+    bad = draw(st.sampled_from([b"a b", b"a/b", b"user@a", b"[::1", b"a:x", b"a\\b"]))
     return rebuild(base, fields=replace_value(base.headers, b"host", bad))
 
 
