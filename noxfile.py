@@ -88,6 +88,8 @@ def bench(session: nox.Session) -> None:
 def fuzz(session: nox.Session) -> None:
     """The hypothesis fuzz tests long (the ``fuzz`` profile), then atheris on the sans-IO core.
 
+    A smoke run: ``TRIO_ASGI_FUZZ_EXAMPLES=200 nox -s fuzz -- -max_total_time=30``.
+
     Arguments after ``--`` go to the atheris harness (libFuzzer options, e.g.
     ``-max_total_time=3600``); its corpus is kept in build/fuzz-corpus/.
     """

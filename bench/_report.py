@@ -23,6 +23,7 @@ from bench._workloads import Sample, Workload
 
 REFERENCES = ("uvicorn-h11", "hypercorn-trio", "ceiling")
 EXTRA_PACKAGES = ("starlette",)
+BUSY_WORTH_NOTING = 1.0  # seconds
 
 # results[server][workload] is the list of samples, one per round.
 Results = dict[str, dict[str, list[Sample]]]
@@ -48,6 +49,9 @@ def _median(values: Sequence[float | None]) -> float | None:
 def summarise(samples: list[Sample]) -> Cell:
     good = [sample for sample in samples if sample.value is not None]
     notes = sorted({sample.note for sample in samples if sample.note})
+    busy = max((sample.busy_s for sample in samples if sample.busy_s is not None), default=0.0)
+    if busy >= BUSY_WORTH_NOTING:
+        notes.append(f"busy up to {busy:.1f} s after the client closed its connections")
     note = "; ".join(notes)
     if good and len(good) < len(samples):
         note = f"{len(samples) - len(good)}/{len(samples)} rounds failed: {note}"
@@ -90,6 +94,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _unavailable(cell: Cell) -> bool:
+    return cell.value is None and cell.note.startswith("n/a")
+
+
 def _cells(results: Results) -> dict[tuple[str, str], Cell]:
     return {
         (server, workload): summarise(samples)
@@ -107,11 +115,21 @@ def summary_tables(
     header = ["server", *(f"{w.key} ({w.unit})" for w in workloads)]
     rows = [[s.name, *(_short(cells.get((s.name, w.key))) for w in workloads)] for s in servers]
     lines += _table(header, rows)
+    reasons = {
+        spec.name: cell.note
+        for spec in servers
+        for workload in workloads
+        if (cell := cells.get((spec.name, workload.key))) is not None and _unavailable(cell)
+    }
+    if reasons:
+        lines += ["", *(f"- {name}: {note}" for name, note in reasons.items())]
     timed = [w for w in workloads if w.kind != "idle"]
     if timed:
         lines += ["", "### Server CPU time per request or message (µs, lower is better)", ""]
         rows = []
         for spec in servers:
+            if spec.name in reasons:
+                continue
             row = [spec.name]
             for workload in timed:
                 cell = cells.get((spec.name, workload.key))
@@ -140,7 +158,7 @@ def detail_tables(
         rows = []
         for spec in servers:
             cell = cells.get((spec.name, workload.key))
-            if cell is None:
+            if cell is None or _unavailable(cell):  # listed once under the medians
                 continue
             rows.append([
                 spec.name, _number(cell.value),

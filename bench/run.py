@@ -5,8 +5,9 @@
     python -m bench.run --only uvicorn-h11,trio-asgi,hello_64 --rounds 5
 
 Run from the repository root (``nox -s bench`` does, with the peers installed).
-Each round starts every server once, in an order rotated from round to round,
-and runs each selected workload against it; the report shows the medians.
+Each round takes the servers in an order rotated from round to round, starts
+each one for the load workloads and once more, fresh, for the idle-connection
+ones; the report shows the medians over the rounds.
 """
 
 from __future__ import annotations
@@ -113,47 +114,64 @@ def _describe(sample: Sample, workload: Workload) -> str:
     return f"{sample.value:,.1f} {workload.unit}{cpu}{note}"
 
 
-def run_round(
-    index: int,
-    args: argparse.Namespace,
-    servers: Sequence[ServerSpec],
-    workloads: Sequence[Workload],
-    results: _report.Results,
-    log_dir: Path,
-    unavailable: dict[str, str],
-) -> None:
-    """Start each server once (rotated order) and run every workload it supports."""
+@dataclasses.dataclass
+class _Round:
+    """What every server start in one round shares."""
+
+    index: int
+    args: argparse.Namespace
+    results: _report.Results
+    log_dir: Path
+    unavailable: dict[str, str]  # server name -> why it cannot start (same every round)
+
+    def record(self, spec: ServerSpec, workload: Workload, sample: Sample) -> None:
+        self.results.setdefault(spec.name, {}).setdefault(workload.key, []).append(sample)
+        prefix = f"[round {self.index + 1}/{self.args.rounds}] {spec.name}"
+        _progress(f"{prefix} {workload.key}: {_describe(sample, workload)}")
+
+
+def _run_phase(round_: _Round, spec: ServerSpec, workloads: Sequence[Workload]) -> None:
+    """Start the server, run the workloads against it in order, stop it."""
+    try:
+        server = start(spec, HOST, round_.log_dir, known_failure=round_.unavailable.get(spec.name))
+    except StartFailure as failure:
+        note = str(failure)
+        if note.startswith("n/a"):  # not installed or not supported: the same next round
+            round_.unavailable[spec.name] = note
+        for workload in workloads:
+            round_.record(spec, workload, Sample(None, note=note))
+        return
     wrk_note = _workloads.wrk_missing()
-    for spec in _rotated(servers, index):
+    try:
+        if any(workload.kind != "idle" for workload in workloads):
+            _workloads.warm_up(server, round_.args.warmup)
+        for workload in workloads:
+            if workload.kind == "wrk" and wrk_note is not None:
+                sample = Sample(None, note=wrk_note)
+            else:
+                sample = _workloads.run(workload, server, round_.args.duration)
+            if server.note:
+                note = f"{sample.note}; {server.note}" if sample.note else server.note
+                sample = dataclasses.replace(sample, note=note)
+            round_.record(spec, workload, sample)
+    finally:
+        server.stop()
+
+
+def run_round(round_: _Round, servers: Sequence[ServerSpec], workloads: Sequence[Workload]) -> None:
+    """Each server in rotated order: one start for the load workloads, one for idle ones.
+
+    The idle workloads get a fresh server, without the warm-up: memory freed by
+    earlier loads would otherwise be reused for the idle connections and hide
+    their cost, and a server still tearing down connections would slow the loads.
+    """
+    for spec in _rotated(servers, round_.index):
         wanted = [workload for workload in workloads if spec.runs(workload.key)]
-        by_workload = results.setdefault(spec.name, {})
-        if not wanted:
-            continue
-        prefix = f"[round {index + 1}/{args.rounds}] {spec.name}"
-        try:
-            server = start(spec, HOST, log_dir, known_failure=unavailable.get(spec.name))
-        except StartFailure as failure:
-            note = str(failure)
-            if note.startswith("n/a"):  # not installed or not supported: the same next round
-                unavailable[spec.name] = note
-            _progress(f"{prefix}: {note}")
-            for workload in wanted:
-                by_workload.setdefault(workload.key, []).append(Sample(None, note=note))
-            continue
-        try:
-            _workloads.warm_up(server, args.warmup)
-            for workload in wanted:
-                if workload.kind == "wrk" and wrk_note is not None:
-                    sample = Sample(None, note=wrk_note)
-                else:
-                    sample = _workloads.run(workload, server, args.duration)
-                if server.note:
-                    note = f"{sample.note}; {server.note}" if sample.note else server.note
-                    sample = dataclasses.replace(sample, note=note)
-                by_workload.setdefault(workload.key, []).append(sample)
-                _progress(f"{prefix} {workload.key}: {_describe(sample, workload)}")
-        finally:
-            server.stop()
+        loads = [workload for workload in wanted if workload.kind != "idle"]
+        idle = [workload for workload in wanted if workload.kind == "idle"]
+        for phase in (loads, idle):
+            if phase:
+                _run_phase(round_, spec, phase)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -168,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     unavailable: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as log_dir:
         for index in range(args.rounds):
-            run_round(index, args, servers, workloads, results, Path(log_dir), unavailable)
+            run_round(_Round(index, args, results, Path(log_dir), unavailable), servers, workloads)
     command = os.environ.get("BENCH_COMMAND") or shlex.join(["python", "-m", "bench.run", *(
         sys.argv[1:] if argv is None else argv)])  # fmt: skip
     settings = (
