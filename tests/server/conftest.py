@@ -259,3 +259,29 @@ def request(
 def make_request() -> Callable[..., bytes]:
     """``make_request(path, method, headers=..., body=..., version=...)``: raw request bytes."""
     return request
+
+
+# --- a WebSocket client fixture (tests/server/test_ws_sockets*.py) -----------------------------
+
+
+@pytest.fixture
+async def ws_connect() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await ws_connect(server, target, **open_websocket_options)``; closed at the end."""
+    clients: list[Any] = []
+
+    async def _connect(server: Server, target: str = "/", **options: Any) -> Any:
+        host, _, port = server.addresses[0].rpartition(":")
+        stream = await anyio.connect_tcp(host, int(port))
+        from ws_helpers import open_websocket  # a sibling module, imported where it is used
+
+        try:
+            client = await open_websocket(stream, target, **options)
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        await client.aclose()

@@ -22,13 +22,15 @@ closing-handshake reply sends it (or uses :meth:`WSClient.receive_message` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.abc
 import h11
+import pytest
 import trio
 from wsproto.connection import CLIENT, Connection, ConnectionState
 from wsproto.events import (
@@ -46,6 +48,7 @@ from wsproto.utilities import generate_accept_token
 from trio_asgi._types import Message as ASGIMessage
 from trio_asgi._types import Receive, Scope, Send
 from trio_asgi.testing import AnyIOByteStream
+from trio_asgi.testing._ws_frames import Frame
 
 #: The key from RFC 6455's example; any valid key works, a fixed one keeps bytes readable.
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
@@ -363,3 +366,22 @@ async def _read_answer(stream: anyio.abc.ByteStream) -> WSClient:
             return WSClient(stream, answer, conn.trailing_data[0])
         else:
             raise AssertionError(f"unexpected {event!r} while reading the handshake answer")
+
+
+# --- small helpers for the socket tests -----------------------------------------------------------
+
+#: Seconds a socket test may take before it fails instead of hanging.
+TIMEOUT = 5
+
+#: The ``ws_connect`` fixture: ``await ws_connect(server, target, **open_websocket_options)``.
+Connect = Callable[..., Awaitable["WSClient"]]
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def masked(opcode: int, payload: bytes, **options: Any) -> bytes:
+    """A client frame, masked with a non-zero key unless ``mask`` is given."""
+    options.setdefault("mask", b"\x12\x34\x56\x78")
+    return Frame(opcode, payload, **options).data
