@@ -69,6 +69,10 @@ class RequestHead:
     #: The client sent ``TE: trailers``, so response trailers may be sent.
     accepts_trailers: bool
 
+    def printable_target(self) -> str:
+        """The target for a log line: visible ASCII only (h11 allows nothing else), cut short."""
+        return self.raw_target.decode("ascii", "backslashreplace")[:200]
+
 
 @dataclass(slots=True)
 class BodyData:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import anyio
@@ -142,7 +143,14 @@ class HTTPConnection:
         else:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
-        access_log = state.access_log
+        self.log_response(request, status, 0, time.monotonic())
+        return True
+
+    def log_response(
+        self, request: RequestHead, status: int, response_bytes: int, started: float
+    ) -> None:
+        """One access-log line for a response to ``request`` (``started``: time.monotonic())."""
+        access_log = self.state.access_log
         if access_log.enabled:
             access_log.log_http(
                 client=self.client,
@@ -150,11 +158,10 @@ class HTTPConnection:
                 raw_target=request.raw_target,
                 http_version=request.http_version,
                 status=status,
-                response_bytes=0,
-                duration=0.0,
+                response_bytes=response_bytes,
+                duration=time.monotonic() - started,
                 headers=request.headers,
             )
-        return True
 
     async def _serve_websocket(self, request: RequestHead) -> None:
         handshake = validate_handshake(
@@ -163,12 +170,9 @@ class HTTPConnection:
         if isinstance(handshake, HandshakeRejection):
             logger.debug("bad WebSocket handshake from %s: %s", self.client, handshake.reason)
             self.lingering = True
-            try:
-                await self.transport.write(
-                    handshake.to_bytes(self.state.defaults), self.state.config.timeout_write
-                )
-            except OSError:
-                pass
+            await self.transport.write_quietly(
+                handshake.to_bytes(self.state.defaults), self.state.config.timeout_write
+            )
             return
         session = WebSocketSession(self, request, handshake)
         self.upgraded = session
@@ -176,12 +180,9 @@ class HTTPConnection:
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.lingering = True
-        try:
-            await self.transport.write(
-                self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
-            )
-        except OSError:
-            pass
+        await self.transport.write_quietly(
+            self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
+        )
 
     async def _next_request(self, *, first: bool) -> RequestHead | None:
         """Read until a request head is complete; None when the connection should close."""

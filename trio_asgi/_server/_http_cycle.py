@@ -123,7 +123,7 @@ class HTTPCycle:
                     exc,
                     "Exception in ASGI application (%s %s)",
                     self.request.method,
-                    _printable(self.request.raw_target),
+                    self.request.printable_target(),
                 )
                 await self._fail(500, "the app raised")
         else:
@@ -131,27 +131,14 @@ class HTTPCycle:
                 logger.error(
                     "ASGI application returned without completing the response (%s %s)",
                     self.request.method,
-                    _printable(self.request.raw_target),
+                    self.request.printable_target(),
                 )
                 await self._fail(500, "the app returned early")
         finally:
             state.requests_in_flight -= 1
             state.requests_served += 1
-        self._log_access(started)
-
-    def _log_access(self, started: float) -> None:
-        access_log = self._conn.state.access_log
-        if access_log.enabled and self.status:
-            access_log.log_http(
-                client=self._conn.client,
-                method=self.request.method,
-                raw_target=self.request.raw_target,
-                http_version=self.request.http_version,
-                status=self.status,
-                response_bytes=self.bytes_sent,
-                duration=time.monotonic() - started,
-                headers=self.request.headers,
-            )
+        if self.status:
+            conn.log_response(self.request, self.status, self.bytes_sent, started)
 
     def _nothing_sent(self) -> bool:
         """No byte of the response has been written (a held head counts as unsent)."""
@@ -162,12 +149,9 @@ class HTTPCycle:
         self.close_after = True
         if self._nothing_sent() and not self._transport.broken:
             self.status = status
-            try:
-                await self._transport.write(
-                    self._protocol.error_response(status), self._conn.state.config.timeout_write
-                )
-            except ClientDisconnected:
-                pass
+            await self._transport.write_quietly(
+                self._protocol.error_response(status), self._conn.state.config.timeout_write
+            )
             self.response_complete = True
         logger.debug("closing connection: %s", why)
 
@@ -237,12 +221,9 @@ class HTTPCycle:
         if self._nothing_sent() and not self._transport.broken:
             self.status = status
             self._order.state = ResponseState.DONE
-            try:
-                await self._transport.write(
-                    self._protocol.error_response(status), self._conn.state.config.timeout_write
-                )
-            except ClientDisconnected:
-                pass
+            await self._transport.write_quietly(
+                self._protocol.error_response(status), self._conn.state.config.timeout_write
+            )
         self._transport.broken = True
         return _DISCONNECT
 
@@ -379,7 +360,3 @@ class HTTPCycle:
             self.close_after = True
             raise
         self.bytes_sent += len(data)
-
-
-def _printable(raw: bytes) -> str:
-    return raw.decode("ascii", "backslashreplace")[:200]

@@ -111,7 +111,7 @@ class Lifespan:
         """
         if not self.supported:
             return
-        with anyio.move_on_after(_or_inf(self._config.timeout_lifespan_startup)) as scope:
+        with anyio.move_on_after(self._config.timeout_lifespan_startup) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
             raise LifespanFailure(
@@ -148,7 +148,7 @@ class Lifespan:
             return
         self._order.begin_shutdown()
         self._shutdown_requested.set()
-        with anyio.move_on_after(_or_inf(self._config.timeout_lifespan_shutdown)) as scope:
+        with anyio.move_on_after(self._config.timeout_lifespan_shutdown) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
             logger.error(
@@ -162,7 +162,3 @@ class Lifespan:
 
     def _answered_shutdown(self) -> bool:
         return self._order.phase is LifespanPhase.STOPPED
-
-
-def _or_inf(seconds: float | None) -> float:
-    return float("inf") if seconds is None else seconds

@@ -9,6 +9,7 @@ import os
 import socket
 import stat
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -72,10 +73,14 @@ def _remove_stale_unix_socket(path: str) -> None:
 
 def describe(sock: socket.socket) -> str:
     """The bound address in bind syntax, with port 0 resolved."""
-    if sock.family == socket.AF_UNIX:
-        return f"unix:{sock.getsockname()}"
-    host, port = sock.getsockname()[:2]
-    return str(TCPBind(host, port))
+    return describe_address(sock.getsockname())
+
+
+def describe_address(address: Any) -> str:
+    """A socket address (``(host, port, ...)`` or a unix path) in bind syntax."""
+    if isinstance(address, tuple):
+        return str(TCPBind(str(address[0]), int(address[1])))
+    return str(UnixBind(address.decode() if isinstance(address, bytes) else str(address)))
 
 
 async def open_listeners(

@@ -33,7 +33,7 @@ from .._errors import LifespanFailure
 from .._types import ASGIApp
 from ._connection import HTTPConnection
 from ._lifespan import Lifespan
-from ._listeners import CAPACITY_ERRNOS, open_listeners
+from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
 from ._state import ServerState, ServerStatistics
 from ._trio_streams import Acceptor, TrioListener
 
@@ -241,11 +241,7 @@ def _adopt_listeners(given: Sequence[ListenerLike]) -> tuple[list[Acceptor], tup
         else:
             adopted.append(listener)
             local = listener.extra(anyio.abc.SocketAttribute.local_address)
-            addresses.append(
-                f"unix:{local}"
-                if isinstance(local, str)
-                else (f"[{local[0]}]:{local[1]}" if ":" in local[0] else f"{local[0]}:{local[1]}")
-            )
+            addresses.append(describe_address(local))
     return adopted, tuple(addresses)
 
 

@@ -110,6 +110,13 @@ class Transport:
         except (OSError, ValueError):  # reset, or the descriptor is already closed
             return True
 
+    async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
+        """:meth:`write`, for a last word (an error reply): a client already gone is fine."""
+        try:
+            await self.write(data, timeout)
+        except ClientDisconnected:
+            pass
+
     async def close(self) -> None:
         """Close without waiting on the peer (never blocks, also when cancelled)."""
         self.broken = True

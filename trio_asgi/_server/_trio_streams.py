@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 import trio
 
-from ._listeners import CAPACITY_ERRNOS
+from ._listeners import CAPACITY_ERRNOS, describe_address
 
 #: An address as anyio reports it: ``(host, port)`` for TCP, a path for a Unix socket.
 Address: TypeAlias = tuple[str, int] | str
@@ -198,11 +198,7 @@ class TrioListener:
             listener = listener.transport_listener
         sock = getattr(listener, "socket", None)
         if isinstance(sock, trio.socket.SocketType):
-            name = _address(sock.getsockname())
-            if isinstance(name, str):
-                return f"unix:{name}"
-            host, port = name
-            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            return describe_address(sock.getsockname())
         return getattr(listener, "address", None) or repr(listener)
 
 

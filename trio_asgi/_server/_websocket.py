@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -91,7 +90,6 @@ class WebSocketSession:
         "_unsent",
         "_write_lock",
         "_ws",
-        "close_code",
     )
 
     def __init__(self, conn: HTTPConnection, request: RequestHead, handshake: Handshake) -> None:
@@ -125,8 +123,6 @@ class WebSocketSession:
         self._app_done = False
         self._started = time.monotonic()
         self._task_group: anyio.abc.TaskGroup | None = None
-        #: The close code for the access log.
-        self.close_code: int | None = None
 
     # --- the session ------------------------------------------------------------------------
 
@@ -148,13 +144,13 @@ class WebSocketSession:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 task_group.start_soon(self._run_app, scope)
-                with anyio.move_on_after(_seconds(config.timeout_ws_handshake)) as waited:
+                with anyio.move_on_after(config.timeout_ws_handshake) as waited:
                     await self._handshake_done.wait()
                 if waited.cancelled_caught:
                     logger.error(
                         "WebSocket app did not accept or close within %ss (%s)",
                         config.timeout_ws_handshake,
-                        _target(self._request),
+                        self._request.printable_target(),
                     )
                     await self._write_quietly(self._ws.reject(500))
                     self._log("reject", 500)
@@ -190,7 +186,9 @@ class WebSocketSession:
             gone = self._disconnect is not None and raised_for_disconnect(exc)
             if not (only_disconnects(exc) or gone):
                 log_app_exception(
-                    exc, "Exception in ASGI application (WebSocket %s)", _target(self._request)
+                    exc,
+                    "Exception in ASGI application (WebSocket %s)",
+                    self._request.printable_target(),
                 )
                 error = True
         await self._end_after_app(error=error)
@@ -205,7 +203,7 @@ class WebSocketSession:
             if not error:
                 logger.error(
                     "WebSocket app returned without accepting or closing (%s)",
-                    _target(self._request),
+                    self._request.printable_target(),
                 )
             await self._write_quietly(ws.reject(500))
             self._log("reject", 500)
@@ -219,7 +217,7 @@ class WebSocketSession:
         await self._write_quietly(b"")
         if ws.state is WebSocketState.LOCAL_CLOSING:
             # Give the peer a moment to answer our close frame, then drop the connection.
-            with anyio.move_on_after(_seconds(self._conn.state.config.timeout_ws_close)):
+            with anyio.move_on_after(self._conn.state.config.timeout_ws_close):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
                     await self._peer_activity.wait()
         self._handshake_done.set()
@@ -255,7 +253,6 @@ class WebSocketSession:
         """The WebSocket is over for the app; the first reason we learn of is the one it sees."""
         if self._disconnect is None:
             self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
-            self.close_code = code
             self._outgoing.close()  # receive() drains what is queued, then sees the disconnect
             if log and self._handshake_done.is_set():
                 self._log("close", code)
@@ -393,7 +390,7 @@ class WebSocketSession:
                 await self._write(ws.send_ping(self._ping_payload))
             except ClientDisconnected:
                 return
-            with anyio.move_on_after(_seconds(timeout)) as waited:
+            with anyio.move_on_after(timeout) as waited:
                 await self._pong.wait()
             if waited.cancelled_caught:
                 logger.debug("WebSocket ping timed out (%s)", self._conn.client)
@@ -427,11 +424,3 @@ class WebSocketSession:
                 code=code,
                 duration=time.monotonic() - self._started,
             )
-
-
-def _target(request: RequestHead) -> str:
-    return request.raw_target.decode("ascii", "backslashreplace")[:200]
-
-
-def _seconds(value: float | None) -> float:
-    return math.inf if value is None else value
