@@ -36,9 +36,9 @@ from .._server._serve import Server, serve
 from .._server._state import ServerStatistics
 from .._types import ASGIApp
 from ._client_errors import ConnectionClosed, InvalidResponse
-from ._memory import MemoryListener, MemoryServerStream
+from ._memory import MemoryListener
 from ._server_errors import ServerErrors, capture_server_errors
-from ._streams import BoundedMemoryStream, MemoryStreamStatistics, bounded_memory_stream_pair
+from ._streams import BoundedMemoryStream, MemoryStreamStatistics
 from ._ws_client import TestWebSocket, open_websocket
 
 #: Virtual seconds a read waits before :class:`trio.TooSlowError`: longer than every
@@ -423,23 +423,6 @@ class TestConnection:
         )
 
 
-class _Listener(MemoryListener):
-    """A memory listener whose connections are always bounded streams (so they have
-    statistics), with the window chosen per connection."""
-
-    async def open_stream(
-        self, *, receive_window: int | None, client_address: tuple[str, int] | None
-    ) -> BoundedMemoryStream:
-        client, server = bounded_memory_stream_pair(window=receive_window)
-        remote = client_address or ("127.0.0.1", next(self._ports))
-        await self._send.send(
-            MemoryServerStream(
-                server, server, local_address=self.server_address, remote_address=remote
-            )
-        )
-        return client
-
-
 class TestServer:
     """The handle :func:`open_test_server` yields: connect to the server, watch it, stop it.
 
@@ -454,7 +437,7 @@ class TestServer:
         self,
         server: Server,
         app: ASGIApp,
-        listener: _Listener,
+        listener: MemoryListener,
         timeout: float | None,
         errors: ServerErrors,
     ) -> None:
@@ -555,7 +538,7 @@ async def open_test_server(
     base = config if config is not None else Config(access_log=False)
     if config_options:
         base = base.replace(**config_options)
-    listener = _Listener()
+    listener = MemoryListener()
     with capture_server_errors() as errors:
         async with trio.open_nursery() as nursery:
             server: Server = await nursery.start(_serve, app, base, listener)

@@ -132,7 +132,11 @@ def _invalid_name(draw: st.DrawFn, base: RawRequest, limits: Limits) -> bytes:
             ]
         )
     )
-    name = b"" if draw(st.booleans()) and draw(st.booleans()) else inside(draw, b"X-Name", bad)
+    # Never at the start: a line starting with a space is obs-fold, a kind of its own
+    # (h11 even accepts it, as a continuation of the previous header).
+    name = (
+        b"" if draw(st.booleans()) and draw(st.booleans()) else b"X" + inside(draw, b"-Name", bad)
+    )
     return rebuild(base, fields=insert(draw, base.headers, (name, b"value")))
 
 

@@ -6,9 +6,8 @@ import itertools
 import math
 
 import trio
-import trio.testing
 
-from ._streams import bounded_memory_stream_pair
+from ._streams import BoundedMemoryStream, bounded_memory_stream_pair
 
 
 class MemoryServerStream(trio.abc.HalfCloseableStream):
@@ -67,32 +66,27 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
         #: How the server describes this listener in ``Server.addresses``.
         self.address = f"memory:{address[0]}:{address[1]}"
 
+    async def open_stream(
+        self, *, receive_window: int | None, client_address: tuple[str, int] | None = None
+    ) -> BoundedMemoryStream:
+        """Open a connection whose window is chosen here; returns the client's end."""
+        client, server = bounded_memory_stream_pair(window=receive_window)
+        remote_address = client_address or ("127.0.0.1", next(self._ports))
+        await self._send.send(
+            MemoryServerStream(
+                server, server, local_address=self.server_address, remote_address=remote_address
+            )
+        )
+        return client
+
     async def connect(
         self, *, client_address: tuple[str, int] | None = None
     ) -> trio.StapledStream[trio.abc.SendStream, trio.abc.ReceiveStream]:
-        """Open a connection to the server; returns the client's end."""
-        remote_address = client_address or ("127.0.0.1", next(self._ports))
-        if self.receive_window is not None:
-            client, server = bounded_memory_stream_pair(window=self.receive_window)
-            await self._send.send(
-                MemoryServerStream(
-                    server,
-                    server,
-                    local_address=self.server_address,
-                    remote_address=remote_address,
-                )
-            )
-            return trio.StapledStream(client, client)
-        client_to_server_send, client_to_server_receive = trio.testing.memory_stream_one_way_pair()
-        server_to_client_send, server_to_client_receive = trio.testing.memory_stream_one_way_pair()
-        server_end = MemoryServerStream(
-            server_to_client_send,
-            client_to_server_receive,
-            local_address=self.server_address,
-            remote_address=remote_address,
+        """Open a connection with the listener's ``receive_window``; returns the client's end."""
+        client = await self.open_stream(
+            receive_window=self.receive_window, client_address=client_address
         )
-        await self._send.send(server_end)
-        return trio.StapledStream(client_to_server_send, server_to_client_receive)
+        return trio.StapledStream(client, client)
 
     async def accept(self) -> MemoryServerStream:
         try:
