@@ -26,11 +26,22 @@ class AppLoadError(RuntimeError):
     """The app named on the command line could not be imported or built."""
 
 
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or ``[exc]`` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """``str(exc)`` on one line (its type name if empty), cut to ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
 def only_disconnects(exc: BaseException) -> bool:
     """True for our :class:`ClientDisconnected`, alone or in exception groups (app task groups)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(only_disconnects(inner) for inner in exc.exceptions)
-    return isinstance(exc, ClientDisconnected)
+    return all(isinstance(leaf, ClientDisconnected) for leaf in leaves(exc))
 
 
 def raised_for_disconnect(exc: BaseException) -> bool:
@@ -41,6 +52,7 @@ def raised_for_disconnect(exc: BaseException) -> bool:
     wrap that in a group (FastAPI's event streams on trio). Once the server knows the
     client is gone, that is the client leaving, not an app error.
     """
-    if isinstance(exc, BaseExceptionGroup):
-        return all(raised_for_disconnect(inner) for inner in exc.exceptions)
-    return isinstance(exc, ClientDisconnected) or isinstance(exc.__context__, ClientDisconnected)
+    return all(
+        isinstance(leaf, ClientDisconnected) or isinstance(leaf.__context__, ClientDisconnected)
+        for leaf in leaves(exc)
+    )

@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 
 from ._config import Config
-from ._errors import LifespanFailure
+from ._errors import LifespanFailure, one_line
 from ._server._serve import Server, serve
 from ._types import ASGIApp
 
@@ -144,10 +144,10 @@ def _expected_failure(exc: BaseException, runner: _Runner) -> tuple[int, str] | 
     # The nurseries wrap errors in exception groups; expected ones come alone.
     leaf = _only_leaf(exc)
     if isinstance(leaf, LifespanFailure):
-        return EXIT_STARTUP_FAILED, f"Cannot start: {_one_line(leaf)}"
+        return EXIT_STARTUP_FAILED, f"Cannot start: {one_line(leaf)}"
     if isinstance(leaf, OSError) and runner.server is None:
         # Bind errors from open_listeners carry the address in strerror.
-        where = f" on {leaf.strerror}" if leaf.strerror else f": {_one_line(leaf)}"
+        where = f" on {leaf.strerror}" if leaf.strerror else f": {one_line(leaf)}"
         return EXIT_CANNOT_LISTEN, f"Cannot listen{where}"
     return None
 
@@ -157,7 +157,3 @@ def _only_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

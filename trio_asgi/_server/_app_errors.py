@@ -21,6 +21,8 @@ import logging
 from types import TracebackType
 from typing import Final
 
+from .._errors import leaves, one_line
+
 logger = logging.getLogger("trio_asgi")
 
 #: The errors an asyncio-only library raises when it runs on trio, as (type, text in
@@ -49,7 +51,7 @@ def wrong_loop(exc: BaseException) -> str | None:
     Looks through exception groups: one wrong-runtime error among them is enough.
     """
     on_asyncio = _on_asyncio()
-    for leaf in _leaves(exc):
+    for leaf in leaves(exc):
         if on_asyncio and _is_trio_on_asyncio(leaf):
             return "trio"
         if not on_asyncio and _is_asyncio_on_trio(leaf):
@@ -67,9 +69,9 @@ def wrong_loop_message(exc: BaseException) -> str | None:
     if needed is None:
         return None
     current = "asyncio" if needed == "trio" else "trio"
-    leaf = next(leaf for leaf in _leaves(exc) if _needs(leaf, needed))
+    leaf = next(leaf for leaf in leaves(exc) if _needs(leaf, needed))
     return (
-        f"{type(leaf).__name__}: {_one_line(leaf)}; the app needs {needed} "
+        f"{type(leaf).__name__}: {one_line(leaf, 160)}; the app needs {needed} "
         f"but the server runs on {current}: use --loop {needed}"
     )
 
@@ -126,12 +128,6 @@ def _raised_in(exc: BaseException, package: str) -> bool:
     return isinstance(module, str) and (module == package or module.startswith(package + "."))
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
 def _on_asyncio() -> bool:
     """Whether this task runs on an asyncio loop (uvloop included); else it is trio."""
     try:
@@ -139,8 +135,3 @@ def _on_asyncio() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
