@@ -234,6 +234,47 @@ async def connect() -> AsyncIterator[Callable[[Server | str], Awaitable[RawClien
 
 
 @pytest.fixture
+def respond_once() -> Callable[..., Awaitable[Response]]:
+    """``await respond_once(app, request, **options)``: serve ``app`` (with ``options``),
+    send the raw ``request`` bytes on one connection, and return the parsed response,
+    all within 5 seconds."""
+
+    async def _respond(app: Any, request: bytes, **options: Any) -> Response:
+        with anyio.fail_after(5):
+            async with _run_server(app, **options) as server:
+                client = await open_client(server.addresses[0])
+                try:
+                    await client.send(request)
+                    return await client.read_response()
+                finally:
+                    await client.aclose()
+
+    return _respond
+
+
+@pytest.fixture
+def leave_mid_response() -> Callable[..., Awaitable[None]]:
+    """``await leave_mid_response(app, request, finished)``: the client leaves mid-response.
+
+    Serve ``app``, send ``request``, read the response head, drop the connection, then
+    wait for ``finished`` (which the app sets), all within 5 seconds.
+    """
+
+    async def _leave(app: Any, request: bytes, finished: anyio.Event) -> None:
+        with anyio.fail_after(5):
+            async with _run_server(app) as server:
+                client = await open_client(server.addresses[0])
+                try:
+                    await client.send(request)
+                    await client.read_until(b"\r\n\r\n")
+                finally:
+                    await client.aclose()
+                await finished.wait()
+
+    return _leave
+
+
+@pytest.fixture
 def url() -> Callable[[Server], str]:
     """``url(server)``: the ``http://host:port`` of a server's first address, for httpx."""
     return lambda server: f"http://{server.addresses[0]}"

@@ -199,7 +199,7 @@ async def test_invalid_message_raises_from_send_and_gives_500(run_server, connec
     assert len(app_errors(caplog)) == 1
 
 
-async def test_app_can_recover_from_an_invalid_start(run_server, connect):
+async def test_app_can_recover_from_an_invalid_start(respond_once):
     """Nothing was sent when send() refused the message: a valid one still works."""
 
     async def app(scope, receive, send):
@@ -208,11 +208,7 @@ async def test_app_can_recover_from_an_invalid_start(run_server, connect):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"fine"})
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(GET)
-            response = await client.read_response()
+    response = await respond_once(app, GET)
     assert response.status == 200
     assert response.body == b"fine"
     assert all(b"evil" not in name + value for name, value in response.headers)
@@ -265,7 +261,7 @@ async def test_send_after_the_response_is_complete_raises(run_server, connect, c
     assert app_errors(caplog) == []
 
 
-async def test_send_after_client_left_raises_oserror_and_is_not_logged(run_server, connect, caplog):
+async def test_send_after_client_left_raises_oserror_and_is_not_logged(leave_mid_response, caplog):
     raised: list[BaseException] = []
     finished = anyio.Event()
 
@@ -284,13 +280,7 @@ async def test_send_after_client_left_raises_oserror_and_is_not_logged(run_serve
         finally:
             finished.set()
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(GET)
-            await client.read_until(b"\r\n\r\n")
-            await client.aclose()
-            await finished.wait()
+    await leave_mid_response(app, GET, finished)
     assert len(raised) == 1
     assert isinstance(raised[0], ClientDisconnected)
     assert isinstance(raised[0], OSError)
@@ -299,7 +289,7 @@ async def test_send_after_client_left_raises_oserror_and_is_not_logged(run_serve
 
 
 async def test_client_disconnected_inside_an_exception_group_is_not_logged(
-    run_server, connect, caplog
+    leave_mid_response, caplog
 ):
     """Apps with task groups let ClientDisconnected escape wrapped in an ExceptionGroup."""
     finished = anyio.Event()
@@ -318,13 +308,7 @@ async def test_client_disconnected_inside_an_exception_group_is_not_logged(
         finally:
             finished.set()
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(GET)
-            await client.read_until(b"\r\n\r\n")
-            await client.aclose()
-            await finished.wait()
+    await leave_mid_response(app, GET, finished)
     assert app_errors(caplog) == []
 
 

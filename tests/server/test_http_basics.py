@@ -48,7 +48,7 @@ async def echo_app(scope: Any, receive: Any, send: Any) -> None:
 # --- request bodies -------------------------------------------------------------------------
 
 
-async def test_get_without_body_gets_one_empty_request_message(run_server, connect, make_request):
+async def test_get_without_body_gets_one_empty_request_message(make_request, respond_once):
     seen: list[dict[str, Any]] = []
 
     async def app(scope, receive, send):
@@ -56,11 +56,7 @@ async def test_get_without_body_gets_one_empty_request_message(run_server, conne
         seen.extend(messages)
         await send_text(send, b"ok")
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"))
     assert response.status == 200
     assert response.body == b"ok"
     assert seen == [{"type": "http.request", "body": b"", "more_body": False}]
@@ -341,7 +337,7 @@ async def test_no_body_for_head_204_304(run_server, connect, make_request, metho
 
 
 async def test_streamed_response_on_http11_is_chunked_and_app_te_ignored(
-    run_server, connect, make_request
+    make_request, respond_once
 ):
     async def app(scope, receive, send):
         headers = [(b"transfer-encoding", b"gzip"), (b"x-app", b"1")]
@@ -349,30 +345,20 @@ async def test_streamed_response_on_http11_is_chunked_and_app_te_ignored(
         await send({"type": "http.response.body", "body": b"part1,", "more_body": True})
         await send({"type": "http.response.body", "body": b"part2"})
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"))
     assert response.header_all(b"transfer-encoding") == [b"chunked"]
     assert response.header(b"content-length") is None
     assert response.body == b"part1,part2"
 
 
-async def test_content_length_from_app_wins_over_its_transfer_encoding(
-    run_server, connect, make_request
-):
+async def test_content_length_from_app_wins_over_its_transfer_encoding(make_request, respond_once):
     async def app(scope, receive, send):
         headers = [(b"transfer-encoding", b"chunked"), (b"content-length", b"4")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ab", "more_body": True})
         await send({"type": "http.response.body", "body": b"cd"})
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"))
     assert response.header(b"transfer-encoding") is None
     assert response.header(b"content-length") == b"4"
     assert response.body == b"abcd"

@@ -106,7 +106,7 @@ async def test_receive_during_the_response_returns_when_it_completes(run_server,
     assert calls == ["/first", "/second"]
 
 
-async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(run_server, connect):
+async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(leave_mid_response):
     seen: list[Any] = []
     done = anyio.Event()
 
@@ -119,13 +119,7 @@ async def test_queued_disconnect_is_returned_inside_a_cancelled_scope(run_server
         seen.append(await receive_in_cancelled_scope(receive))
         done.set()
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(GET)
-            await client.read_until(b"\r\n\r\n")
-            await client.aclose()
-            await done.wait()
+    await leave_mid_response(app, GET, done)
     assert seen == [DISCONNECT] * 3
 
 

@@ -43,43 +43,31 @@ async def read_body(receive: Any) -> bytes:
 # --- default headers ------------------------------------------------------------------------
 
 
-async def test_date_and_server_headers_by_default(run_server, connect, make_request):
+async def test_date_and_server_headers_by_default(make_request, respond_once):
     async def app(scope, receive, send):
         await send_text(send, b"x")
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"))
     assert len(response.header_all(b"date")) == 1
     assert response.header(b"date").endswith(b" GMT")
     assert response.header(b"server").startswith(b"trio-asgi")
 
 
-async def test_app_server_and_date_headers_are_not_duplicated(run_server, connect, make_request):
+async def test_app_server_and_date_headers_are_not_duplicated(make_request, respond_once):
     async def app(scope, receive, send):
         headers = [(b"Server", b"mine"), (b"Date", b"Thu, 01 Jan 1970 00:00:00 GMT")]
         await send_text(send, b"x", headers=headers)
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"))
     assert response.header_all(b"server") == [b"mine"]
     assert response.header_all(b"date") == [b"Thu, 01 Jan 1970 00:00:00 GMT"]
 
 
-async def test_server_and_date_headers_can_be_turned_off(run_server, connect, make_request):
+async def test_server_and_date_headers_can_be_turned_off(make_request, respond_once):
     async def app(scope, receive, send):
         await send_text(send, b"x")
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app, server_header=False, date_header=False) as server:
-            client = await connect(server)
-            await client.send(make_request("/"))
-            response = await client.read_response()
+    response = await respond_once(app, make_request("/"), server_header=False, date_header=False)
     assert response.header(b"server") is None
     assert response.header(b"date") is None
 

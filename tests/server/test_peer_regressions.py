@@ -116,7 +116,7 @@ async def test_regression_lifespan_that_returns_with_lifespan_on(server_config):
         await serve(app, server_config(lifespan="on"))
 
 
-async def test_regression_queued_disconnect_in_cancelled_scope(run_server, connect):
+async def test_regression_queued_disconnect_in_cancelled_scope(leave_mid_response):
     """Starlette's is_disconnected(): a receive() in an already-cancelled scope."""
     seen: list[Any] = []
     done = anyio.Event()
@@ -131,13 +131,7 @@ async def test_regression_queued_disconnect_in_cancelled_scope(run_server, conne
             seen.append(await receive())
         done.set()
 
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(app) as server:
-            client = await connect(server)
-            await client.send(GET)
-            await client.read_until(b"\r\n\r\n")
-            await client.aclose()
-            await done.wait()
+    await leave_mid_response(app, GET, done)
     assert seen == [{"type": "http.disconnect"}] * 2
 
 
