@@ -251,10 +251,14 @@ async def test_app_sends_from_two_tasks_while_the_client_pings(run_server, ws_co
                 await client.ping(b"%d" % i)
             seen: dict[str, list[int]] = {"a": [], "b": []}
             pongs: list[bytes] = []
+            text = ""  # wsproto hands over a frame in parts as its bytes arrive
             while True:
                 event = await client.next_event()
                 if isinstance(event, TextMessage):
-                    seen[event.data[0]].append(int(event.data[1:].rstrip(".")))
+                    text += event.data
+                    if event.message_finished:
+                        seen[text[0]].append(int(text[1:].rstrip(".")))
+                        text = ""
                 elif isinstance(event, Pong):
                     pongs.append(event.payload)
                 else:

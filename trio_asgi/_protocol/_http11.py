@@ -6,8 +6,8 @@ h11 parses request heads; everything else is ours, because h11 is lenient where
 a server must be strict, its header-size limit only holds while a head is
 incomplete, and its per-event state machine is most of its cost. So:
 
-* We own the receive buffer. A request head is handed to a fresh
-  ``h11.Connection`` only once we have found its end (CRLF CRLF), after checking
+* We own the receive buffer. A request head is handed to h11's head reader
+  (:mod:`._h11_head`) only once we have found its end (CRLF CRLF), after checking
   its size, its line endings and obs-fold on the raw bytes, so the limits hold
   however the bytes arrive. h11 then checks the request line, header syntax and
   Host; we add the rules it leaves out (version, method, target form, CL with
@@ -36,6 +36,7 @@ from typing import Final, TypeAlias
 import h11
 
 from ._chunked import ChunkedDecoder, ChunkedFramingError
+from ._h11_head import parse_request_head
 from ._http11_writer import CONTINUE_RESPONSE, Framing, ResponseError, ResponseWriter
 from ._response import DefaultHeaders, error_response
 from ._target import InvalidTarget, split_target
@@ -68,6 +69,8 @@ class RequestHead:
     expects_continue: bool
     #: The client sent ``TE: trailers``, so response trailers may be sent.
     accepts_trailers: bool
+    #: An ``Upgrade`` header is present (maybe a WebSocket handshake).
+    upgrade: bool = False
 
     def printable_target(self) -> str:
         """The target for a log line: visible ASCII only (h11 allows nothing else), cut short."""
@@ -242,13 +245,10 @@ class HTTP11Connection:
         problem = self._check_raw_head(head, line_end)
         if problem is not None:
             return problem
-        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
-        parser.receive_data(head)
         try:
-            event = parser.next_event()
-        except h11.RemoteProtocolError as exc:
+            event = parse_request_head(head)
+        except h11.ProtocolError as exc:
             return self._fail(exc.error_status_hint, str(exc))
-        assert isinstance(event, h11.Request), event
         return self._on_request(event, head)
 
     def _incomplete_head(self) -> Event:
@@ -308,7 +308,7 @@ class HTTP11Connection:
         headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
         content_length: int | None = None
         chunked = False
-        expects_continue = accepts_trailers = False
+        expects_continue = accepts_trailers = upgrade = False
         keep_alive = version == "1.1"
         for name, value in headers:
             if name == b"content-length":
@@ -321,6 +321,8 @@ class HTTP11Connection:
                 accepts_trailers = b"trailers" in value.lower()
             elif name == b"connection":
                 keep_alive = keep_alive and b"close" not in value.lower()
+            elif name == b"upgrade":
+                upgrade = True
             elif name == b"host" and _HOST.fullmatch(value) is None:
                 # RFC 9112 section 3.2: an invalid Host value MUST get a 400.
                 return self._fail(400, "invalid Host header")
@@ -348,6 +350,7 @@ class HTTP11Connection:
                 expects_continue and version == "1.1" and bool(chunked or content_length)
             ),
             accepts_trailers=accepts_trailers,
+            upgrade=upgrade,
         )
         self.request = request
         self._keep_alive_request = keep_alive

@@ -29,6 +29,7 @@ from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, 
 from ._http_cycle import DRAIN_LIMIT, HTTPCycle
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
+from ._trio_transport import open_transport
 from ._websocket import WebSocketSession
 
 logger = logging.getLogger("trio_asgi")
@@ -54,7 +55,6 @@ def socket_addresses(
 
 class HTTPConnection:
     __slots__ = (
-        "_idle_scope",
         "client",
         "closing",
         "lingering",
@@ -70,7 +70,7 @@ class HTTPConnection:
         self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
     ) -> None:
         self.state = state
-        self.transport = Transport(stream)
+        self.transport: Transport = open_transport(stream)
         self.protocol = HTTP11Connection(state.limits, state.defaults)
         self.client, self.server = socket_addresses(stream)
         self.scheme = scheme
@@ -78,14 +78,12 @@ class HTTPConnection:
         self.closing = False
         #: We answered an error: close gently so the client can read the answer.
         self.lingering = False
-        self._idle_scope: anyio.CancelScope | None = None
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
 
     def begin_shutdown(self) -> None:
         self.closing = True
-        if self._idle_scope is not None:
-            self._idle_scope.cancel()
+        self.transport.cancel_idle_read()
         if self.upgraded is not None:
             self.upgraded.begin_shutdown()
 
@@ -115,7 +113,7 @@ class HTTPConnection:
                 self.closing = self.closing or served >= config.max_requests_per_connection
             if await self._refused(request):
                 return
-            if config.ws != "none" and is_websocket_upgrade(request.headers):
+            if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
                 await self._serve_websocket(request)
                 return
             cycle = HTTPCycle(self, request)
@@ -196,7 +194,7 @@ class HTTPConnection:
                     return None
                 wait = config.timeout_first_byte if first else config.timeout_keep_alive
                 deadline = anyio.current_time() + wait if wait is not None else math.inf
-                data = await self._read_idle(deadline)
+                data = await self.transport.read_idle(deadline)
                 if data is None:
                     return None
             else:
@@ -206,7 +204,7 @@ class HTTPConnection:
                     return None
                 if head_deadline == math.inf and config.timeout_request_head is not None:
                     head_deadline = anyio.current_time() + config.timeout_request_head
-                data = await self._read_idle(head_deadline)
+                data = await self.transport.read_idle(head_deadline)
                 if data is None:
                     if self.state.shutting_down:
                         return None
@@ -222,15 +220,6 @@ class HTTPConnection:
             await self._reject(event.status)
         return None
 
-    async def _read_idle(self, deadline: float) -> bytes | None:
-        """Wait for (more of) a request head; None on timeout or shutdown."""
-        scope = self._idle_scope = anyio.CancelScope(deadline=deadline)
-        try:
-            with scope:
-                return await self.transport.read()
-        finally:
-            self._idle_scope = None
-        return None
 
     async def _drain_request_body(self) -> bool:
         """Read and drop the body the app did not read; True if the connection is reusable."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import socket
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
 from .._errors import ClientDisconnected
+
+if TYPE_CHECKING:
+    import trio
 
 READ_SIZE = 65536
 #: A write timeout bounds the wait for progress, not the whole write: each slice of a
@@ -34,12 +38,33 @@ class ReadTimeout(Exception):
 
 
 class Transport:
-    __slots__ = ("broken", "stream")
+    __slots__ = ("broken", "idle_scope", "stream")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         #: The peer is gone or a write failed: no more writes will be tried.
         self.broken = False
+        #: The scope of a :meth:`read_idle` that is waiting, for :meth:`cancel_idle_read`.
+        self.idle_scope: anyio.CancelScope | trio.CancelScope | None = None
+
+    async def read_idle(self, deadline: float) -> bytes | None:
+        """Wait for bytes of a next request, as :meth:`read` does.
+
+        Returns:
+            None if ``deadline`` passed or :meth:`cancel_idle_read` was called first.
+        """
+        scope = self.idle_scope = anyio.CancelScope(deadline=deadline)
+        try:
+            with scope:
+                return await self.read()
+        finally:
+            self.idle_scope = None
+        return None
+
+    def cancel_idle_read(self) -> None:
+        """End a waiting :meth:`read_idle` now, as if its deadline had passed (shutdown)."""
+        if self.idle_scope is not None:
+            self.idle_scope.cancel()
 
     async def read(self, deadline: float = math.inf) -> bytes:
         """Up to READ_SIZE bytes; ``b""`` once the client closed or the connection broke.

@@ -1,0 +1,162 @@
+"""The hot path on trio: a connection's socket read and written directly.
+
+Under trio, anyio's socket stream is a wrapper over a trio socket, which is a
+wrapper over the kernel socket; every ``send`` and ``receive`` passes through
+both, and each is a full trio checkpoint (a trip through the scheduler) even
+when the kernel took or had the bytes at once. :class:`TrioSocketTransport`
+keeps :class:`~trio_asgi._server._transport.Transport`'s contract exactly and
+talks to the non-blocking socket itself:
+
+- an operation the kernel completes at once returns without a trip through the
+  scheduler; every :data:`YIELD_EVERY`-th one still checkpoints, so a client
+  that always has bytes ready (a deep pipeline) cannot monopolise the loop or
+  defer a cancellation for long;
+- an operation that has to wait does so in ``trio.lowlevel.wait_readable`` /
+  ``wait_writable`` under a cancel-scope deadline, as before.
+
+Everything else (closing, half-closing, TLS, in-memory streams, asyncio) stays
+on anyio's stream: see :func:`open_transport`.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import anyio.abc
+import trio
+
+from .._errors import ClientDisconnected
+from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
+
+#: At most this many socket operations in a row complete without a checkpoint.
+YIELD_EVERY = 16
+
+
+class TrioSocketTransport(Transport):
+    """:class:`Transport` over a plain TCP or Unix socket stream, on trio."""
+
+    __slots__ = ("_sock", "_unyielded")
+
+    def __init__(self, stream: anyio.abc.SocketStream, sock: socket.socket) -> None:
+        super().__init__(stream)
+        self._sock = sock
+        self._unyielded = 0
+
+    async def _completed_at_once(self) -> None:
+        """After an operation that did not wait: checkpoint if we have not for a while."""
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
+
+    def _recv_now(self) -> bytes | None:
+        """What the kernel has for us now (``b""``: gone); None if nothing yet."""
+        try:
+            return self._sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    async def _recv_when_ready(self) -> bytes:
+        self._unyielded = 0
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
+                return b""
+            data = self._recv_now()
+            if data is not None:
+                return data
+
+    async def read(self, deadline: float = math.inf) -> bytes:
+        data = self._recv_now()
+        if data is not None:
+            await self._completed_at_once()
+            return data
+        if deadline == math.inf:
+            return await self._recv_when_ready()
+        with trio.CancelScope(deadline=deadline) as scope:
+            return await self._recv_when_ready()
+        assert scope.cancelled_caught
+        raise ReadTimeout
+
+    async def read_idle(self, deadline: float) -> bytes | None:
+        # The scope is made only when we have to wait: a pipelined request is there already.
+        data = self._recv_now()
+        if data is not None:
+            await self._completed_at_once()
+            return data
+        scope = self.idle_scope = trio.CancelScope(deadline=deadline)
+        try:
+            with scope:
+                return await self._recv_when_ready()
+        finally:
+            self.idle_scope = None
+        return None
+
+    async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
+        if self.broken:
+            raise ClientDisconnected("the client is gone")
+        sock = self._sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.broken = True
+            raise ClientDisconnected("the client is gone") from exc
+        if sent == len(data):
+            await self._completed_at_once()
+            return
+        self._unyielded = 0
+        await self._write_rest(memoryview(data)[sent:], timeout)
+
+    async def _write_rest(self, view: memoryview, timeout: float | None) -> None:  # noqa: ASYNC109
+        """Wait for room and write the rest; each WRITE_SLICE must go within ``timeout``."""
+        sock = self._sock
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        progress = 0  # bytes taken since the deadline last moved
+        try:
+            with trio.CancelScope(deadline=deadline) as scope:
+                while view:
+                    await trio.lowlevel.wait_writable(sock)
+                    try:
+                        sent = sock.send(view)
+                    except BlockingIOError:
+                        continue
+                    view = view[sent:]
+                    progress += sent
+                    if timeout is not None and progress >= WRITE_SLICE:
+                        progress = 0
+                        scope.deadline = trio.current_time() + timeout
+                return
+        except (OSError, trio.ClosedResourceError) as exc:
+            self.broken = True
+            raise ClientDisconnected("the client is gone") from exc
+        assert scope.cancelled_caught
+        self.broken = True
+        raise ClientDisconnected(f"the client did not read for {timeout} seconds")
+
+
+def open_transport(stream: anyio.abc.ByteStream) -> Transport:
+    """The transport for a connection's stream: the trio fast path when it applies.
+
+    It applies to anyio's own socket streams (TCP and Unix) under trio. Anything
+    else (asyncio, TLS, a wrapped trio stream, an in-memory stream) goes through
+    anyio's stream interface.
+    """
+    if isinstance(stream, anyio.abc.SocketStream) and _running_on_trio():
+        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if isinstance(sock, socket.socket):
+            return TrioSocketTransport(stream, sock)
+    return Transport(stream)
+
+
+def _running_on_trio() -> bool:
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
