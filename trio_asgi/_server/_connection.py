@@ -26,10 +26,10 @@ from .._protocol._http11 import (
     RequestHead,
 )
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
+from ._fast_paths import open_transport
 from ._http_cycle import DRAIN_LIMIT, HTTPCycle
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
-from ._trio_transport import open_transport
 from ._websocket import WebSocketSession
 
 logger = logging.getLogger("trio_asgi")
@@ -219,7 +219,6 @@ class HTTPConnection:
             logger.debug("bad request from %s: %s (%d)", self.client, event.detail, event.status)
             await self._reject(event.status)
         return None
-
 
     async def _drain_request_body(self) -> bool:
         """Read and drop the body the app did not read; True if the connection is reusable."""

@@ -15,7 +15,7 @@ talks to the non-blocking socket itself:
   ``wait_writable`` under a cancel-scope deadline, as before.
 
 Everything else (closing, half-closing, TLS, in-memory streams, asyncio) stays
-on anyio's stream: see :func:`open_transport`.
+on anyio's stream: see :func:`~._fast_paths.open_transport`.
 """
 
 from __future__ import annotations
@@ -138,25 +138,3 @@ class TrioSocketTransport(Transport):
         assert scope.cancelled_caught
         self.broken = True
         raise ClientDisconnected(f"the client did not read for {timeout} seconds")
-
-
-def open_transport(stream: anyio.abc.ByteStream) -> Transport:
-    """The transport for a connection's stream: the trio fast path when it applies.
-
-    It applies to anyio's own socket streams (TCP and Unix) under trio. Anything
-    else (asyncio, TLS, a wrapped trio stream, an in-memory stream) goes through
-    anyio's stream interface.
-    """
-    if isinstance(stream, anyio.abc.SocketStream) and _running_on_trio():
-        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if isinstance(sock, socket.socket):
-            return TrioSocketTransport(stream, sock)
-    return Transport(stream)
-
-
-def _running_on_trio() -> bool:
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return False
-    return True
