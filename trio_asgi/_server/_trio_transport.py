@@ -36,12 +36,15 @@ YIELD_EVERY = 16
 class TrioSocketTransport(Transport):
     """:class:`Transport` over a plain TCP or Unix socket stream, on trio."""
 
-    __slots__ = ("_sock", "_unyielded")
+    __slots__ = ("_sock", "_speculate", "_unyielded")
 
     def __init__(self, stream: anyio.abc.SocketStream, sock: socket.socket) -> None:
         super().__init__(stream)
         self._sock = sock
         self._unyielded = 0
+        #: Try recv() before waiting: the last read filled the buffer, so more is
+        #: likely waiting in the kernel (or nothing was read yet on this connection).
+        self._speculate = True
 
     async def _completed_at_once(self) -> None:
         """After an operation that did not wait: checkpoint if we have not for a while."""
@@ -53,11 +56,17 @@ class TrioSocketTransport(Transport):
     def _recv_now(self) -> bytes | None:
         """What the kernel has for us now (``b""``: gone); None if nothing yet."""
         try:
-            return self._sock.recv(READ_SIZE)
+            data = self._sock.recv(READ_SIZE)
         except BlockingIOError:
+            self._speculate = False
             return None
         except OSError:
             return b""
+        # A short read took all there was: the peer (an HTTP client waiting for our
+        # answer, a WebSocket client waiting for an echo) has most likely sent nothing
+        # more yet, and a recv() before the next wait would be a wasted syscall.
+        self._speculate = len(data) == READ_SIZE
+        return data
 
     async def _recv_when_ready(self) -> bytes:
         self._unyielded = 0
@@ -71,10 +80,11 @@ class TrioSocketTransport(Transport):
                 return data
 
     async def read(self, deadline: float = math.inf) -> bytes:
-        data = self._recv_now()
-        if data is not None:
-            await self._completed_at_once()
-            return data
+        if self._speculate:
+            data = self._recv_now()
+            if data is not None:
+                await self._completed_at_once()
+                return data
         if deadline == math.inf:
             return await self._recv_when_ready()
         with trio.CancelScope(deadline=deadline) as scope:
@@ -83,11 +93,12 @@ class TrioSocketTransport(Transport):
         raise ReadTimeout
 
     async def read_idle(self, deadline: float) -> bytes | None:
-        # The scope is made only when we have to wait: a pipelined request is there already.
-        data = self._recv_now()
-        if data is not None:
-            await self._completed_at_once()
-            return data
+        if self._speculate:
+            data = self._recv_now()
+            if data is not None:
+                await self._completed_at_once()
+                return data
+        # The scope is made only when we have to wait.
         scope = self.idle_scope = trio.CancelScope(deadline=deadline)
         try:
             with scope:

@@ -57,6 +57,7 @@ from .._protocol._websocket import (
 from .._protocol._ws_handshake import Handshake
 from .._types import Message as ASGIMessage
 from ._app_errors import log_app_exception
+from ._handoff import FairLock, MessageQueue, QueueClosed
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -76,9 +77,8 @@ class WebSocketSession:
         "_connect_sent",
         "_disconnect",
         "_handshake_done",
-        "_incoming",
+        "_messages",
         "_order",
-        "_outgoing",
         "_peer_activity",
         "_ping_payload",
         "_pong",
@@ -106,15 +106,14 @@ class WebSocketSession:
             trailing_data=conn.protocol.detach(),
         )
         self._order = WebSocketOrder()
-        self._outgoing, self._incoming = anyio.create_memory_object_stream[Message](
-            config.ws_max_queue
-        )
-        self._write_lock = anyio.Lock()
+        #: Messages from the reader to the app's receive().
+        self._messages: MessageQueue[Message] = MessageQueue(config.ws_max_queue)
+        self._write_lock = FairLock()
         #: Bytes the WebSocketConnection produced that are not written yet (see _write).
         self._unsent = bytearray()
         self._handshake_done = anyio.Event()
-        #: Set (and replaced) by the reader after each event it handled.
-        self._peer_activity = anyio.Event()
+        #: Set by the reader after each event it handled, if somebody waits for one.
+        self._peer_activity: anyio.Event | None = None
         self._pong = anyio.Event()
         self._ping_payload = b""
         self._connect_sent = False
@@ -170,10 +169,9 @@ class WebSocketSession:
                         self.begin_shutdown()
         finally:
             self._task_group = None
-            # Closed on every path (a refused handshake never calls _ended): anyio warns
-            # about a memory stream that is garbage-collected open.
-            self._outgoing.close()
-            self._incoming.close()
+            # Closed on every path (a refused handshake never calls _ended).
+            self._messages.close_producer()
+            self._messages.close_consumer()
             state.requests_in_flight -= 1
             state.requests_served += 1
             conn.closing = True
@@ -196,7 +194,7 @@ class WebSocketSession:
     async def _end_after_app(self, *, error: bool) -> None:
         """The app's call ended: finish the handshake, or the closing handshake, for it."""
         self._app_done = True
-        self._incoming.close()  # a reader blocked on a full queue drops messages from now on
+        self._messages.close_consumer()  # a reader blocked on a full queue drops messages now
         ws = self._ws
         if ws.state is WebSocketState.HANDSHAKE:
             # Returned or raised before answering: the handshake fails with a 500.
@@ -219,6 +217,8 @@ class WebSocketSession:
             # Give the peer a moment to answer our close frame, then drop the connection.
             with anyio.move_on_after(self._conn.state.config.timeout_ws_close):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
+                    if self._peer_activity is None:
+                        self._peer_activity = anyio.Event()
                     await self._peer_activity.wait()
         self._handshake_done.set()
         if self._task_group is not None:
@@ -232,15 +232,12 @@ class WebSocketSession:
             return {"type": "websocket.connect"}
         # What is already queued is returned without a checkpoint (also in a cancelled scope).
         try:
-            message = self._incoming.receive_nowait()
-        except anyio.WouldBlock:
-            if self._disconnect is not None:
-                return self._disconnect
-            try:
-                message = await self._incoming.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return self._disconnect_message()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            message = self._messages.get_nowait()
+            if message is None:
+                if self._disconnect is not None:
+                    return self._disconnect
+                message = await self._messages.get()
+        except QueueClosed:
             return self._disconnect_message()
         if isinstance(message.data, str):
             return {"type": "websocket.receive", "text": message.data}
@@ -253,7 +250,7 @@ class WebSocketSession:
         """The WebSocket is over for the app; the first reason we learn of is the one it sees."""
         if self._disconnect is None:
             self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
-            self._outgoing.close()  # receive() drains what is queued, then sees the disconnect
+            self._messages.close_producer()  # receive() drains the queue, then sees the disconnect
             if log and self._handshake_done.is_set():
                 self._log("close", code)
 
@@ -355,8 +352,8 @@ class WebSocketSession:
                     continue
                 if isinstance(event, Message):
                     try:
-                        await self._outgoing.send(event)  # blocks while the app is behind
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        await self._messages.put(event)  # blocks while the app is behind
+                    except QueueClosed:
                         pass  # the app is done or the WebSocket ended: drop it
                 elif isinstance(event, PongReceived):
                     if event.payload == self._ping_payload:
@@ -370,15 +367,19 @@ class WebSocketSession:
                     logger.debug("WebSocket protocol violation: %s", event.detail)
                     await self._write(ws.pending_output())  # our failing close frame
                     self._ended(event.code, event.reason)
-                self._peer_activity.set()
-                self._peer_activity = anyio.Event()
+                self._notify_peer_activity()
         except ClientDisconnected:
             pass
         finally:
             self._ended(1006)
-            self._peer_activity.set()
+            self._notify_peer_activity()
             if self._app_done and self._task_group is not None:
                 self._task_group.cancel_scope.cancel()
+
+    def _notify_peer_activity(self) -> None:
+        if self._peer_activity is not None:
+            self._peer_activity.set()
+            self._peer_activity = None
 
     async def _ping_periodically(self, interval: float, timeout: float | None) -> None:  # noqa: ASYNC109
         ws = self._ws

@@ -1,0 +1,149 @@
+"""Two small synchronisation pieces for a WebSocket's tasks, cheap when nobody waits.
+
+A WebSocket echo costs the server a few dozen microseconds per message, and
+anyio's general tools took a large share of it: a memory object stream's
+``receive()`` and a ``Lock``'s ``acquire()`` each make a full trip through the
+scheduler even when the item or the lock is there, and every wait allocates.
+:class:`MessageQueue` and :class:`FairLock` do what the session needs and no
+more: they wait (on an :class:`anyio.Event`, made only then) only when they must.
+They work on every anyio backend.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+class QueueClosed(Exception):
+    """No more items: the producer closed the queue and it is drained (``get``),
+    or the consumer closed it (``put``)."""
+
+
+class MessageQueue(Generic[T]):
+    """A bounded FIFO from one producer task to one consumer task.
+
+    ``put`` waits while ``capacity`` items are unread, so a consumer that falls
+    behind slows the producer down (backpressure) instead of growing the queue.
+    """
+
+    __slots__ = ("_capacity", "_consumer_gone", "_items", "_producer_done", "_readable", "_room")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._items: deque[T] = deque()
+        self._producer_done = False
+        self._consumer_gone = False
+        self._readable: anyio.Event | None = None
+        self._room: anyio.Event | None = None
+
+    def get_nowait(self) -> T | None:
+        """The next item, or None if there is none yet.
+
+        Raises:
+            QueueClosed: the queue is drained and the producer closed it.
+        """
+        if self._items:
+            item = self._items.popleft()
+            if self._room is not None:
+                self._room.set()
+                self._room = None
+            return item
+        if self._producer_done or self._consumer_gone:
+            raise QueueClosed
+        return None
+
+    async def get(self) -> T:
+        """The next item, waiting for one if need be.
+
+        Raises:
+            QueueClosed: the queue is drained and the producer closed it.
+        """
+        while True:
+            item = self.get_nowait()
+            if item is not None:
+                return item
+            if self._readable is None:
+                self._readable = anyio.Event()
+            await self._readable.wait()
+
+    async def put(self, item: T) -> None:
+        """Append ``item``, waiting while the queue is full.
+
+        Raises:
+            QueueClosed: the consumer is gone (or the producer closed the queue).
+        """
+        while len(self._items) >= self._capacity and not self._closed():
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+        if self._closed():
+            raise QueueClosed
+        self._items.append(item)
+        if self._readable is not None:
+            self._readable.set()
+            self._readable = None
+
+    def close_producer(self) -> None:
+        """No more items will come: ``get`` drains what is queued, then raises QueueClosed."""
+        self._producer_done = True
+        self._wake_all()
+
+    def close_consumer(self) -> None:
+        """Nobody will read: ``put`` raises QueueClosed, and queued items are dropped."""
+        self._consumer_gone = True
+        self._items.clear()
+        self._wake_all()
+
+    def _closed(self) -> bool:
+        return self._producer_done or self._consumer_gone
+
+    def _wake_all(self) -> None:
+        for event in (self._readable, self._room):
+            if event is not None:
+                event.set()
+        self._readable = self._room = None
+
+
+class FairLock:
+    """A first-come, first-served lock that is taken without a checkpoint when free.
+
+    Ownership passes straight to the next waiter on release, so a task that
+    releases and at once asks again queues behind the others.
+    """
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: deque[anyio.Event] = deque()
+
+    async def __aenter__(self) -> None:
+        if not self._held:
+            self._held = True
+            return
+        turn = anyio.Event()
+        self._waiters.append(turn)
+        try:
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():
+                self._release()  # the lock was handed to us as we were cancelled: pass it on
+            else:
+                self._waiters.remove(turn)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()  # stays held: it now belongs to that waiter
+        else:
+            self._held = False
