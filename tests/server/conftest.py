@@ -3,9 +3,10 @@
 Backends: the real-socket test modules are marked ``pytest.mark.anyio`` and run once
 on trio and once on asyncio (``anyio_backend`` below), so these fixtures use anyio's
 API only. The in-memory modules (``test_deadlines``, ``test_shutdown``,
-``test_lifespan``, ``test_limits``, ``test_backpressure``, ``test_ws_memory``) stay
-trio-only: they run under trio's virtual clock (``autojump_clock``, a
-:class:`trio.testing.MockClock`), and asyncio has no virtual clock to run them on.
+``test_lifespan``, ``test_limits``, ``test_backpressure``, ``test_ws_memory``) run on
+both too, in virtual time: they use the ``virtual_clock`` fixture, which makes
+``anyio_backend`` run trio under ``MockClock(autojump_threshold=0)`` and asyncio in a
+:class:`~trio_asgi.testing._virtual_clock.VirtualClockEventLoop`.
 
 * ``run_server(app, **options)``: an async context manager that starts
   :func:`trio_asgi.serve` on port 0 in a task group, yields the :class:`~trio_asgi.Server`,
@@ -34,8 +35,10 @@ import anyio
 import anyio.abc
 import h11
 import pytest
+from trio.testing import MockClock
 
 from trio_asgi import Config, Server, serve
+from trio_asgi.testing._virtual_clock import VirtualClockEventLoop
 
 #: Defaults for test servers: fast shutdown, and no lifespan unless a test asks for it.
 TEST_DEFAULTS: dict[str, Any] = {
@@ -199,10 +202,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(params=["trio", "asyncio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Each real-socket test runs on both backends (the anyio plugin reads this fixture)."""
+def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, Any]]:
+    """Each real-socket test runs on both backends (the anyio plugin reads this fixture).
+
+    A test that uses the ``virtual_clock`` fixture gets the backend with a virtual clock.
+    """
     backend: str = request.param
+    if "virtual_clock" in request.fixturenames:
+        return virtual_clock_backend(backend)
     return backend
+
+
+def virtual_clock_backend(backend: str) -> tuple[str, dict[str, Any]]:
+    """``backend`` with its options for virtual time that jumps whenever every task waits."""
+    if backend == "trio":
+        return ("trio", {"clock": MockClock(autojump_threshold=0)})
+    return ("asyncio", {"loop_factory": VirtualClockEventLoop})
+
+
+@pytest.fixture
+def virtual_clock() -> None:
+    """Run this anyio test in virtual time, on each backend (see ``anyio_backend``).
+
+    Time moves only when every task waits, straight to the next deadline: trio's
+    ``MockClock(autojump_threshold=0)``, and its twin on asyncio. Use it as
+    ``pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]``.
+    """
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """Shared helpers for the in-memory server tests (deadlines, limits, shutdown, lifespan).
 
 A test runs the real :func:`trio_asgi.serve` on a
-:class:`~trio_asgi.testing._memory.MemoryListener` under trio's ``autojump_clock``,
-talks raw HTTP/1.1 through a :class:`Client` and reads answers with a small,
-strict response parser (so the tests see exactly the bytes the server wrote).
+:class:`~trio_asgi.testing._memory.MemoryListener` in virtual time (the
+``virtual_clock`` fixture: trio's ``MockClock(autojump_threshold=0)``, or its asyncio
+twin), talks raw HTTP/1.1 through a :class:`Client` and reads answers with a small,
+strict response parser (so the tests see exactly the bytes the server wrote). Only
+anyio's API is used, so every helper runs on both backends; the client stream is a
+trio stream (its ABCs and exceptions need no trio run).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import anyio
 import trio
 from anyio import TASK_STATUS_IGNORED
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 import trio_asgi
 from trio_asgi import Config, Server
@@ -26,7 +30,7 @@ from trio_asgi.testing._memory import MemoryListener
 
 ClientStream = trio.StapledStream[trio.abc.SendStream, trio.abc.ReceiveStream]
 
-#: Virtual seconds after which a test counts as hung: under ``autojump_clock`` a hang
+#: Virtual seconds after which a test counts as hung: under a virtual clock a hang
 #: reaches this deadline at once, so it fails fast instead of blocking the suite.
 HANG = 10_000.0
 
@@ -39,7 +43,7 @@ def make_config(**options: Any) -> Config:
 
 
 def now() -> float:
-    return trio.current_time()
+    return anyio.current_time()
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -52,7 +56,7 @@ class Response:
     #: Lower-cased names, in order.
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    #: ``trio.current_time()`` when the whole response had been read.
+    #: ``anyio.current_time()`` when the whole response had been read.
     at: float = 0.0
 
     def header(self, name: bytes) -> bytes | None:
@@ -215,15 +219,15 @@ def chunked(*pieces: bytes) -> bytes:
 
 @dataclass
 class Running:
-    """A server running on a memory listener inside a test's nursery."""
+    """A server running on a memory listener inside a test's task group."""
 
     server: Server
     listener: MemoryListener
-    nursery: trio.Nursery
+    nursery: TaskGroup
     #: Cancelling it is cancelling ``serve()`` from outside (only ``serve()`` is inside it).
-    cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancel_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     #: Set when ``serve()`` has returned (or raised).
-    stopped: trio.Event = field(default_factory=trio.Event)
+    stopped: anyio.Event = field(default_factory=anyio.Event)
     stopped_at: float = math.nan
     error: BaseException | None = None
 
@@ -250,17 +254,17 @@ async def running(
     """
     listener = MemoryListener(receive_window=receive_window)
     config = config or make_config()
-    scope = trio.CancelScope()
-    with trio.fail_after(HANG):
+    scope = anyio.CancelScope()
+    with anyio.fail_after(HANG):
         async with _serving(app, config, listener, scope) as handle:
             yield handle
 
 
 @asynccontextmanager
 async def _serving(
-    app: ASGIApp, config: Config, listener: MemoryListener, scope: trio.CancelScope
+    app: ASGIApp, config: Config, listener: MemoryListener, scope: anyio.CancelScope
 ) -> AsyncIterator[Running]:
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         box: list[Running] = []
 
         async def run(*, task_status: TaskStatus[Server] = TASK_STATUS_IGNORED) -> None:
@@ -318,7 +322,7 @@ async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def gated_app(
-    gate: trio.Event, entered: Callable[[], None] | None = None
+    gate: anyio.Event, entered: Callable[[], None] | None = None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An app that reads the body, waits for ``gate``, then answers 200."""
 
@@ -370,7 +374,7 @@ class LifespanApp:
             if self.on_shutdown is not None:
                 await self.on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
-        except trio.Cancelled:
+        except anyio.get_cancelled_exc_class():
             self.events.append((now(), "cancelled"))
             raise
         self.events.append((now(), "returned"))

@@ -7,9 +7,9 @@ client sees and what the app sees.
 
 from __future__ import annotations
 
+import anyio
 import pytest
 import trio
-import trio.testing
 from memory_helpers import (
     Client,
     hello_app,
@@ -20,10 +20,12 @@ from memory_helpers import (
     respond,
     running,
 )
-from trio.testing import MockClock
 
 from trio_asgi import ClientDisconnected
 from trio_asgi._types import Message, Receive, Scope, Send
+from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]
 
 
 async def trickle(client: Client, data: bytes, interval: float) -> None:
@@ -33,33 +35,31 @@ async def trickle(client: Client, data: bytes, interval: float) -> None:
             await client.send(data[i : i + 1])
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
-        await trio.sleep(interval)
+        await anyio.sleep(interval)
 
 
 # --- first byte -----------------------------------------------------------------------------
 
 
-async def test_silent_connection_is_closed_at_first_byte_deadline(
-    autojump_clock: MockClock,
-) -> None:
+async def test_silent_connection_is_closed_at_first_byte_deadline() -> None:
     config = make_config(timeout_first_byte=3.0, timeout_keep_alive=7.0)
     async with running(hello_app, config) as srv:
         t0 = now()
         client = await srv.connect()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 0, 0)
         # Closed without a byte of response: there is no request to answer.
         assert await client.expect_closed() - t0 == pytest.approx(3.0)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 0)
 
 
-async def test_first_byte_in_time_then_head_deadline_applies(autojump_clock: MockClock) -> None:
+async def test_first_byte_in_time_then_head_deadline_applies() -> None:
     config = make_config(timeout_first_byte=3.0, timeout_request_head=4.0)
     async with running(hello_app, config) as srv:
         t0 = now()
         client = await srv.connect()
-        await trio.sleep(2.5)
+        await anyio.sleep(2.5)
         await client.send(b"GET / HT")
         response = await client.response()
         # The head deadline counts from the first byte (2.5), not from the connection.
@@ -69,14 +69,14 @@ async def test_first_byte_in_time_then_head_deadline_applies(autojump_clock: Moc
         assert await client.expect_closed() - t0 == pytest.approx(6.5)
         # The server half-closed and drains briefly; once the client closes, it is gone.
         await client.aclose()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 0)
 
 
 # --- request head (slowloris) -----------------------------------------------------------------
 
 
-async def test_slowloris_gets_408_at_head_deadline(autojump_clock: MockClock) -> None:
+async def test_slowloris_gets_408_at_head_deadline() -> None:
     config = make_config(timeout_request_head=4.0, timeout_first_byte=100.0)
     called = []
 
@@ -86,7 +86,7 @@ async def test_slowloris_gets_408_at_head_deadline(autojump_clock: MockClock) ->
     async with running(app, config) as srv:
         client = await srv.connect()
         request = raw_request(headers=[("X-Padding", "p" * 40)])
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             t0 = now()
             # One byte a second: never complete in 4 s, and never silent for long.
             nursery.start_soon(trickle, client, request, 1.0)
@@ -100,20 +100,18 @@ async def test_slowloris_gets_408_at_head_deadline(autojump_clock: MockClock) ->
             assert closed_at - t0 == pytest.approx(4.0)
             nursery.cancel_scope.cancel()
         await client.aclose()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert called == []
         assert srv.stats() == (0, 0, 0)
 
 
-async def test_head_split_over_time_but_within_deadline_is_served(
-    autojump_clock: MockClock,
-) -> None:
+async def test_head_split_over_time_but_within_deadline_is_served() -> None:
     config = make_config(timeout_request_head=4.0)
     async with running(hello_app, config) as srv:
         client = await srv.connect()
         request = raw_request(target="/slow")
         t0 = now()
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             # len(request) - 1 intervals of 0.1 s: complete after 2.x s, before 4 s.
             nursery.start_soon(trickle, client, request, 0.1)
             response = await client.response()
@@ -122,13 +120,13 @@ async def test_head_split_over_time_but_within_deadline_is_served(
         assert response.at - t0 == pytest.approx(0.1 * (len(request) - 1))
 
 
-async def test_head_deadline_on_a_kept_alive_connection(autojump_clock: MockClock) -> None:
+async def test_head_deadline_on_a_kept_alive_connection() -> None:
     config = make_config(timeout_request_head=4.0, timeout_keep_alive=10.0)
     async with running(hello_app, config) as srv:
         client = await srv.connect()
         await client.request()
         assert (await client.response()).status == 200
-        await trio.sleep(1.0)
+        await anyio.sleep(1.0)
         t1 = now()
         await client.send(b"GET /second HTTP/1.1\r\nHo")
         response = await client.response()
@@ -140,9 +138,7 @@ async def test_head_deadline_on_a_kept_alive_connection(autojump_clock: MockCloc
 # --- keep-alive -------------------------------------------------------------------------------
 
 
-async def test_idle_keep_alive_connection_is_closed_after_timeout(
-    autojump_clock: MockClock,
-) -> None:
+async def test_idle_keep_alive_connection_is_closed_after_timeout() -> None:
     config = make_config(timeout_keep_alive=2.5, timeout_first_byte=9.0)
     async with running(hello_app, config) as srv:
         client = await srv.connect()
@@ -151,15 +147,15 @@ async def test_idle_keep_alive_connection_is_closed_after_timeout(
         assert first.status == 200
         assert not first.closes
         # A request just before the deadline is served and re-arms it.
-        await trio.sleep(2.4)
+        await anyio.sleep(2.4)
         await client.request(target="/again")
         second = await client.response()
         assert second.body == b"hello /again"
         assert second.at - first.at == pytest.approx(2.4)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 0, 2)
         assert await client.expect_closed() - second.at == pytest.approx(2.5)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 2)
 
 
@@ -191,7 +187,7 @@ class BodyRecorder:
             self.send_error = exc
 
 
-async def test_body_total_deadline(autojump_clock: MockClock) -> None:
+async def test_body_total_deadline() -> None:
     # The client is never idle for long (a byte a second) but never finishes.
     config = make_config(timeout_body=5.0, timeout_body_idle=2.0)
     app = BodyRecorder()
@@ -199,7 +195,7 @@ async def test_body_total_deadline(autojump_clock: MockClock) -> None:
         client = await srv.connect()
         t0 = now()
         await client.send(raw_request("POST", headers=[("Content-Length", "100")]))
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(trickle, client, b"x" * 100, 1.0)
             response = await client.response()
             nursery.cancel_scope.cancel()
@@ -217,14 +213,14 @@ async def test_body_total_deadline(autojump_clock: MockClock) -> None:
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_body_idle_deadline(autojump_clock: MockClock) -> None:
+async def test_body_idle_deadline() -> None:
     config = make_config(timeout_body=None, timeout_body_idle=2.0)
     app = BodyRecorder()
     async with running(app, config) as srv:
         client = await srv.connect()
         t0 = now()
         await client.send(raw_request("POST", headers=[("Content-Length", "10")]) + b"abc")
-        await trio.sleep(1.5)
+        await anyio.sleep(1.5)
         await client.send(b"d")
         response = await client.response()
         assert response.status == 408
@@ -240,15 +236,13 @@ async def test_body_idle_deadline(autojump_clock: MockClock) -> None:
         assert isinstance(app.send_error, ClientDisconnected)
 
 
-async def test_body_deadline_counts_from_first_read_not_from_the_head(
-    autojump_clock: MockClock,
-) -> None:
+async def test_body_deadline_counts_from_first_read_not_from_the_head() -> None:
     # The app takes 10 s before it reads: the body clock starts when it does.
     config = make_config(timeout_body=3.0, timeout_body_idle=None)
     times: list[float] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await trio.sleep(10.0)
+        await anyio.sleep(10.0)
         body, _ = await read_body(receive)
         times.append(now())
         await respond(send, 200, body)
@@ -257,7 +251,7 @@ async def test_body_deadline_counts_from_first_read_not_from_the_head(
         client = await srv.connect()
         t0 = now()
         await client.send(raw_request("POST", headers=[("Content-Length", "4")]))
-        await trio.sleep(12.0)
+        await anyio.sleep(12.0)
         await client.send(b"data")
         response = await client.response()
         assert response.status == 200
@@ -265,9 +259,7 @@ async def test_body_deadline_counts_from_first_read_not_from_the_head(
         assert times[0] - t0 == pytest.approx(12.0)
 
 
-async def test_body_timeout_after_response_started_closes_without_408(
-    autojump_clock: MockClock,
-) -> None:
+async def test_body_timeout_after_response_started_closes_without_408() -> None:
     config = make_config(timeout_body=None, timeout_body_idle=2.0)
     app = BodyRecorder(start_response_first=True)
     async with running(app, config) as srv:
@@ -298,7 +290,7 @@ class BigSender:
         self.sent = 0
         self.error: BaseException | None = None
         self.error_at = 0.0
-        self.failed = trio.Event()
+        self.failed = anyio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await read_body(receive)
@@ -322,14 +314,14 @@ class BigSender:
             raise
 
 
-async def test_write_timeout_when_client_stops_reading(autojump_clock: MockClock) -> None:
+async def test_write_timeout_when_client_stops_reading() -> None:
     config = make_config(timeout_write=4.0)
     app = BigSender(size=100_000, chunk=10_000)
     async with running(app, config, receive_window=1024) as srv:
         client = await srv.connect()
         t0 = now()
         await client.request()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 1, 0)
         assert app.error is None
         await app.failed.wait()  # never reading
@@ -338,15 +330,13 @@ async def test_write_timeout_when_client_stops_reading(autojump_clock: MockClock
         assert isinstance(app.error, OSError)
         assert app.error_at - t0 == pytest.approx(4.0)
         assert app.sent == 0  # the first 10 kB never fit in the 1 kB window
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 1)
         with pytest.raises(trio.BrokenResourceError):
             await client.send(b"GET / HTTP/1.1\r\n")  # the server closed its end
 
 
-async def test_slow_but_steady_reader_is_not_cut_off_by_write_timeout(
-    autojump_clock: MockClock,
-) -> None:
+async def test_slow_but_steady_reader_is_not_cut_off_by_write_timeout() -> None:
     # 16 kB a second is slow, but the client keeps reading: the write makes progress,
     # so one 200 kB send() completes although it takes far longer than timeout_write.
     config = make_config(timeout_write=5.0)
@@ -356,7 +346,7 @@ async def test_slow_but_steady_reader_is_not_cut_off_by_write_timeout(
         t0 = now()
         await client.request()
         while app.sent < app.size and app.error is None:
-            await trio.sleep(1.0)
+            await anyio.sleep(1.0)
             assert await client.fill(16384)
         assert app.error is None
         assert now() - t0 > 10.0

@@ -134,12 +134,11 @@ async def test_the_lock_goes_to_waiters_in_arrival_order() -> None:
             order.append(name)
             await anyio.lowlevel.checkpoint()
 
-    async with anyio.create_task_group() as group:
-        async with lock:
-            for name in ("a", "b", "c"):
-                group.start_soon(take, name)
-                await anyio.wait_all_tasks_blocked()
-            order.append("holder")
+    async with anyio.create_task_group() as group, lock:
+        for name in ("a", "b", "c"):
+            group.start_soon(take, name)
+            await anyio.wait_all_tasks_blocked()
+        order.append("holder")
     assert order == ["holder", "a", "b", "c"]
 
 
@@ -151,14 +150,13 @@ async def test_a_cancelled_waiter_does_not_keep_the_lock() -> None:
         async with lock:
             taken.append(name)
 
-    async with anyio.create_task_group() as group:
-        async with lock:
-            async with anyio.create_task_group() as doomed:
-                doomed.start_soon(take, "cancelled")
-                await anyio.wait_all_tasks_blocked()
-                doomed.cancel_scope.cancel()
-            group.start_soon(take, "next")
+    async with anyio.create_task_group() as group, lock:
+        async with anyio.create_task_group() as doomed:
+            doomed.start_soon(take, "cancelled")
             await anyio.wait_all_tasks_blocked()
+            doomed.cancel_scope.cancel()
+        group.start_soon(take, "next")
+        await anyio.wait_all_tasks_blocked()
     assert taken == ["next"]
     async with lock:  # free again
         pass
@@ -172,15 +170,14 @@ async def test_a_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
         async with lock:
             taken.append(name)
 
-    async with anyio.create_task_group() as group:
-        async with anyio.create_task_group() as doomed:
-            await lock.__aenter__()
-            doomed.start_soon(take, "first")
-            await anyio.wait_all_tasks_blocked()
-            group.start_soon(take, "second")
-            await anyio.wait_all_tasks_blocked()
-            await lock.__aexit__(None, None, None)  # hands the lock to "first"...
-            doomed.cancel_scope.cancel()  # ...which is cancelled before it runs
+    async with anyio.create_task_group() as group, anyio.create_task_group() as doomed:
+        await lock.__aenter__()
+        doomed.start_soon(take, "first")
+        await anyio.wait_all_tasks_blocked()
+        group.start_soon(take, "second")
+        await anyio.wait_all_tasks_blocked()
+        await lock.__aexit__(None, None, None)  # hands the lock to "first"...
+        doomed.cancel_scope.cancel()  # ...which is cancelled before it runs
     assert taken in (["second"], ["first", "second"])
     async with lock:
         pass

@@ -12,9 +12,8 @@ import functools
 import logging
 from typing import Any
 
+import anyio
 import pytest
-import trio
-import trio.testing
 from memory_helpers import (
     HANG,
     Client,
@@ -26,18 +25,20 @@ from memory_helpers import (
     respond,
     running,
 )
-from trio.testing import MockClock
 
 import trio_asgi
 from trio_asgi import ASGIProtocolError, LifespanFailure
 from trio_asgi._types import Message, Receive, Scope, Send
 from trio_asgi.testing._memory import MemoryListener
+from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]
 
 
 async def serve_until_failure(app: Any, **options: Any) -> LifespanFailure:
     """Run ``serve()`` expecting its startup to fail; return the failure."""
     options.setdefault("lifespan", "auto")
-    with trio.fail_after(HANG), pytest.raises(LifespanFailure) as info:
+    with anyio.fail_after(HANG), pytest.raises(LifespanFailure) as info:
         await trio_asgi.serve(app, make_config(**options), listeners=[MemoryListener()])
     return info.value
 
@@ -55,10 +56,8 @@ async def fetch(srv: Running, target: str = "/") -> bytes:
 
 
 @pytest.mark.parametrize("mode", ["auto", "on"])
-async def test_startup_before_serving_and_shutdown_after_draining(
-    autojump_clock: MockClock, mode: str
-) -> None:
-    gate = trio.Event()
+async def test_startup_before_serving_and_shutdown_after_draining(mode: str) -> None:
+    gate = anyio.Event()
     app = LifespanApp()
 
     async def slow(scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,10 +70,10 @@ async def test_startup_before_serving_and_shutdown_after_draining(
         assert [w for _, w in app.events] == ["lifespan.startup"]
         client = await srv.connect()
         await client.request()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         t0 = now()
         srv.server.shutdown()
-        await trio.sleep(1.0)
+        await anyio.sleep(1.0)
         assert [w for _, w in app.events] == ["lifespan.startup"]  # still draining
         gate.set()
         assert (await client.response()).closes
@@ -86,7 +85,7 @@ async def test_startup_before_serving_and_shutdown_after_draining(
     ]
 
 
-async def test_lifespan_scope(autojump_clock: MockClock) -> None:
+async def test_lifespan_scope() -> None:
     scopes: list[Scope] = []
 
     async def startup(scope: Scope) -> None:
@@ -99,10 +98,8 @@ async def test_lifespan_scope(autojump_clock: MockClock) -> None:
     assert scopes[0]["state"] == {}
 
 
-async def test_connections_are_not_served_until_startup_completes(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_connections_are_not_served_until_startup_completes() -> None:
+    gate = anyio.Event()
     http_calls: list[float] = []
 
     async def startup(scope: Scope) -> None:
@@ -115,7 +112,7 @@ async def test_connections_are_not_served_until_startup_completes(
     app = LifespanApp(http, on_startup=startup)
     listener = MemoryListener()
     config = make_config(lifespan="on")
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         servers: list[trio_asgi.Server] = []
 
         async def start() -> None:
@@ -123,11 +120,11 @@ async def test_connections_are_not_served_until_startup_completes(
             servers.append(await nursery.start(serve))
 
         nursery.start_soon(start)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         t0 = now()
         client = Client(await listener.connect())  # queued in the listener, not accepted
         await client.request()
-        await trio.sleep(5.0)
+        await anyio.sleep(5.0)
         assert http_calls == []
         assert servers == []
         gate.set()
@@ -141,9 +138,7 @@ async def test_connections_are_not_served_until_startup_completes(
 # --- modes ------------------------------------------------------------------------------------
 
 
-async def test_lifespan_off_never_calls_the_app_with_a_lifespan_scope(
-    autojump_clock: MockClock,
-) -> None:
+async def test_lifespan_off_never_calls_the_app_with_a_lifespan_scope() -> None:
     app = LifespanApp()
     async with running(app, make_config(lifespan="off")) as srv:
         assert await fetch(srv) == b"hello /"
@@ -162,7 +157,7 @@ async def raises_on_lifespan(scope: Scope, receive: Receive, send: Send) -> None
 
 @pytest.mark.parametrize("app", [returns_at_once, raises_on_lifespan])
 async def test_auto_goes_on_without_lifespan_when_unsupported(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture, app: Any
+    caplog: pytest.LogCaptureFixture, app: Any
 ) -> None:
     # PEERS: an app that returns from the lifespan scope crashed Hypercorn's trio worker.
     caplog.set_level(logging.INFO, logger="trio_asgi")
@@ -176,7 +171,7 @@ async def test_auto_goes_on_without_lifespan_when_unsupported(
     ("app", "why"),
     [(returns_at_once, "it returned"), (raises_on_lifespan, "AssertionError: no lifespan here")],
 )
-async def test_on_fails_when_unsupported(autojump_clock: MockClock, app: Any, why: str) -> None:
+async def test_on_fails_when_unsupported(app: Any, why: str) -> None:
     failure = await serve_until_failure(app, lifespan="on")
     assert "does not support lifespan" in str(failure)
     assert why in str(failure)
@@ -210,15 +205,13 @@ class ScriptedLifespan:
                     raise
             if self.then_wait:
                 await receive()  # never answered: the server must still end this call
-        except trio.Cancelled:
+        except anyio.get_cancelled_exc_class():
             self.cancelled = True
             raise
 
 
 @pytest.mark.parametrize("mode", ["auto", "on"])
-async def test_startup_failed_raises_with_the_apps_message(
-    autojump_clock: MockClock, mode: str
-) -> None:
+async def test_startup_failed_raises_with_the_apps_message(mode: str) -> None:
     app = ScriptedLifespan(
         {"type": "lifespan.startup.failed", "message": "database unreachable"}, then_wait=True
     )
@@ -230,16 +223,16 @@ async def test_startup_failed_raises_with_the_apps_message(
     assert app.http_calls == 0
 
 
-async def test_startup_failed_without_a_message(autojump_clock: MockClock) -> None:
+async def test_startup_failed_without_a_message() -> None:
     failure = await serve_until_failure(ScriptedLifespan({"type": "lifespan.startup.failed"}))
     assert "startup failed" in str(failure)
 
 
 async def hang(scope: Scope) -> None:
-    await trio.sleep_forever()
+    await anyio.sleep_forever()
 
 
-async def test_startup_timeout(autojump_clock: MockClock) -> None:
+async def test_startup_timeout() -> None:
     app = LifespanApp(on_startup=hang)
     t0 = now()
     failure = await serve_until_failure(app, lifespan="on", timeout_lifespan_startup=7.0)
@@ -257,9 +250,7 @@ async def test_startup_timeout(autojump_clock: MockClock) -> None:
     ],
 )
 @pytest.mark.parametrize("mode", ["auto", "on"])
-async def test_invalid_message_order_fails_startup(
-    autojump_clock: MockClock, mode: str, bad: Message
-) -> None:
+async def test_invalid_message_order_fails_startup(mode: str, bad: Message) -> None:
     app = ScriptedLifespan(bad)
     failure = await serve_until_failure(app, lifespan=mode)
     assert len(app.errors) == 1  # send() raised it to the app first
@@ -269,7 +260,7 @@ async def test_invalid_message_order_fails_startup(
 
 
 async def test_second_startup_complete_is_refused_but_serving_goes_on(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = ScriptedLifespan(
         {"type": "lifespan.startup.complete"}, {"type": "lifespan.startup.complete"}
@@ -281,7 +272,7 @@ async def test_second_startup_complete_is_refused_but_serving_goes_on(
 
 
 async def test_lifespan_call_raising_while_serving_is_logged_and_serving_goes_on(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -299,9 +290,7 @@ async def test_lifespan_call_raising_while_serving_is_logged_and_serving_goes_on
     assert "lifespan task died" in str(errors[0].exc_info[1])
 
 
-async def test_shutdown_failed_is_logged(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_shutdown_failed_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "lifespan.startup.complete"})
@@ -313,10 +302,8 @@ async def test_shutdown_failed_is_logged(
     assert any("flush failed" in r.getMessage() for r in caplog.records)
 
 
-async def test_shutdown_timeout_is_logged_and_bounded(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = LifespanApp(on_shutdown=trio.sleep_forever)
+async def test_shutdown_timeout_is_logged_and_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    app = LifespanApp(on_shutdown=anyio.sleep_forever)
     async with running(app, make_config(lifespan="on", timeout_lifespan_shutdown=2.5)) as srv:
         t0 = now()
         srv.server.shutdown()
@@ -328,7 +315,7 @@ async def test_shutdown_timeout_is_logged_and_bounded(
 # --- state ------------------------------------------------------------------------------------
 
 
-async def test_state_is_a_shallow_copy_per_request(autojump_clock: MockClock) -> None:
+async def test_state_is_a_shallow_copy_per_request() -> None:
     seen: list[dict[str, Any]] = []
 
     async def startup(scope: Scope) -> None:
@@ -351,7 +338,7 @@ async def test_state_is_a_shallow_copy_per_request(autojump_clock: MockClock) ->
     assert seen[0]["shared"] is seen[1]["shared"]
 
 
-async def test_state_is_empty_without_lifespan(autojump_clock: MockClock) -> None:
+async def test_state_is_empty_without_lifespan() -> None:
     states: list[dict[str, Any]] = []
 
     async def http(scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,9 +3,8 @@ max_requests_per_connection, with the server's statistics at each point."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
-import trio
-import trio.testing
 from memory_helpers import (
     chunked,
     gated_app,
@@ -16,9 +15,11 @@ from memory_helpers import (
     respond,
     running,
 )
-from trio.testing import MockClock
 
 from trio_asgi._types import Message, Receive, Scope, Send
+from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]
 
 # --- max_body_size ----------------------------------------------------------------------------
 
@@ -40,9 +41,7 @@ class Echo:
 
 
 @pytest.mark.parametrize("size", [0, 1, 10])
-async def test_content_length_within_max_body_size_is_served(
-    autojump_clock: MockClock, size: int
-) -> None:
+async def test_content_length_within_max_body_size_is_served(size: int) -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=10)) as srv:
         client = await srv.connect()
@@ -54,9 +53,7 @@ async def test_content_length_within_max_body_size_is_served(
         assert not response.closes
 
 
-async def test_content_length_over_max_body_size_gets_413_before_the_app(
-    autojump_clock: MockClock,
-) -> None:
+async def test_content_length_over_max_body_size_gets_413_before_the_app() -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=10)) as srv:
         client = await srv.connect()
@@ -69,9 +66,7 @@ async def test_content_length_over_max_body_size_gets_413_before_the_app(
         assert app.calls == 0
 
 
-async def test_expect_continue_over_max_body_size_gets_413_without_100(
-    autojump_clock: MockClock,
-) -> None:
+async def test_expect_continue_over_max_body_size_gets_413_without_100() -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=10)) as srv:
         client = await srv.connect()
@@ -83,9 +78,7 @@ async def test_expect_continue_over_max_body_size_gets_413_without_100(
         assert app.calls == 0
 
 
-async def test_max_body_size_zero_allows_requests_without_a_body(
-    autojump_clock: MockClock,
-) -> None:
+async def test_max_body_size_zero_allows_requests_without_a_body() -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=0)) as srv:
         client = await srv.connect()
@@ -97,7 +90,7 @@ async def test_max_body_size_zero_allows_requests_without_a_body(
         assert app.calls == 1
 
 
-async def test_chunked_body_over_max_body_size_gets_413(autojump_clock: MockClock) -> None:
+async def test_chunked_body_over_max_body_size_gets_413() -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=10)) as srv:
         client = await srv.connect()
@@ -115,11 +108,11 @@ async def test_chunked_body_over_max_body_size_gets_413(autojump_clock: MockCloc
         assert len(delivered) <= 10
         assert b"cccc" not in delivered
         assert all(m["more_body"] for m in app.messages[:-1])
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_chunked_body_of_exactly_max_body_size_is_served(autojump_clock: MockClock) -> None:
+async def test_chunked_body_of_exactly_max_body_size_is_served() -> None:
     app = Echo()
     async with running(app, make_config(max_body_size=10)) as srv:
         client = await srv.connect()
@@ -134,17 +127,15 @@ async def test_chunked_body_of_exactly_max_body_size_is_served(autojump_clock: M
 # --- limit_concurrency ------------------------------------------------------------------------
 
 
-async def test_limit_concurrency_refuses_with_503_then_serves_again(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_limit_concurrency_refuses_with_503_then_serves_again() -> None:
+    gate = anyio.Event()
     entered: list[int] = []
     app = gated_app(gate, lambda: entered.append(1))
     async with running(app, make_config(limit_concurrency=2)) as srv:
         first, second = await srv.connect(), await srv.connect()
         await first.request(target="/1")
         await second.request(target="/2")
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert len(entered) == 2
         assert srv.stats() == (2, 2, 0)
 
@@ -156,14 +147,14 @@ async def test_limit_concurrency_refuses_with_503_then_serves_again(
         assert refused.closes
         await third.expect_closed()
         await third.aclose()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert len(entered) == 2  # the app never saw /3
         assert srv.stats() == (2, 2, 0)
 
         gate.set()
         assert (await first.response()).status == 200
         assert (await second.response()).status == 200
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (2, 0, 2)
 
         # Capacity is free again: a new request on a kept-alive connection is served.
@@ -172,10 +163,8 @@ async def test_limit_concurrency_refuses_with_503_then_serves_again(
         assert len(entered) == 3
 
 
-async def test_limit_concurrency_also_applies_to_kept_alive_connections(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_limit_concurrency_also_applies_to_kept_alive_connections() -> None:
+    gate = anyio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] == "/block":
@@ -187,7 +176,7 @@ async def test_limit_concurrency_also_applies_to_kept_alive_connections(
         await kept.request()
         assert (await kept.response()).status == 200  # served while under the limit
         await busy.request(target="/block")
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (2, 1, 1)
         await kept.request()
         refused = await kept.response()
@@ -200,9 +189,7 @@ async def test_limit_concurrency_also_applies_to_kept_alive_connections(
 # --- max_requests_per_connection --------------------------------------------------------------
 
 
-async def test_max_requests_per_connection_closes_after_the_nth(
-    autojump_clock: MockClock,
-) -> None:
+async def test_max_requests_per_connection_closes_after_the_nth() -> None:
     async with running(hello_app, make_config(max_requests_per_connection=3)) as srv:
         client = await srv.connect()
         for i in range(1, 4):
@@ -212,11 +199,11 @@ async def test_max_requests_per_connection_closes_after_the_nth(
             assert response.closes == (i == 3)
         await client.expect_closed()
         await client.aclose()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 3)
 
 
-async def test_max_requests_per_connection_with_pipelining(autojump_clock: MockClock) -> None:
+async def test_max_requests_per_connection_with_pipelining() -> None:
     async with running(hello_app, make_config(max_requests_per_connection=2)) as srv:
         client = await srv.connect()
         await client.send(b"".join(raw_request(target=f"/{i}") for i in range(1, 5)))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 
+import anyio
 import pytest
 import trio
-import trio.testing
 from memory_helpers import (
     HANG,
     LifespanApp,
@@ -25,12 +25,14 @@ from memory_helpers import (
     read_body,
     running,
 )
-from trio.testing import MockClock
 
 import trio_asgi
 from trio_asgi import Server
 from trio_asgi._types import Receive, Scope, Send
 from trio_asgi.testing._memory import MemoryListener
+from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]
 
 
 class Forever:
@@ -38,7 +40,7 @@ class Forever:
 
     def __init__(self, *, stream_body: bool = False) -> None:
         self.stream_body = stream_body
-        self.entered = trio.Event()
+        self.entered = anyio.Event()
         self.cancelled_at: float | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,8 +60,8 @@ class Forever:
                         {"type": "http.response.body", "body": b"x" * 65536, "more_body": True}
                     )
             self.entered.set()
-            await trio.sleep_forever()
-        except trio.Cancelled:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
             self.cancelled_at = now()
             raise
 
@@ -67,12 +69,12 @@ class Forever:
 # --- graceful shutdown --------------------------------------------------------------------
 
 
-async def test_shutdown_closes_idle_connections_at_once(autojump_clock: MockClock) -> None:
+async def test_shutdown_closes_idle_connections_at_once() -> None:
     async with running(hello_app, make_config(timeout_keep_alive=60.0)) as srv:
         kept, silent = await srv.connect(), await srv.connect()
         await kept.request()
         assert (await kept.response()).status == 200
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (2, 0, 1)
         t0 = now()
         srv.server.shutdown()
@@ -83,29 +85,27 @@ async def test_shutdown_closes_idle_connections_at_once(autojump_clock: MockCloc
         srv.server.shutdown()  # idempotent, also after the end
 
 
-async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close() -> None:
+    gate = anyio.Event()
     app = LifespanApp(gated_app(gate))
     config = make_config(lifespan="on", timeout_graceful_shutdown=30.0)
     async with running(app, config) as srv:
         busy, idle = await srv.connect(), await srv.connect()
         # A second request pipelined behind the first is not served after shutdown.
         await busy.send(raw_request(target="/1") + raw_request(target="/2"))
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (2, 1, 0)
         t0 = now()
         srv.server.shutdown()
         assert await idle.expect_closed() == pytest.approx(t0)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 1, 0)
         assert not srv.stopped.is_set()
         assert app.times("lifespan.shutdown") == []  # not before the connections are done
         with pytest.raises(trio.BrokenResourceError):
             await srv.listener.connect()  # no longer accepting
 
-        await trio.sleep(2.0)
+        await anyio.sleep(2.0)
         gate.set()
         response = await busy.response()
         assert (response.status, response.body) == (200, b"done")
@@ -117,7 +117,7 @@ async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close(
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_graceful_shutdown_timeout_cancels_the_rest(autojump_clock: MockClock) -> None:
+async def test_graceful_shutdown_timeout_cancels_the_rest() -> None:
     forever = Forever()
     app = LifespanApp(forever)
     config = make_config(lifespan="on", timeout_graceful_shutdown=3.0)
@@ -136,9 +136,7 @@ async def test_graceful_shutdown_timeout_cancels_the_rest(autojump_clock: MockCl
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_client_that_does_not_read_cannot_stall_graceful_shutdown(
-    autojump_clock: MockClock,
-) -> None:
+async def test_client_that_does_not_read_cannot_stall_graceful_shutdown() -> None:
     # PEERS: a client that stops reading kept Hypercorn-trio alive (shielded writes).
     # No write timeout at all here: only the grace period can end the write.
     forever = Forever(stream_body=True)
@@ -148,7 +146,7 @@ async def test_client_that_does_not_read_cannot_stall_graceful_shutdown(
         client = await srv.connect()
         await client.request()
         await forever.entered.wait()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 1, 0)
         t0 = now()
         srv.server.shutdown()
@@ -159,9 +157,7 @@ async def test_client_that_does_not_read_cannot_stall_graceful_shutdown(
             await client.send(b"x")  # the server closed its end
 
 
-async def test_shutdown_requested_before_serving_returns_after_startup(
-    autojump_clock: MockClock,
-) -> None:
+async def test_shutdown_requested_before_serving_returns_after_startup() -> None:
     app = LifespanApp()
     server = Server(app, make_config(lifespan="on"))
     server.shutdown()
@@ -171,9 +167,9 @@ async def test_shutdown_requested_before_serving_returns_after_startup(
     assert [w for _, w in app.events] == ["lifespan.startup", "lifespan.shutdown", "returned"]
 
 
-async def test_a_server_serves_once(autojump_clock: MockClock) -> None:
+async def test_a_server_serves_once() -> None:
     server = Server(hello_app, make_config())
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         await nursery.start(
             lambda task_status: server.serve(listeners=[MemoryListener()], task_status=task_status)
         )
@@ -185,9 +181,7 @@ async def test_a_server_serves_once(autojump_clock: MockClock) -> None:
 # --- outer cancellation --------------------------------------------------------------------
 
 
-async def test_outer_cancellation_returns_promptly_and_runs_lifespan_shutdown(
-    autojump_clock: MockClock,
-) -> None:
+async def test_outer_cancellation_returns_promptly_and_runs_lifespan_shutdown() -> None:
     forever = Forever()
     app = LifespanApp(forever)
     config = make_config(lifespan="on", timeout_graceful_shutdown=30.0)
@@ -207,26 +201,22 @@ async def test_outer_cancellation_returns_promptly_and_runs_lifespan_shutdown(
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_outer_cancellation_with_a_client_that_does_not_read(
-    autojump_clock: MockClock,
-) -> None:
+async def test_outer_cancellation_with_a_client_that_does_not_read() -> None:
     forever = Forever(stream_body=True)
     config = make_config(timeout_write=None)
     async with running(forever, config, receive_window=4096) as srv:
         client = await srv.connect()
         await client.request()
         await forever.entered.wait()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         t0 = now()
         srv.cancel_scope.cancel()
         assert await srv.wait_stopped() == pytest.approx(t0)
         assert forever.cancelled_at == pytest.approx(t0)
 
 
-async def test_outer_cancellation_bounds_a_hanging_lifespan_shutdown(
-    autojump_clock: MockClock,
-) -> None:
-    app = LifespanApp(on_shutdown=trio.sleep_forever)
+async def test_outer_cancellation_bounds_a_hanging_lifespan_shutdown() -> None:
+    app = LifespanApp(on_shutdown=anyio.sleep_forever)
     config = make_config(lifespan="on", timeout_lifespan_shutdown=4.0)
     async with running(app, config) as srv:
         client = await srv.connect()
@@ -240,10 +230,8 @@ async def test_outer_cancellation_bounds_a_hanging_lifespan_shutdown(
         assert app.times("cancelled") == [pytest.approx(t0 + 4.0)]
 
 
-async def test_graceful_shutdown_bounds_a_hanging_lifespan_shutdown(
-    autojump_clock: MockClock,
-) -> None:
-    app = LifespanApp(on_shutdown=trio.sleep_forever)
+async def test_graceful_shutdown_bounds_a_hanging_lifespan_shutdown() -> None:
+    app = LifespanApp(on_shutdown=anyio.sleep_forever)
     config = make_config(lifespan="on", timeout_lifespan_shutdown=4.0)
     async with running(app, config) as srv:
         t0 = now()
@@ -252,7 +240,7 @@ async def test_graceful_shutdown_bounds_a_hanging_lifespan_shutdown(
         assert app.times("cancelled") == [pytest.approx(t0 + 4.0)]
 
 
-async def test_outer_cancellation_while_an_error_reply_lingers(autojump_clock: MockClock) -> None:
+async def test_outer_cancellation_while_an_error_reply_lingers() -> None:
     # A 400 makes the server half-close and drain for a moment (so the reply is not
     # lost to a reset); that drain must not hold up cancellation for long.
     async with running(hello_app, make_config()) as srv:
@@ -263,11 +251,11 @@ async def test_outer_cancellation_while_an_error_reply_lingers(autojump_clock: M
         async def keep_sending() -> None:
             while True:
                 await client.send(b"x")
-                await trio.sleep(0.1)
+                await anyio.sleep(0.1)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(keep_sending)
-            await trio.sleep(0.05)
+            await anyio.sleep(0.05)
             t0 = now()
             srv.cancel_scope.cancel()
             stopped = await srv.wait_stopped()
@@ -275,9 +263,7 @@ async def test_outer_cancellation_while_an_error_reply_lingers(autojump_clock: M
         assert stopped - t0 <= 1.0
 
 
-async def test_shutdown_does_not_wait_for_a_half_sent_request_head(
-    autojump_clock: MockClock,
-) -> None:
+async def test_shutdown_does_not_wait_for_a_half_sent_request_head() -> None:
     # A connection that is between requests (here: half a head, nothing for the app
     # yet) is not a request in flight: shutdown closes it at once, not at the head
     # deadline or the end of the grace period.
@@ -285,14 +271,14 @@ async def test_shutdown_does_not_wait_for_a_half_sent_request_head(
     async with running(hello_app, config) as srv:
         client = await srv.connect()
         await client.send(b"GET /slow HTTP/1.1\r\nHo")
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         t0 = now()
         srv.server.shutdown()
         assert await srv.wait_stopped() == pytest.approx(t0)
         assert await client.read_until_eof() in (b"",)
 
 
-async def test_outer_cancellation_during_the_grace_period(autojump_clock: MockClock) -> None:
+async def test_outer_cancellation_during_the_grace_period() -> None:
     forever = Forever()
     app = LifespanApp(forever)
     config = make_config(lifespan="on", timeout_graceful_shutdown=30.0)
@@ -302,7 +288,7 @@ async def test_outer_cancellation_during_the_grace_period(autojump_clock: MockCl
         await forever.entered.wait()
         t0 = now()
         srv.server.shutdown()
-        await trio.sleep(2.0)
+        await anyio.sleep(2.0)
         assert not srv.stopped.is_set()
         srv.cancel_scope.cancel()  # impatient caller: stop now
         assert await srv.wait_stopped() - t0 == pytest.approx(2.0)
@@ -310,15 +296,15 @@ async def test_outer_cancellation_during_the_grace_period(autojump_clock: MockCl
         assert app.times("lifespan.shutdown") == [pytest.approx(t0 + 2.0)]
 
 
-async def test_outer_cancellation_during_lifespan_startup(autojump_clock: MockClock) -> None:
+async def test_outer_cancellation_during_lifespan_startup() -> None:
     # The lifespan call is shielded so that shutdown can still be sent after an outer
     # cancellation; the shield must not keep a startup that never ends alive.
     async def hang(scope: Scope) -> None:
-        await trio.sleep_forever()
+        await anyio.sleep_forever()
 
     app = LifespanApp(on_startup=hang)
     config = make_config(lifespan="on", timeout_lifespan_startup=None)
-    with trio.fail_after(HANG), trio.CancelScope() as scope:
+    with anyio.fail_after(HANG), anyio.CancelScope() as scope:
         scope.deadline = now() + 2.0
         await trio_asgi.serve(app, config, listeners=[MemoryListener()])
     assert scope.cancelled_caught
@@ -327,9 +313,7 @@ async def test_outer_cancellation_during_lifespan_startup(autojump_clock: MockCl
     assert app.times("lifespan.shutdown") == []
 
 
-async def test_outer_cancellation_does_not_wait_for_a_lingering_connection(
-    autojump_clock: MockClock,
-) -> None:
+async def test_outer_cancellation_does_not_wait_for_a_lingering_connection() -> None:
     # Regression: after an error reply the connection lingers (half-close, read for up to
     # a second) so the client can read the reply; that linger was shielded, so cancelling
     # serve() from outside waited for it.
@@ -340,8 +324,8 @@ async def test_outer_cancellation_does_not_wait_for_a_lingering_connection(
 
     listener = MemoryListener()
     config = trio_asgi.Config(lifespan="off", access_log=False)
-    with trio.CancelScope() as outer:
-        async with trio.open_nursery() as nursery:
+    with anyio.CancelScope() as outer:
+        async with anyio.create_task_group() as nursery:
             await nursery.start(
                 functools.partial(trio_asgi.serve, app, config, listeners=[listener])
             )
@@ -349,7 +333,7 @@ async def test_outer_cancellation_does_not_wait_for_a_lingering_connection(
             await client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n")
             reply = await client.receive_some()
             assert reply.startswith(b"HTTP/1.1 400 ")
-            await trio.testing.wait_all_tasks_blocked()  # the server is now lingering
-            cancelled_at = trio.current_time()
+            await wait_all_tasks_blocked()  # the server is now lingering
+            cancelled_at = anyio.current_time()
             outer.cancel()
-    assert trio.current_time() == cancelled_at
+    assert anyio.current_time() == cancelled_at

@@ -1,4 +1,4 @@
-"""WebSocket timing, backpressure and shutdown, in memory under trio's ``autojump_clock``.
+"""WebSocket timing, backpressure and shutdown, in memory under a virtual clock, on both backends.
 
 The real server runs on a :class:`~trio_asgi.testing._memory.MemoryListener`; the
 client is the wsproto client of ``ws_helpers`` over the memory stream. Under the
@@ -14,17 +14,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
-import trio
-import trio.testing
 from memory_helpers import Running, make_config, now, running
-from trio.testing import MockClock
 from ws_helpers import EchoApp, WSClient, close_cleanly, open_websocket, upgrade_request
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from trio_asgi import ClientDisconnected
 from trio_asgi._types import Message, Receive, Scope, Send
+from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
 from trio_asgi.testing._ws_frames import Frame, Opcode
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]
 
 
 async def ws_connect(srv: Running, target: str = "/", **options: Any) -> WSClient:
@@ -38,9 +39,7 @@ def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 # --- pings --------------------------------------------------------------------------------------
 
 
-async def test_server_pings_on_the_interval_and_a_client_that_answers_stays(
-    autojump_clock: MockClock,
-) -> None:
+async def test_server_pings_on_the_interval_and_a_client_that_answers_stays() -> None:
     app = EchoApp()
     config = make_config(ws_ping_interval=20.0, ws_ping_timeout=5.0)
     async with running(app, config) as srv:
@@ -58,7 +57,7 @@ async def test_server_pings_on_the_interval_and_a_client_that_answers_stays(
     assert app.disconnect["code"] == 1000
 
 
-async def test_missing_pong_closes_1011(autojump_clock: MockClock) -> None:
+async def test_missing_pong_closes_1011() -> None:
     app = EchoApp()
     config = make_config(ws_ping_interval=20.0, ws_ping_timeout=5.0)
     async with running(app, config) as srv:
@@ -79,11 +78,11 @@ async def test_missing_pong_closes_1011(autojump_clock: MockClock) -> None:
     }
 
 
-async def test_no_pings_when_the_interval_is_none(autojump_clock: MockClock) -> None:
+async def test_no_pings_when_the_interval_is_none() -> None:
     async with running(EchoApp(), make_config(ws_ping_interval=None)) as srv:
         client = await ws_connect(srv)
         t0 = now()
-        with trio.move_on_after(1000.0):
+        with anyio.move_on_after(1000.0):
             event = await client.next_event()
             raise AssertionError(f"unexpected {event!r}")
         assert now() == pytest.approx(t0 + 1000.0)
@@ -93,16 +92,14 @@ async def test_no_pings_when_the_interval_is_none(autojump_clock: MockClock) -> 
 # --- handshake and closing-handshake timeouts ---------------------------------------------------
 
 
-async def test_handshake_timeout_is_http_500(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_handshake_timeout_is_http_500(caplog: pytest.LogCaptureFixture) -> None:
     cancelled: list[float] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         try:
-            await trio.sleep_forever()  # never accepts
-        except trio.Cancelled:
+            await anyio.sleep_forever()  # never accepts
+        except anyio.get_cancelled_exc_class():
             cancelled.append(now())
             raise
 
@@ -117,9 +114,7 @@ async def test_handshake_timeout_is_http_500(
     assert "did not accept or close within 7.0s" in record.getMessage()
 
 
-async def test_closing_handshake_times_out_if_the_client_never_answers(
-    autojump_clock: MockClock,
-) -> None:
+async def test_closing_handshake_times_out_if_the_client_never_answers() -> None:
     disconnects: list[Message] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,9 +134,7 @@ async def test_closing_handshake_times_out_if_the_client_never_answers(
     assert disconnects == [{"type": "websocket.disconnect", "code": 4000, "reason": "done"}]
 
 
-async def test_close_right_after_accept_ends_as_soon_as_the_client_answers(
-    autojump_clock: MockClock,
-) -> None:
+async def test_close_right_after_accept_ends_as_soon_as_the_client_answers() -> None:
     # Regression: the reader was only started for an OPEN WebSocket, so a close sent
     # before it started left the client's answer unread until timeout_ws_close.
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,11 +151,11 @@ async def test_close_right_after_accept_ends_as_soon_as_the_client_answers(
 
 
 async def test_write_timeout_when_the_client_stops_reading(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     raised: list[tuple[float, BaseException]] = []
     disconnects: list[Message] = []
-    app_done = trio.Event()
+    app_done = anyio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -189,10 +182,8 @@ async def test_write_timeout_when_the_client_stops_reading(
 # --- backpressure -------------------------------------------------------------------------------
 
 
-async def test_an_app_that_does_not_read_stops_the_server_reading(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_an_app_that_does_not_read_stops_the_server_reading() -> None:
+    gate = anyio.Event()
     received: list[str] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -213,12 +204,12 @@ async def test_an_app_that_does_not_read_stops_the_server_reading(
                 await client.send_text(f"{i:06d}" + "." * 100)
                 sent.append(i)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(flood)
-            await trio.testing.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
             stuck_at = len(sent)
             assert 0 < stuck_at < total  # the client's sends block: we stopped reading
-            await trio.sleep(100.0)  # time passes; nothing moves
+            await anyio.sleep(100.0)  # time passes; nothing moves
             assert len(sent) == stuck_at
             # What sits unread is bounded: the queue (and one message on its way into
             # it), one read (at most a window) in the parser, and the window itself.
@@ -228,9 +219,7 @@ async def test_an_app_that_does_not_read_stops_the_server_reading(
     assert received == [f"{i:06d}" + "." * 100 for i in range(total)]
 
 
-async def test_a_ping_flood_from_a_client_that_reads_nothing_does_not_grow_buffers(
-    autojump_clock: MockClock,
-) -> None:
+async def test_a_ping_flood_from_a_client_that_reads_nothing_does_not_grow_buffers() -> None:
     # Pongs obey backpressure: they wait for the client to read, and so does the reader.
     window = 4096
     total = 1500
@@ -243,9 +232,9 @@ async def test_a_ping_flood_from_a_client_that_reads_nothing_does_not_grow_buffe
                 await client.ping(b"%06d" % i)
                 sent.append(i)
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(flood)
-            await trio.testing.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
             stuck_at = len(sent)
             # 12-byte pings, 8-byte pongs. At most: a window of unread pings, one window's
             # worth being parsed (its pongs wait to be written), a window of unread pongs.
@@ -260,7 +249,7 @@ async def test_a_ping_flood_from_a_client_that_reads_nothing_does_not_grow_buffe
 
 
 async def test_app_sends_pongs_and_a_close_never_race_on_the_stream(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Peers raised BusyResourceError when an app send, a pong and a close raced. A small
     # window makes every write wait, and the memory stream raises on concurrent writers.
@@ -277,25 +266,25 @@ async def test_app_sends_pongs_and_a_close_never_race_on_the_stream(
             except ClientDisconnected:
                 pass  # the close below won the race
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(sender, "a")
             nursery.start_soon(sender, "b")
-            await trio.sleep(1.0)  # mid-stream, while both senders wait on the client
+            await anyio.sleep(1.0)  # mid-stream, while both senders wait on the client
             await send({"type": "websocket.close", "code": 4000, "reason": "enough"})
 
     async with running(app, make_config(), receive_window=512) as srv:
         client = await ws_connect(srv)
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
 
             async def pinger() -> None:
                 for i in range(50):
                     await client.ping(b"%d" % i)
-                    await trio.sleep(0.01)
+                    await anyio.sleep(0.01)
 
             nursery.start_soon(pinger)
             texts: list[str] = []
             while True:
-                await trio.sleep(0.05)  # a slow reader: writes keep blocking
+                await anyio.sleep(0.05)  # a slow reader: writes keep blocking
                 event = await client.next_event()
                 if isinstance(event, TextMessage):
                     texts.append(event.data)
@@ -305,6 +294,7 @@ async def test_app_sends_pongs_and_a_close_never_race_on_the_stream(
                 else:
                     assert isinstance(event, Pong), event
             nursery.cancel_scope.cancel()
+        assert isinstance(event, CloseConnection)
         await client.send(event.response())
         await client.expect_eof()
     assert error_records(caplog) == []
@@ -314,23 +304,25 @@ async def test_app_sends_pongs_and_a_close_never_race_on_the_stream(
         assert mine == list(range(len(mine)))
 
 
-async def test_a_close_cancelled_while_waiting_for_its_turn_is_still_sent(
-    autojump_clock: MockClock,
-) -> None:
+async def test_a_close_cancelled_while_waiting_for_its_turn_is_still_sent() -> None:
     # Regression: the close frame counted as sent, but its write was cancelled while an
     # app send held the stream; the client never got it and saw the connection drop.
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send, {"type": "websocket.send", "bytes": b"b" * 10_000})
-            await trio.testing.wait_all_tasks_blocked()  # that send waits on the client
-            with trio.move_on_after(1.0):
+
+        async def send_big() -> None:
+            await send({"type": "websocket.send", "bytes": b"b" * 10_000})
+
+        async with anyio.create_task_group() as nursery:
+            nursery.start_soon(send_big)
+            await wait_all_tasks_blocked()  # that send waits on the client
+            with anyio.move_on_after(1.0):
                 await send({"type": "websocket.close", "code": 4000, "reason": "bye"})
 
     async with running(app, make_config(timeout_ws_close=60.0), receive_window=512) as srv:
         client = await ws_connect(srv)
-        await trio.sleep(2.0)  # the close's wait has been cancelled by now
+        await anyio.sleep(2.0)  # the close's wait has been cancelled by now
         assert await client.receive_message() == b"b" * 10_000
         assert await client.expect_close() == (4000, "bye")
         t0 = now()
@@ -339,7 +331,7 @@ async def test_a_close_cancelled_while_waiting_for_its_turn_is_still_sent(
 
 
 async def test_a_send_cancelled_midway_breaks_the_connection(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Part of a frame may be on the wire: writing anything after it would corrupt the stream.
     outcome: list[Any] = []
@@ -347,7 +339,7 @@ async def test_a_send_cancelled_midway_breaks_the_connection(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
-        with trio.move_on_after(1.0) as scope_:
+        with anyio.move_on_after(1.0) as scope_:
             await send({"type": "websocket.send", "bytes": b"x" * 100_000})
         outcome.append(scope_.cancelled_caught)
         try:
@@ -358,7 +350,7 @@ async def test_a_send_cancelled_midway_breaks_the_connection(
 
     async with running(app, make_config(), receive_window=1024) as srv:
         client = await ws_connect(srv)
-        await trio.sleep(2.0)
+        await anyio.sleep(2.0)
         raw = await client.read_until_eof()
     assert outcome[0] is True
     assert isinstance(outcome[1], ClientDisconnected)
@@ -371,9 +363,7 @@ async def test_a_send_cancelled_midway_breaks_the_connection(
 # --- shutdown -----------------------------------------------------------------------------------
 
 
-async def test_shutdown_closes_1012_and_returns_within_the_grace_period(
-    autojump_clock: MockClock,
-) -> None:
+async def test_shutdown_closes_1012_and_returns_within_the_grace_period() -> None:
     # Peers left WebSockets open at shutdown, or waited forever for them.
     app = EchoApp()
     config = make_config(timeout_graceful_shutdown=5.0, timeout_ws_close=60.0)
@@ -399,13 +389,11 @@ async def test_shutdown_closes_1012_and_returns_within_the_grace_period(
     assert srv.stats() == (0, 0, 1)
 
 
-async def test_shutdown_with_a_client_that_answers_is_immediate(
-    autojump_clock: MockClock,
-) -> None:
+async def test_shutdown_with_a_client_that_answers_is_immediate() -> None:
     app = EchoApp()
     async with running(app, make_config(timeout_graceful_shutdown=5.0)) as srv:
         clients = [await ws_connect(srv) for _ in range(3)]
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (3, 3, 0)
         t0 = now()
         srv.server.shutdown()
@@ -416,23 +404,21 @@ async def test_shutdown_with_a_client_that_answers_is_immediate(
     assert srv.stats() == (0, 0, 3)
 
 
-async def test_shutdown_cancels_an_app_that_ignores_the_disconnect(
-    autojump_clock: MockClock,
-) -> None:
+async def test_shutdown_cancels_an_app_that_ignores_the_disconnect() -> None:
     cancelled: list[float] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         try:
-            await trio.sleep_forever()  # never reads, never returns
-        except trio.Cancelled:
+            await anyio.sleep_forever()  # never reads, never returns
+        except anyio.get_cancelled_exc_class():
             cancelled.append(now())
             raise
 
     async with running(app, make_config(timeout_graceful_shutdown=4.0)) as srv:
         client = await ws_connect(srv)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         t0 = now()
         srv.server.shutdown()
         assert await client.expect_close() == (1012, "server shutdown")
@@ -442,23 +428,21 @@ async def test_shutdown_cancels_an_app_that_ignores_the_disconnect(
     assert cancelled[0] <= t0 + 4.0
 
 
-async def test_statistics_count_the_session_while_open(autojump_clock: MockClock) -> None:
+async def test_statistics_count_the_session_while_open() -> None:
     app = EchoApp()
     async with running(app, make_config()) as srv:
         assert srv.stats() == (0, 0, 0)
         client = await ws_connect(srv)
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (1, 1, 0)
         await close_cleanly(client)
         await app.done.wait()
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 1)
 
 
-async def test_shutdown_during_the_handshake_closes_1012_once_accepted(
-    autojump_clock: MockClock,
-) -> None:
-    gate = trio.Event()
+async def test_shutdown_during_the_handshake_closes_1012_once_accepted() -> None:
+    gate = anyio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -470,17 +454,17 @@ async def test_shutdown_during_the_handshake_closes_1012_once_accepted(
 
     async with running(app, make_config(timeout_graceful_shutdown=30.0)) as srv:
         stream = await srv.listener.connect()
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             clients: list[WSClient] = []
 
             async def handshake() -> None:
                 clients.append(await open_websocket(stream))
 
             nursery.start_soon(handshake)
-            await trio.testing.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
             t0 = now()
             srv.server.shutdown()
-            await trio.testing.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
             gate.set()
         [client] = clients
         assert client.answer.status == 101
@@ -493,13 +477,13 @@ async def test_shutdown_during_the_handshake_closes_1012_once_accepted(
 
 
 async def test_client_gone_during_the_handshake_makes_accept_raise_quietly(
-    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     raised: list[BaseException] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
-        await trio.sleep(1.0)
+        await anyio.sleep(1.0)
         try:
             await send({"type": "websocket.accept"})
         except BaseException as exc:
@@ -510,16 +494,14 @@ async def test_client_gone_during_the_handshake_makes_accept_raise_quietly(
         stream = await srv.listener.connect()
         await stream.send_all(upgrade_request())
         await stream.aclose()
-        await trio.sleep(2.0)
-        await trio.testing.wait_all_tasks_blocked()
+        await anyio.sleep(2.0)
+        await wait_all_tasks_blocked()
         assert srv.stats() == (0, 0, 1)
     assert [type(exc) for exc in raised] == [ClientDisconnected]
     assert error_records(caplog) == []
 
 
-async def test_a_frame_announcing_more_than_the_limit_closes_1009_before_its_payload(
-    autojump_clock: MockClock,
-) -> None:
+async def test_a_frame_announcing_more_than_the_limit_closes_1009_before_its_payload() -> None:
     # Daphne buffered unbounded messages: here the frame header alone decides.
     app = EchoApp()
     async with running(app, make_config(ws_max_size=1000), receive_window=4096) as srv:

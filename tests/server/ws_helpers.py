@@ -2,7 +2,7 @@
 
 It runs over an anyio byte stream (a TCP socket, on trio or asyncio) or a trio
 stream (an in-memory connection, wrapped on the way in), so the same client
-drives the socket tests on both backends and the ``autojump_clock`` memory tests.
+drives the socket tests and the virtual-clock memory tests, on both backends.
 
 * :func:`upgrade_request` builds handshake bytes, valid by default; any header
   can be replaced, dropped or repeated to make a bad one.

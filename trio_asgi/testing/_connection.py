@@ -6,8 +6,10 @@ on an in-memory listener. Each :meth:`TestServer.connect` hands the server one e
 a :func:`~trio_asgi.testing.bounded_memory_stream_pair` and the test the other, wrapped
 in a :class:`TestConnection`. Nothing here uses a socket, a thread or the wall clock
 on its own: run tests under ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's
-``autojump_clock`` fixture) and every server timeout fires at once, in virtual time, and
-a run is a pure function of the inputs, so a failing hypothesis example replays exactly.
+``autojump_clock`` fixture), or on asyncio in an event loop with the same virtual
+clock (``trio_asgi.testing._virtual_clock.VirtualClockEventLoop``), and every server
+timeout fires at once, in virtual time, and a run is a pure function of the inputs, so
+a failing hypothesis example replays exactly.
 
 The HTTP layer serialises requests with an ``h11`` client and parses each response
 with a fresh ``h11`` client that is told only the request's method, so pipelined
@@ -19,17 +21,16 @@ read back the same way. A server that writes something that is not HTTP raises
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 import h11
 import trio
-import trio.testing
 
 from .._config import Config
 from .._server._serve import Server, serve
@@ -39,6 +40,8 @@ from ._client_errors import ConnectionClosed, InvalidResponse
 from ._memory import MemoryListener
 from ._server_errors import ServerErrors, capture_server_errors
 from ._streams import BoundedMemoryStream, MemoryStreamStatistics
+from ._virtual_clock import wait_all_tasks_blocked
+from ._waiting import aclose_forcefully, read_deadline
 from ._ws_client import TestWebSocket, open_websocket
 
 #: Virtual seconds a read waits before :class:`trio.TooSlowError`: longer than every
@@ -173,8 +176,8 @@ class TestConnection:
         self.eof = False
         self._buffer = bytearray()
 
-    def _deadline(self) -> AbstractContextManager[trio.CancelScope]:
-        return trio.fail_after(math.inf if self.timeout is None else self.timeout)
+    def _deadline(self) -> AbstractContextManager[None]:
+        return read_deadline(self.timeout)
 
     # --- raw bytes ----------------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class TestConnection:
             except trio.BrokenResourceError:
                 return False
             # The server reads what is there: without this it would get all pieces at once.
-            await trio.testing.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
         return True
 
     async def send_eof(self) -> None:
@@ -220,7 +223,7 @@ class TestConnection:
 
     async def close(self) -> None:
         """Drop the connection (the server's reads end and its writes fail)."""
-        await trio.aclose_forcefully(self.stream)
+        await aclose_forcefully(self.stream)
 
     def statistics(self) -> MemoryStreamStatistics:
         """Bytes waiting in each direction of the connection."""
@@ -268,7 +271,7 @@ class TestConnection:
 
     async def unread_response_bytes(self) -> bytes:
         """Once every task is blocked: what the server wrote that was not read yet."""
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         data = bytes(self._buffer)
         self._buffer.clear()
         if self.stream.statistics().unread_received:
@@ -498,9 +501,10 @@ async def open_test_server(
 
     Lifespan startup has completed when the block starts; leaving the block shuts
     the server down gracefully (lifespan shutdown included) and waits for it.
-    Run it under ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's
-    ``autojump_clock`` fixture): server timeouts then pass instantly, and a run
-    depends on nothing but its inputs.
+    It runs on trio and on asyncio. Run it under
+    ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``
+    fixture), or on asyncio in an event loop with the same virtual clock: server
+    timeouts then pass instantly, and a run depends on nothing but its inputs.
 
     Args:
         app: The ASGI app (ASGI 3, or ASGI 2 with ``interface="auto"``).
@@ -540,8 +544,8 @@ async def open_test_server(
         base = base.replace(**config_options)
     listener = MemoryListener()
     with capture_server_errors() as errors:
-        async with trio.open_nursery() as nursery:
-            server: Server = await nursery.start(_serve, app, base, listener)
+        async with anyio.create_task_group() as group:
+            server: Server = await group.start(partial(_serve, app, base, listener))
             handle = TestServer(server, app, listener, read_timeout, errors)
             yield handle
             server.shutdown()

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import trio.testing
+import trio
 
 from .._config import Config
 from .._protocol._http11 import Limits
@@ -37,6 +37,7 @@ from ._client_errors import InvalidResponse
 from ._connection import TestConnection, TestResponse
 from ._server_errors import ServerErrors
 from ._server_errors import capture_server_errors as capture_server_errors
+from ._virtual_clock import wait_all_tasks_blocked
 
 #: The most bytes the server reads from a socket at once.
 _READ_SIZE = 65536
@@ -262,7 +263,7 @@ async def assert_bounded_buffering(
             await connection.send(flood[start : start + step])
         except trio.BrokenResourceError:
             return  # the server closed the connection
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         if connection.statistics().unread_received or connection.eof:
             return  # the server answered
         held = connection.bytes_taken_by_server - delivered()

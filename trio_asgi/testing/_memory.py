@@ -1,13 +1,18 @@
-"""An in-memory listener: the real server, fed by trio memory streams instead of sockets."""
+"""An in-memory listener: the real server, fed by trio memory streams instead of sockets.
+
+It is a ``trio.abc.Listener`` (the interface :func:`trio_asgi.serve` adopts), but it
+waits with anyio's primitives, so the server can run on it on trio or on asyncio.
+"""
 
 from __future__ import annotations
 
 import itertools
-import math
+from collections import deque
 
+import anyio.lowlevel
 import trio
 
-from ._streams import BoundedMemoryStream, bounded_memory_stream_pair
+from ._streams import BoundedMemoryStream, _Signal, bounded_memory_stream_pair
 
 
 class MemoryServerStream(trio.abc.HalfCloseableStream):
@@ -59,7 +64,11 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
     def __init__(
         self, *, address: tuple[str, int] = ("127.0.0.1", 8000), receive_window: int | None = None
     ) -> None:
-        self._send, self._receive = trio.open_memory_channel[MemoryServerStream](math.inf)
+        # A queue rather than a memory channel: an anyio channel left unclosed warns when
+        # collected, and a listener that is never served is never closed.
+        self._pending: deque[MemoryServerStream] = deque()
+        self._arrived = _Signal()
+        self._closed = False
         self._ports = itertools.count(50000)
         self.receive_window = receive_window
         self.server_address = address
@@ -72,11 +81,16 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
         """Open a connection whose window is chosen here; returns the client's end."""
         client, server = bounded_memory_stream_pair(window=receive_window)
         remote_address = client_address or ("127.0.0.1", next(self._ports))
-        await self._send.send(
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if self._closed:
+            raise trio.BrokenResourceError("the listener is closed")
+        self._pending.append(
             MemoryServerStream(
                 server, server, local_address=self.server_address, remote_address=remote_address
             )
         )
+        self._arrived.wake_all()
+        await anyio.lowlevel.cancel_shielded_checkpoint()
         return client
 
     async def connect(
@@ -89,11 +103,19 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
         return trio.StapledStream(client, client)
 
     async def accept(self) -> MemoryServerStream:
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise trio.ClosedResourceError("listener closed") from None
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            if self._closed:
+                raise trio.ClosedResourceError("listener closed")
+            if self._pending:
+                break
+            await self._arrived.wait()
+        # Taken after the last cancellation point: a cancelled accept loses no connection.
+        stream = self._pending.popleft()
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+        return stream
 
     async def aclose(self) -> None:
-        self._receive.close()
-        await trio.lowlevel.checkpoint()
+        self._closed = True
+        self._arrived.wake_all()
+        await anyio.lowlevel.checkpoint()

@@ -13,6 +13,10 @@ server end wrapped in :class:`AnyIOByteStream`, which translates trio's stream
 contract into anyio's (``b""`` becomes :exc:`anyio.EndOfStream`, trio's
 resource errors become anyio's) and answers the socket attribute queries a
 server makes (peer and local address) with the fake addresses given to it.
+
+The streams follow trio's stream *contract* (its ABCs and exception classes, which
+need no trio run), but wait with anyio's primitives, so they work on trio and on
+asyncio alike.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import anyio
+import anyio.lowlevel
 import trio
 
 from .._server._trio_streams import Address as Address
@@ -44,11 +50,29 @@ class MemoryStreamStatistics:
     window: int | None
 
 
+class _Signal:
+    """Tasks wait until the next :meth:`wake_all` (a parking lot on anyio's Event)."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        # Made on first use: an anyio.Event belongs to the running backend.
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def wake_all(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+
 class _Pipe:
     """One direction of a connection: a byte buffer with an optional size limit.
 
-    The two ends coordinate through two parking lots: readers park until there
-    is data or an end-of-stream, writers park until there is room.
+    The two ends coordinate through two signals: readers wait until there is
+    data or an end-of-stream, writers wait until there is room.
     """
 
     def __init__(self, window: int | None) -> None:
@@ -58,8 +82,8 @@ class _Pipe:
         self.eof = False
         #: The reader closed: writes fail with BrokenResourceError.
         self.reader_closed = False
-        self.readable = trio.lowlevel.ParkingLot()
-        self.writable = trio.lowlevel.ParkingLot()
+        self.readable = _Signal()
+        self.writable = _Signal()
 
     def room(self) -> int:
         if self.window is None:
@@ -71,7 +95,7 @@ class _Pipe:
         data = bytes(self.buffer[:count])
         del self.buffer[:count]
         if count:
-            self.writable.unpark_all()
+            self.writable.wake_all()
         return data
 
 
@@ -128,42 +152,42 @@ class BoundedMemoryStream(trio.abc.HalfCloseableStream):
         """Write all of ``data``, waiting whenever the peer's window is full."""
         with self._send_conflicts.hold():
             self._check_can_send()
-            await trio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint_if_cancelled()
             pipe = self._outgoing
             view = memoryview(data).cast("B")
             while view:
                 room = pipe.room()
                 if room == 0:
-                    await pipe.writable.park()
+                    await pipe.writable.wait()
                     self._check_can_send()
                     continue
                 chunk = view[:room]
                 pipe.buffer += chunk
                 view = view[len(chunk) :]
-                pipe.readable.unpark_all()
-            await trio.lowlevel.cancel_shielded_checkpoint()
+                pipe.readable.wake_all()
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Return once there is room in the peer's window (or the peer is gone)."""
         with self._send_conflicts.hold():
             self._check_can_send()
-            await trio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint_if_cancelled()
             pipe = self._outgoing
             while pipe.room() == 0 and not pipe.reader_closed:
-                await pipe.writable.park()
+                await pipe.writable.wait()
                 if self._closed or self._eof_sent:
                     raise trio.ClosedResourceError("this stream was closed for sending")
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def send_eof(self) -> None:
         """Half-close: the peer reads what was sent, then ``b""``. Idempotent."""
         with self._send_conflicts.hold():
             if self._closed:
                 raise trio.ClosedResourceError("this stream is closed")
-            await trio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
             self._eof_sent = True
             self._outgoing.eof = True
-            self._outgoing.readable.unpark_all()
+            self._outgoing.readable.wake_all()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Return up to ``max_bytes`` (all buffered bytes if ``None``); ``b""`` at end-of-stream."""
@@ -172,18 +196,18 @@ class BoundedMemoryStream(trio.abc.HalfCloseableStream):
             if max_bytes < 1:
                 raise ValueError("max_bytes must be a positive integer")
         with self._receive_conflicts.hold():
-            await trio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint_if_cancelled()
             pipe = self._incoming
             while True:
                 if self._closed:
                     raise trio.ClosedResourceError("this stream is closed")
                 if pipe.buffer or pipe.eof:
                     break
-                await pipe.readable.park()
+                await pipe.readable.wait()
             # Take the bytes only after the last cancellation point, so a
             # cancelled receive never loses data.
             data = pipe.take(max_bytes)
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await anyio.lowlevel.cancel_shielded_checkpoint()
             return data
 
     async def aclose(self) -> None:
@@ -194,9 +218,9 @@ class BoundedMemoryStream(trio.abc.HalfCloseableStream):
             self._incoming.reader_closed = True
             self._incoming.buffer.clear()
             for pipe in (self._incoming, self._outgoing):
-                pipe.readable.unpark_all()
-                pipe.writable.unpark_all()
-        await trio.lowlevel.checkpoint()
+                pipe.readable.wake_all()
+                pipe.writable.wake_all()
+        await anyio.lowlevel.checkpoint()
 
 
 def bounded_memory_stream_pair(

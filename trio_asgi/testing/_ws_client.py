@@ -9,7 +9,6 @@ would never write (unmasked frames, reserved bits) go out through
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -36,6 +35,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._client_errors import ConnectionClosed, InvalidResponse, WebSocketClosed
+from ._waiting import aclose_forcefully, read_deadline
 
 _READ_SIZE = 65536
 
@@ -83,8 +83,8 @@ class TestWebSocket:
         self.close_reason = ""
         self.pongs: list[bytes] = []
 
-    def _deadline(self) -> AbstractContextManager[trio.CancelScope]:
-        return trio.fail_after(math.inf if self.timeout is None else self.timeout)
+    def _deadline(self) -> AbstractContextManager[None]:
+        return read_deadline(self.timeout)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class TestWebSocket:
 
     async def aclose(self) -> None:
         """Drop the connection without a closing handshake."""
-        await trio.aclose_forcefully(self.stream)
+        await aclose_forcefully(self.stream)
 
 
 async def open_websocket(
