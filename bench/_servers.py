@@ -105,6 +105,14 @@ SERVERS: tuple[ServerSpec, ...] = (
         packages=("trio-asgi", "trio", "h11", "wsproto"),
     ),
     ServerSpec(
+        # The same server with its fast paths off: every byte through anyio's streams.
+        # The trio-asgi / trio-asgi-anyio ratio is what using trio directly saves.
+        "trio-asgi-anyio",
+        f"env TRIO_ASGI_FAST_PATH=0 {_TRIO_ASGI}",
+        requires=("trio_asgi.__main__",),
+        optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+    ),
+    ServerSpec(
         "trio-asgi-asyncio",
         f"{_TRIO_ASGI} --loop asyncio",
         requires=("trio_asgi.__main__",),

@@ -44,6 +44,14 @@ TARGETS: tuple[Target, ...] = (
         "uvicorn-h11",
         1.2,
     ),
+    # Issue 4: anyio's cost on trio, where the hot path does not use trio directly.
+    Target(
+        "hello_64 at least 1.05x trio-asgi-anyio (trio used directly where anyio costs)",
+        "trio-asgi",
+        "hello_64",
+        "trio-asgi-anyio",
+        1.05,
+    ),
     Target("stream_1m at least uvicorn-h11", "trio-asgi", "stream_1m", "uvicorn-h11", 1.0),
     Target("echo_1m at least uvicorn-h11", "trio-asgi", "echo_1m", "uvicorn-h11", 1.0),
     Target("ws_1 at least uvicorn-h11 (wsproto)", "trio-asgi", "ws_1", "uvicorn-h11", 1.0),

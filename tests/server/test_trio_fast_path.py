@@ -215,3 +215,35 @@ async def test_shutdown_ends_a_write_that_waits_on_a_client(
         assert trio.current_time() - started == pytest.approx(2.0)
         await trio.testing.wait_all_tasks_blocked()
         assert server.statistics().open_connections == 0
+
+
+async def test_a_write_cancelled_midway_ends_the_response(
+    run_server: Any, connect: Connect, autojump_clock: MockClock, tmp_path: Path
+) -> None:
+    # The app gives up on a slow send: what is on the wire ends mid-body, so the
+    # server must not let it write anything after it (a new chunk would be read as body).
+    outcome: list[str] = []
+    gave_up = trio.Event()
+
+    async def impatient(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        with trio.move_on_after(1.0) as waited:
+            await send(
+                {"type": "http.response.body", "body": b"a" * 8 * 1024 * 1024, "more_body": True}
+            )
+        assert waited.cancelled_caught
+        try:
+            await send({"type": "http.response.body", "body": b"more"})
+        except OSError as exc:
+            outcome.append(type(exc).__name__)
+        gave_up.set()
+
+    with trio.fail_after(100):  # virtual seconds
+        async with run_server(impatient, timeout_write=None, bind=_unix(tmp_path)) as server:
+            client = await connect(server)
+            _small_buffers(client)
+            await client.send(GET % b"")
+            await gave_up.wait()  # the client reads nothing before the app gave up
+            data = await client.read_until_eof()
+    assert outcome == ["ClientDisconnected"]
+    assert not data.endswith(b"0\r\n\r\n")  # never framed as a complete response

@@ -105,6 +105,11 @@ class Transport:
         except _GONE as exc:
             self.broken = True
             raise ClientDisconnected("the client is gone") from exc
+        except BaseException:
+            # Cancelled midway: part of ``data`` may be on the wire, ending mid-message,
+            # so nothing written after it could be read right.
+            self.broken = True
+            raise
         assert scope.cancelled_caught
         self.broken = True
         raise ClientDisconnected(f"the client did not read for {timeout} seconds")

@@ -146,6 +146,11 @@ class TrioSocketTransport(Transport):
         except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise ClientDisconnected("the client is gone") from exc
+        except BaseException:
+            # Cancelled midway: the bytes on the wire end mid-message, so nothing
+            # written after them could be read right.
+            self.broken = True
+            raise
         assert scope.cancelled_caught
         self.broken = True
         raise ClientDisconnected(f"the client did not read for {timeout} seconds")
