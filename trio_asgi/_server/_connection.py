@@ -128,6 +128,8 @@ class HTTPConnection:
                 return
             if not self.protocol.reusable:
                 return
+            # Nothing of this request stays referenced while the connection idles.
+            del cycle, request
             self.protocol.start_next_cycle()
 
     async def _refused(self, request: RequestHead) -> bool:

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
+import anyio
 import anyio.abc
 import trio
 
@@ -43,6 +47,56 @@ def open_transport(stream: anyio.abc.ByteStream) -> Transport:
         if fast is not None:
             return fast
     return Transport(stream)
+
+
+class GroupScope(Protocol):
+    """What the server uses of a task group's cancel scope (trio's and anyio's have it)."""
+
+    deadline: float
+
+    @property
+    def cancelled_caught(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class ConnectionGroup:
+    """The task group that owns the connection tasks, whichever kind it is."""
+
+    __slots__ = ("_start_soon", "cancel_scope")
+
+    def __init__(self, start_soon: Callable[..., object], cancel_scope: GroupScope) -> None:
+        self._start_soon = start_soon
+        self.cancel_scope = cancel_scope
+
+    def start(
+        self,
+        handler: Callable[[anyio.abc.ByteStream], Coroutine[Any, Any, None]],
+        stream: anyio.abc.ByteStream,
+    ) -> None:
+        """Start ``handler(stream)`` as a task of the group."""
+        self._start_soon(handler, stream, name=_CONNECTION_TASK)
+
+
+#: The name of every connection task (a fixed string, not one built per task).
+_CONNECTION_TASK = "trio_asgi connection"
+
+
+@asynccontextmanager
+async def open_connection_group() -> AsyncIterator[ConnectionGroup]:
+    """Open the task group for connection tasks: trio's own nursery when on trio.
+
+    anyio's TaskGroup on trio wraps every task it starts (a task handle with its own
+    cancel scope, a wrapper coroutine, a name built from the function): about 1.5 KiB
+    per idle connection, a fifth of all it costs (measured with tracemalloc). A trio
+    nursery owns its tasks in the same way, without the wrapping.
+    """
+    if ENABLED and _running_on_trio():
+        async with trio.open_nursery() as nursery:
+            yield ConnectionGroup(nursery.start_soon, nursery.cancel_scope)
+    else:
+        async with anyio.create_task_group() as group:
+            yield ConnectionGroup(group.start_soon, group.cancel_scope)
 
 
 def _running_on_trio() -> bool:

@@ -32,6 +32,7 @@ from .._config import Config, UnixBind
 from .._errors import LifespanFailure
 from .._types import ASGIApp
 from ._connection import HTTPConnection
+from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
 from ._state import ServerState, ServerStatistics
@@ -148,7 +149,7 @@ class Server:
         try:
             for address in self.addresses:
                 logger.info("Listening on %s", _url(address))
-            async with anyio.create_task_group() as connections:
+            async with open_connection_group() as connections:
                 async with anyio.create_task_group() as acceptors:
                     for listener in listeners:
                         acceptors.start_soon(self._accept_loop, listener, connections)
@@ -175,7 +176,7 @@ class Server:
             if sockets is None and given is None:
                 _unlink_unix_sockets(config)
 
-    async def _accept_loop(self, listener: Acceptor, connections: anyio.abc.TaskGroup) -> None:
+    async def _accept_loop(self, listener: Acceptor, connections: ConnectionGroup) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -188,7 +189,7 @@ class Server:
                 )
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
                 continue
-            connections.start_soon(self._handle_connection, stream)
+            connections.start(self._handle_connection, stream)
 
     async def _handle_connection(self, stream: anyio.abc.ByteStream) -> None:
         state = self._state

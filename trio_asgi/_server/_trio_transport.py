@@ -98,11 +98,20 @@ class TrioSocketTransport(Transport):
             if data is not None:
                 await self._completed_at_once()
                 return data
-        # The scope is made only when we have to wait.
+        # The scope is made only when we have to wait. The wait is inlined: one coroutine
+        # frame less for every idle connection to keep.
+        self._unyielded = 0
         scope = self.idle_scope = trio.CancelScope(deadline=deadline)
         try:
             with scope:
-                return await self._recv_when_ready()
+                while True:
+                    try:
+                        await trio.lowlevel.wait_readable(self._sock)
+                    except trio.ClosedResourceError:
+                        return b""
+                    data = self._recv_now()
+                    if data is not None:
+                        return data
         finally:
             self.idle_scope = None
         return None
