@@ -7,9 +7,11 @@ import logging
 import os
 import queue
 import re
+import resource
 import runpy
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -339,6 +341,30 @@ def test_serves_then_stops_cleanly_on_sigterm(start: Any) -> None:
     assert "INFO     Shutting down (signal SIGTERM)..." in lines
     assert "INFO     Finished server process" in lines
     assert not any("Traceback" in line for line in lines)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prlimit")
+def test_out_of_file_descriptors_is_logged_then_served_after(start: Any) -> None:
+    # The accept loop logs EMFILE and retries a little later: no crash, no busy loop,
+    # and once descriptors are free again new connections are served.
+    process, _, stderr = start("tests.fixtures.apps:app", "--port", "0", "--no-access-log")
+    url = listening_url(stderr)
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    in_use = len(os.listdir(f"/proc/{process.pid}/fd"))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (in_use + 2, hard))
+    clients = [socket.create_connection((host, int(port))) for _ in range(6)]
+    try:
+        line = stderr.wait_for(lambda line: "accept() failed" in line)
+        assert "Too many open files" in line
+        assert "retrying in" in line
+    finally:
+        for client in clients:
+            client.close()
+    assert httpx.get(f"{url}/again", timeout=TIMEOUT).text == "hello from /again"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=TIMEOUT) == 0
+    assert not any("Traceback" in line for line in stderr.rest())
 
 
 def test_demo_app_from_the_environment_and_sigint(start: Any) -> None:

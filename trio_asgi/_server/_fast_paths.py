@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 import trio
 
+from ._accept import Accepted
 from ._asyncio_transport import asyncio_transport_for
 from ._transport import Transport
 from ._trio_transport import TrioSocketTransport
@@ -71,11 +72,11 @@ class ConnectionGroup:
 
     def start(
         self,
-        handler: Callable[[anyio.abc.ByteStream], Coroutine[Any, Any, None]],
-        stream: anyio.abc.ByteStream,
+        handler: Callable[[Accepted], Coroutine[Any, Any, None]],
+        accepted: Accepted,
     ) -> None:
-        """Start ``handler(stream)`` as a task of the group."""
-        self._start_soon(handler, stream, name=_CONNECTION_TASK)
+        """Start ``handler(accepted)`` as a task of the group."""
+        self._start_soon(handler, accepted, name=_CONNECTION_TASK)
 
 
 #: The name of every connection task (a fixed string, not one built per task).

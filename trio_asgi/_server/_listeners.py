@@ -11,9 +11,6 @@ import stat
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
-import anyio.abc
-
 from .._config import Bind, Config, FdBind, TCPBind, UnixBind
 
 logger = logging.getLogger("trio_asgi")
@@ -83,10 +80,10 @@ def describe_address(address: Any) -> str:
     return str(UnixBind(address.decode() if isinstance(address, bytes) else str(address)))
 
 
-async def open_listeners(
+def open_listeners(
     config: Config, sockets: Sequence[socket.socket] | None
-) -> tuple[list[anyio.abc.SocketListener], tuple[str, ...]]:
-    """Bind the configured addresses (or adopt ``sockets``) and wrap them for anyio."""
+) -> tuple[list[socket.socket], tuple[str, ...]]:
+    """Bind the configured addresses (or adopt ``sockets``): the listening sockets, addresses."""
     raw: list[socket.socket] = []
     try:
         if sockets is not None:
@@ -101,9 +98,8 @@ async def open_listeners(
                     # Name the address: "Address already in use" alone does not say which.
                     raise OSError(exc.errno, f"{bind}: {exc.strerror}") from exc
         addresses = tuple(describe(sock) for sock in raw)
-        listeners = [await anyio.abc.SocketListener.from_socket(sock) for sock in raw]
     except BaseException:
         for sock in raw:
             sock.close()
         raise
-    return listeners, addresses
+    return raw, addresses

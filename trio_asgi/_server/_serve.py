@@ -31,12 +31,13 @@ from .._app import adapt_app
 from .._config import Config, UnixBind
 from .._errors import LifespanFailure
 from .._types import ASGIApp
+from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
 from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
 from ._state import ServerState, ServerStatistics
-from ._trio_streams import Acceptor, TrioListener
+from ._trio_streams import TrioListener
 
 #: Listeners :func:`serve` accepts besides plain sockets.
 ListenerLike = anyio.abc.SocketListener | trio.abc.Listener[Any]
@@ -144,8 +145,8 @@ class Server:
         if given is not None:
             listeners, self.addresses = _adopt_listeners(given)
         else:
-            bound, self.addresses = await open_listeners(config, sockets)
-            listeners = list(bound)
+            bound, self.addresses = open_listeners(config, sockets)
+            listeners = [SocketAcceptor(sock) for sock in bound]
         try:
             for address in self.addresses:
                 logger.info("Listening on %s", _url(address))
@@ -179,7 +180,7 @@ class Server:
     async def _accept_loop(self, listener: Acceptor, connections: ConnectionGroup) -> None:
         while True:
             try:
-                stream = await listener.accept()
+                batch = await listener.accept_batch()
             except anyio.BrokenResourceError as exc:
                 cause = exc.__cause__
                 if not (isinstance(cause, OSError) and cause.errno in CAPACITY_ERRNOS):
@@ -189,18 +190,24 @@ class Server:
                 )
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
                 continue
-            connections.start(self._handle_connection, stream)
+            for accepted in batch:
+                connections.start(self._handle_connection, accepted)
 
-    async def _handle_connection(self, stream: anyio.abc.ByteStream) -> None:
+    async def _handle_connection(self, accepted: Accepted) -> None:
         state = self._state
         state.open_connections += 1
+        stream: anyio.abc.ByteStream | None = None
         try:
+            stream = await open_accepted(accepted)
+            if stream is None:
+                return
             tls = getattr(stream, "is_tls", False)
             await HTTPConnection(stream, state, scheme="https" if tls else "http").run()
         except Exception:
             # The catch-all boundary: nothing a client or an app does takes the server down.
             logger.exception("Unexpected error while serving a connection")
-            await anyio.aclose_forcefully(stream)
+            if stream is not None:
+                await anyio.aclose_forcefully(stream)
         finally:
             state.open_connections -= 1
 
@@ -240,7 +247,7 @@ def _adopt_listeners(given: Sequence[ListenerLike]) -> tuple[list[Acceptor], tup
             adopted.append(wrapped)
             addresses.append(wrapped.describe())
         else:
-            adopted.append(listener)
+            adopted.append(StreamAcceptor(listener))
             local = listener.extra(anyio.abc.SocketAttribute.local_address)
             addresses.append(describe_address(local))
     return adopted, tuple(addresses)

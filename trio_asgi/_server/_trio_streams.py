@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import anyio
 import anyio.abc
@@ -21,14 +21,6 @@ from ._listeners import CAPACITY_ERRNOS, describe_address
 
 #: An address as anyio reports it: ``(host, port)`` for TCP, a path for a Unix socket.
 Address: TypeAlias = tuple[str, int] | str
-
-
-class Acceptor(Protocol):
-    """What an accept loop needs: anyio's SocketListener has it, and so does TrioListener."""
-
-    async def accept(self) -> anyio.abc.ByteStream: ...
-
-    async def aclose(self) -> None: ...
 
 
 @contextmanager
@@ -172,10 +164,13 @@ def _addresses_of(stream: trio.abc.Stream) -> tuple[Address | None, Address | No
 
 
 class TrioListener:
-    """A ``trio.abc.Listener`` as an :class:`Acceptor`."""
+    """A ``trio.abc.Listener`` as an :class:`~._accept.Acceptor`: one connection per call."""
 
     def __init__(self, listener: trio.abc.Listener[Any]) -> None:
         self.trio_listener = listener
+
+    async def accept_batch(self) -> list[anyio.abc.ByteStream]:
+        return [await self.accept()]
 
     async def accept(self) -> anyio.abc.ByteStream:
         try:
