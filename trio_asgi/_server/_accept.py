@@ -103,8 +103,11 @@ class SocketAcceptor:
             # (SO_REUSEPORT, a pre-fork supervisor) got there first.
 
     async def aclose(self) -> None:
-        # Only called once the accept loop is done: nothing waits on the socket.
-        self.sock.close()
+        # The server closes listeners after their accept loops ended; should anything
+        # still wait on the socket, it gets ClosedResourceError instead of a reused fd.
+        if self.sock.fileno() != -1:
+            anyio.notify_closing(self.sock)
+            self.sock.close()
 
 
 class StreamAcceptor:

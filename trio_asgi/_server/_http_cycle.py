@@ -38,6 +38,9 @@ from .._types import Message
 from ._app_errors import log_app_exception
 from ._transport import ReadTimeout, Transport
 
+#: A held response head goes out in one write with a first body chunk up to this size.
+COALESCE_LIMIT = 64 * 1024
+
 #: After a response, request-body bytes the app left unread are read and dropped, up to
 #: this many, so the connection can be kept alive; beyond it the connection closes.
 DRAIN_LIMIT = 64 * 1024
@@ -326,8 +329,14 @@ class HTTPCycle:
             self.close_after = True
             raise ASGIProtocolError(f"invalid response body: {exc}") from None
         if self._held_head:
-            data = self._held_head + data
-            self._held_head = b""
+            head, self._held_head = self._held_head, b""
+            if len(data) <= COALESCE_LIMIT:
+                data = head + data
+            else:
+                # Copying a large body behind the head costs more than a second write,
+                # and a fresh buffer of its size each time (page faults, not just memcpy:
+                # 0.4 ms of a 1 MiB echo on asyncio, measured).
+                await self._write(head)
         if data:
             await self._write(data)
         if final:

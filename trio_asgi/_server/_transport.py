@@ -69,6 +69,9 @@ class Transport:
     async def read(self, deadline: float = math.inf) -> bytes:
         """Up to READ_SIZE bytes; ``b""`` once the client closed or the connection broke.
 
+        (The asyncio fast path hands over one read of the event loop whole, up to
+        256 KiB: see :meth:`._asyncio_transport._ConnectionProtocol.take`.)
+
         Raises:
             ReadTimeout: nothing arrived before ``deadline`` (an absolute anyio time).
         """
