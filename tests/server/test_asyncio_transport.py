@@ -155,6 +155,40 @@ async def test_cancel_idle_read_ends_a_waiting_read_idle_at_once() -> None:
             assert await transport.read_idle(anyio.current_time() + 60) == b"x"
 
 
+async def test_cancel_idle_read_leaves_a_body_read_waiting() -> None:
+    # Shutdown ends idle waits only: a request whose body is on its way is in flight.
+    results: list[bytes] = []
+
+    async def read(transport: AsyncioTransport) -> None:
+        results.append(await transport.read(anyio.current_time() + 60))
+
+    with anyio.fail_after(TIMEOUT):
+        async with connection() as (client, transport):
+            async with anyio.create_task_group() as group:
+                group.start_soon(read, transport)
+                await anyio.wait_all_tasks_blocked()
+                transport.cancel_idle_read()
+                await anyio.wait_all_tasks_blocked()
+                assert results == []
+                await client.send(b"body")
+            assert results == [b"body"]
+
+
+async def test_a_cancelled_wait_leaves_the_transport_readable() -> None:
+    # The deadline is the loop's timer, not a cancel scope: cancelling the reader from
+    # outside must still end the wait, drop the timer and free the reader slot.
+    with anyio.fail_after(TIMEOUT):
+        async with connection() as (client, transport):
+            with anyio.move_on_after(SHORT) as scope:
+                await transport.read_idle(anyio.current_time() + 60)
+            assert scope.cancelled_caught
+            with anyio.move_on_after(SHORT) as scope:
+                await transport.read(anyio.current_time() + 60)
+            assert scope.cancelled_caught
+            await client.send(b"after")
+            assert await transport.read_idle(anyio.current_time() + TIMEOUT) == b"after"
+
+
 async def test_a_half_closed_client_reads_as_gone_and_still_gets_the_answer() -> None:
     with anyio.fail_after(TIMEOUT):
         async with connection() as (client, transport):

@@ -79,6 +79,12 @@ class _LoopTransport(Protocol):
 _TRANSPORT_METHODS = tuple(name for name in _LoopTransport.__dict__ if not name.startswith("_"))
 
 
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    """Complete a waiting read's or drain's future (if it still waits)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class _ConnectionProtocol(asyncio.Protocol):
     """Buffers what the loop reads (bounded) and wakes the one waiting reader or writer."""
 
@@ -128,35 +134,30 @@ class _ConnectionProtocol(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    @staticmethod
-    def _wake(waiter: asyncio.Future[None] | None) -> None:
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
         before = self.buffered
         self.buffered = before + len(data)
         if before < READ_LIMIT <= self.buffered:
             self.transport.pause_reading()  # the bound: the kernel holds the rest
-        self._wake(self.reader)
+        _wake(self.reader)
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake(self.reader)
+        _wake(self.reader)
         return True  # keep the transport open: the response may still be written
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._wake(self.reader)
-        self._wake(self.drainer)
+        _wake(self.reader)
+        _wake(self.drainer)
 
     def pause_writing(self) -> None:
         self.write_paused = True
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        self._wake(self.drainer)
+        _wake(self.drainer)
 
 
 def asyncio_transport_for(stream: anyio.abc.ByteStream) -> AsyncioTransport | None:
@@ -200,7 +201,7 @@ def asyncio_transport_for(stream: anyio.abc.ByteStream) -> AsyncioTransport | No
 class AsyncioTransport(Transport):
     """:class:`Transport` over anyio's TCP socket stream on asyncio or uvloop."""
 
-    __slots__ = ("_loop", "_protocol", "_transport", "_unyielded")
+    __slots__ = ("_idle", "_loop", "_protocol", "_transport", "_unyielded")
 
     def __init__(
         self,
@@ -213,6 +214,8 @@ class AsyncioTransport(Transport):
         self._transport = transport
         self._protocol = protocol
         self._unyielded = 0
+        #: A read_idle() is waiting: cancel_idle_read() may end it.
+        self._idle = False
 
     @property
     def buffered(self) -> int:
@@ -226,19 +229,34 @@ class AsyncioTransport(Transport):
             self._unyielded = 0
             await anyio.lowlevel.checkpoint()
 
-    async def _wait_readable(self) -> bytes:
-        """Wait until bytes, EOF or loss; the caller saw an empty buffer."""
+    async def _wait_readable(self, deadline: float) -> bytes | None:
+        """Wait until bytes, EOF or loss (the caller saw an empty buffer); None at ``deadline``.
+
+        Also None once :meth:`cancel_idle_read` ends the wait. The deadline is a timer
+        of the loop that completes the same future the protocol does, not an anyio
+        cancel scope: a scope's bookkeeping on entry and exit (the task's state in a
+        weak dictionary, a timer, parent and child scopes) cost about a tenth of a
+        keep-alive request, and every request waits once. Cancellation from outside
+        still reaches the ``await``, as anywhere else.
+        """
         self._unyielded = 0
         protocol = self._protocol
         if protocol.reader is not None:
             raise anyio.BusyResourceError("reading from")
-        while not (protocol.buffered or protocol.eof or protocol.lost):
-            waiter = protocol.reader = self._loop.create_future()
-            try:
-                await waiter
-            finally:
-                protocol.reader = None
-        return protocol.take() if protocol.buffered else b""
+        loop = self._loop
+        waiter = protocol.reader = loop.create_future()
+        timer = None if deadline == math.inf else loop.call_at(deadline, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            protocol.reader = None
+            if timer is not None:
+                timer.cancel()
+        if protocol.buffered:
+            return protocol.take()
+        if protocol.eof or protocol.lost:
+            return b""
+        return None  # the deadline passed, or cancel_idle_read()
 
     async def read(self, deadline: float = math.inf) -> bytes:
         protocol = self._protocol
@@ -248,12 +266,10 @@ class AsyncioTransport(Transport):
             return data
         if protocol.eof or protocol.lost:
             return b""
-        if deadline == math.inf:
-            return await self._wait_readable()
-        with anyio.CancelScope(deadline=deadline) as scope:
-            return await self._wait_readable()
-        assert scope.cancelled_caught
-        raise ReadTimeout
+        received = await self._wait_readable(deadline)
+        if received is None:
+            raise ReadTimeout
+        return received
 
     async def read_idle(self, deadline: float) -> bytes | None:
         protocol = self._protocol
@@ -263,14 +279,15 @@ class AsyncioTransport(Transport):
             return data
         if protocol.eof or protocol.lost:
             return b""
-        # The scope is made only when we have to wait.
-        scope = self.idle_scope = anyio.CancelScope(deadline=deadline)
+        self._idle = True
         try:
-            with scope:
-                return await self._wait_readable()
+            return await self._wait_readable(deadline)
         finally:
-            self.idle_scope = None
-        return None
+            self._idle = False
+
+    def cancel_idle_read(self) -> None:
+        if self._idle:  # not a read(): that one keeps waiting for its body bytes
+            _wake(self._protocol.reader)
 
     def peer_closed(self) -> bool:
         protocol = self._protocol
