@@ -1,4 +1,4 @@
-"""How serve() reports failures, and what it reports over TLS listeners."""
+"""How serve() reports failures (both backends), and what it reports over trio TLS listeners."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import ssl
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import trio
@@ -19,6 +20,7 @@ async def never_called(scope: Any, receive: Any, send: Any) -> None:  # pragma: 
     raise AssertionError("no request should reach the app")
 
 
+@pytest.mark.anyio
 async def test_bind_failure_is_a_plain_oserror_naming_the_address() -> None:
     # Regression: the OSError came out of serve() wrapped in the task group's
     # ExceptionGroup, unlike LifespanFailure, and did not say which address.
@@ -27,7 +29,7 @@ async def test_bind_failure_is_a_plain_oserror_naming_the_address() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         config = trio_asgi.Config(bind=(f"127.0.0.1:{port}",), lifespan="off")
-        with trio.fail_after(5), pytest.raises(OSError, match=f"127.0.0.1:{port}"):
+        with anyio.fail_after(5), pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             await trio_asgi.serve(never_called, config)
 
 
