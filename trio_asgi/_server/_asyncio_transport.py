@@ -52,7 +52,6 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from .._errors import ClientDisconnected
 from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
 
 #: Reading is paused while at least this many received bytes wait for :meth:`read`.
@@ -298,10 +297,6 @@ class AsyncioTransport(Transport):
         # The loop may not have read a FIN or reset that is already there: peek.
         return super().peer_closed()
 
-    def _gone(self) -> ClientDisconnected:
-        self.broken = True
-        return ClientDisconnected("the client is gone")
-
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self.broken or self._protocol.lost:
             raise self._gone()
@@ -370,8 +365,7 @@ class AsyncioTransport(Transport):
         if protocol.lost or self._transport.is_closing():
             raise self._gone()
         if scope.cancelled_caught:
-            self.broken = True
-            raise ClientDisconnected(f"the client did not read for {timeout} seconds")
+            raise self._stalled(timeout)
 
     async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:  # noqa: ASYNC109
         # As the base class, but reading through our protocol: anyio's stream no

@@ -42,7 +42,7 @@ def open_transport(stream: anyio.abc.ByteStream) -> Transport:
     """
     if ENABLED and isinstance(stream, anyio.abc.SocketStream):
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if isinstance(sock, socket.socket) and _running_on_trio():
+        if isinstance(sock, socket.socket) and running_on_trio():
             return TrioSocketTransport(stream, sock)
         fast = asyncio_transport_for(stream)
         if fast is not None:
@@ -92,7 +92,7 @@ async def open_connection_group() -> AsyncIterator[ConnectionGroup]:
     per idle connection, a fifth of all it costs (measured with tracemalloc). A trio
     nursery owns its tasks in the same way, without the wrapping.
     """
-    if ENABLED and _running_on_trio():
+    if ENABLED and running_on_trio():
         async with trio.open_nursery() as nursery:
             yield ConnectionGroup(nursery.start_soon, nursery.cancel_scope)
     else:
@@ -100,7 +100,8 @@ async def open_connection_group() -> AsyncIterator[ConnectionGroup]:
             yield ConnectionGroup(group.start_soon, group.cancel_scope)
 
 
-def _running_on_trio() -> bool:
+def running_on_trio() -> bool:
+    """Whether the current task runs under trio (not asyncio)."""
     try:
         trio.lowlevel.current_trio_token()
     except RuntimeError:

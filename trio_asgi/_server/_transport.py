@@ -92,7 +92,7 @@ class Transport:
             ClientDisconnected: the client is gone, or did not read for ``timeout`` seconds.
         """
         if self.broken:
-            raise ClientDisconnected("the client is gone")
+            raise self._gone()
         try:
             if timeout is None:
                 await self.stream.send(data)
@@ -106,16 +106,24 @@ class Transport:
                     await self.stream.send(data[start : start + WRITE_SLICE])
                 return
         except _GONE as exc:
-            self.broken = True
-            raise ClientDisconnected("the client is gone") from exc
+            raise self._gone() from exc
         except BaseException:
             # Cancelled midway: part of ``data`` may be on the wire, ending mid-message,
             # so nothing written after it could be read right.
             self.broken = True
             raise
         assert scope.cancelled_caught
+        raise self._stalled(timeout)
+
+    def _gone(self) -> ClientDisconnected:
+        """Mark the transport broken; the error for a write to a client that is gone."""
         self.broken = True
-        raise ClientDisconnected(f"the client did not read for {timeout} seconds")
+        return ClientDisconnected("the client is gone")
+
+    def _stalled(self, timeout: float | None) -> ClientDisconnected:
+        """Mark the transport broken; the error for a client that stopped reading."""
+        self.broken = True
+        return ClientDisconnected(f"the client did not read for {timeout} seconds")
 
     def peer_closed(self) -> bool:
         """Whether the client has already closed (FIN or RST), asked without waiting.

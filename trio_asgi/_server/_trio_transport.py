@@ -26,7 +26,6 @@ import socket
 import anyio.abc
 import trio
 
-from .._errors import ClientDisconnected
 from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
 
 #: At most this many socket operations in a row complete without a checkpoint.
@@ -118,15 +117,14 @@ class TrioSocketTransport(Transport):
 
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self.broken:
-            raise ClientDisconnected("the client is gone")
+            raise self._gone()
         sock = self._sock
         try:
             sent = sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
-            self.broken = True
-            raise ClientDisconnected("the client is gone") from exc
+            raise self._gone() from exc
         if sent == len(data):
             await self._completed_at_once()
             return
@@ -153,13 +151,11 @@ class TrioSocketTransport(Transport):
                         scope.deadline = trio.current_time() + timeout
                 return
         except (OSError, trio.ClosedResourceError) as exc:
-            self.broken = True
-            raise ClientDisconnected("the client is gone") from exc
+            raise self._gone() from exc
         except BaseException:
             # Cancelled midway: the bytes on the wire end mid-message, so nothing
             # written after them could be read right.
             self.broken = True
             raise
         assert scope.cancelled_caught
-        self.broken = True
-        raise ClientDisconnected(f"the client did not read for {timeout} seconds")
+        raise self._stalled(timeout)

@@ -26,6 +26,8 @@ import anyio
 import trio
 import trio.testing
 
+from .._server._fast_paths import running_on_trio
+
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
 
@@ -148,7 +150,7 @@ async def wait_all_tasks_blocked() -> None:
     :class:`VirtualClockEventLoop` it waits for the loop to go idle. On any other
     asyncio loop it is :func:`anyio.wait_all_tasks_blocked`.
     """
-    if _running_on_trio():
+    if running_on_trio():
         await trio.testing.wait_all_tasks_blocked()
         return
     loop = asyncio.get_running_loop()
@@ -156,11 +158,3 @@ async def wait_all_tasks_blocked() -> None:
         await loop.wait_all_tasks_blocked()
     else:
         await anyio.wait_all_tasks_blocked()
-
-
-def _running_on_trio() -> bool:
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return False
-    return True
