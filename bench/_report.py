@@ -228,6 +228,8 @@ def render(
         "time per request, which moves far less. `ceiling` is a bare trio socket loop that",
         "answers each request head with a canned response. Idle connections: server RSS",
         "growth per connection after one request on each (KiB, lower is better).",
+        "`trio-asgi-fifo` is a diagnostic, not a configuration: trio-asgi with trio's",
+        "scheduler made to run every batch first-in, first-out (`bench/trio_fifo.py`).",
         "Run `nox -s bench` (needs `wrk`); `nox -s bench -- --quick` is a smoke run and",
         "`nox -s bench -- --help` lists the filters (`--only`, `--duration`, `--rounds`).",
         "",

@@ -34,6 +34,8 @@ ALL_WORKLOADS: frozenset[str] | None = None
 CEILING_WORKLOADS = frozenset(
     {"hello_1", "hello_64", "hello_256", "pipeline_16", "idle_1k", "idle_10k"}
 )
+# The FIFO diagnostic is about latency under concurrent keep-alive load only.
+LATENCY_WORKLOADS = frozenset({"hello_64", "hello_256"})
 
 
 class StartFailure(Exception):
@@ -47,7 +49,8 @@ class ServerSpec:
     Attributes:
         name: the row label.
         argv: the command, split on whitespace; ``{python}``, ``{host}``, ``{port}``,
-            ``{app}`` and ``{ceiling}`` (the path of ceiling.py) are filled in.
+            ``{app}``, ``{ceiling}`` and ``{fifo}`` (the paths of ceiling.py and
+            trio_fifo.py) are filled in.
         requires: modules that must be importable, else the rows say "not installed".
         optional_args: dropped, with a note, if the server rejects them as unknown.
         rejected_note: the note when the server rejects ``argv`` itself (a missing feature).
@@ -73,6 +76,7 @@ class ServerSpec:
             "port": str(port),
             "app": APP,
             "ceiling": str(REPO / "bench" / "ceiling.py"),
+            "fifo": str(REPO / "bench" / "trio_fifo.py"),
         }
         words = self.argv.split() + (self.optional_args.split() if optional else [])
         return [word.format(**fields) for word in words]
@@ -111,6 +115,16 @@ SERVERS: tuple[ServerSpec, ...] = (
         f"env TRIO_ASGI_FAST_PATH=0 {_TRIO_ASGI}",
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+    ),
+    ServerSpec(
+        # A diagnostic, not a configuration: trio-asgi with trio's batches run in FIFO
+        # order (bench/trio_fifo.py), to show in the same run what the p99 on trio owes
+        # to trio's randomised batch order.
+        "trio-asgi-fifo",
+        _TRIO_ASGI.replace("-m trio_asgi", "{fifo}"),
+        requires=("trio_asgi.__main__",),
+        optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+        workloads=LATENCY_WORKLOADS,
     ),
     ServerSpec(
         "trio-asgi-asyncio",
