@@ -12,7 +12,11 @@ talks to the non-blocking socket itself:
   that always has bytes ready (a deep pipeline) cannot monopolise the loop or
   defer a cancellation for long;
 - an operation that has to wait does so in ``trio.lowlevel.wait_readable`` /
-  ``wait_writable`` under a cancel-scope deadline, as before.
+  ``wait_writable`` under a cancel-scope deadline, as before;
+- a read that would wait first lets one scheduler pass go by and polls again (a
+  *late poll*), while such polls keep finding bytes: trio's epoll registrations are
+  one-shot, so every wait costs an ``epoll_ctl()`` and a wake-up, and under load the
+  client's next request is usually there by the next pass.
 
 Everything else (closing, half-closing, TLS, in-memory streams, asyncio) stays
 on anyio's stream: see :func:`~._fast_paths.open_transport`.
@@ -30,12 +34,14 @@ from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
 
 #: At most this many socket operations in a row complete without a checkpoint.
 YIELD_EVERY = 16
+#: After a late poll that found nothing, this many reads wait in epoll without one.
+LATE_POLL_BACKOFF = 8
 
 
 class TrioSocketTransport(Transport):
     """:class:`Transport` over a plain TCP or Unix socket stream, on trio."""
 
-    __slots__ = ("_sock", "_speculate", "_unyielded")
+    __slots__ = ("_late_polls", "_sock", "_speculate", "_unyielded")
 
     def __init__(self, stream: anyio.abc.SocketStream, sock: socket.socket) -> None:
         super().__init__(stream)
@@ -44,6 +50,21 @@ class TrioSocketTransport(Transport):
         #: Try recv() before waiting: the last read filled the buffer, so more is
         #: likely waiting in the kernel (or nothing was read yet on this connection).
         self._speculate = True
+        #: Below zero: waits left before a late poll is tried again (see _late_poll).
+        self._late_polls = -LATE_POLL_BACKOFF
+
+    async def _late_poll(self) -> bytes | None:
+        """Let one scheduler pass go by, then recv(): None if there is still nothing.
+
+        Waiting costs trio an epoll_ctl() to re-arm the socket (its registrations are
+        one-shot) and a wake-up. Under load the peer's next bytes have usually arrived
+        by the next pass, and one recv() takes them; a late poll that finds nothing
+        makes the next LATE_POLL_BACKOFF waits go straight to epoll.
+        """
+        await trio.lowlevel.checkpoint()
+        data = self._recv_now()
+        self._late_polls = 0 if data is not None else -LATE_POLL_BACKOFF
+        return data
 
     async def _completed_at_once(self) -> None:
         """After an operation that did not wait: checkpoint if we have not for a while."""
@@ -69,6 +90,12 @@ class TrioSocketTransport(Transport):
 
     async def _recv_when_ready(self) -> bytes:
         self._unyielded = 0
+        if self._late_polls >= 0:
+            data = await self._late_poll()
+            if data is not None:
+                return data
+        else:
+            self._late_polls += 1
         while True:
             try:
                 await trio.lowlevel.wait_readable(self._sock)
@@ -103,6 +130,12 @@ class TrioSocketTransport(Transport):
         scope = self.idle_scope = trio.CancelScope(deadline=deadline)
         try:
             with scope:
+                if self._late_polls >= 0:
+                    data = await self._late_poll()
+                    if data is not None:
+                        return data
+                else:
+                    self._late_polls += 1
                 while True:
                     try:
                         await trio.lowlevel.wait_readable(self._sock)
