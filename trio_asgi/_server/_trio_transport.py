@@ -56,11 +56,16 @@ class TrioSocketTransport(Transport):
     async def _late_poll(self) -> bytes | None:
         """Let one scheduler pass go by, then recv(): None if there is still nothing.
 
+        Also None at once, without the pass, while backing off.
+
         Waiting costs trio an epoll_ctl() to re-arm the socket (its registrations are
         one-shot) and a wake-up. Under load the peer's next bytes have usually arrived
         by the next pass, and one recv() takes them; a late poll that finds nothing
         makes the next LATE_POLL_BACKOFF waits go straight to epoll.
         """
+        if self._late_polls < 0:
+            self._late_polls += 1
+            return None
         await trio.lowlevel.checkpoint()
         data = self._recv_now()
         self._late_polls = 0 if data is not None else -LATE_POLL_BACKOFF
@@ -90,12 +95,9 @@ class TrioSocketTransport(Transport):
 
     async def _recv_when_ready(self) -> bytes:
         self._unyielded = 0
-        if self._late_polls >= 0:
-            data = await self._late_poll()
-            if data is not None:
-                return data
-        else:
-            self._late_polls += 1
+        data = await self._late_poll()
+        if data is not None:
+            return data
         while True:
             try:
                 await trio.lowlevel.wait_readable(self._sock)
@@ -130,12 +132,9 @@ class TrioSocketTransport(Transport):
         scope = self.idle_scope = trio.CancelScope(deadline=deadline)
         try:
             with scope:
-                if self._late_polls >= 0:
-                    data = await self._late_poll()
-                    if data is not None:
-                        return data
-                else:
-                    self._late_polls += 1
+                data = await self._late_poll()
+                if data is not None:
+                    return data
                 while True:
                     try:
                         await trio.lowlevel.wait_readable(self._sock)
