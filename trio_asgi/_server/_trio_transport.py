@@ -126,8 +126,9 @@ class TrioSocketTransport(Transport):
             if data is not None:
                 await self._completed_at_once()
                 return data
-        # The scope is made only when we have to wait. The wait is inlined: one coroutine
-        # frame less for every idle connection to keep.
+        # The scope is made only when the kernel had nothing at once; the late poll runs
+        # inside it, so cancel_idle_read ends it too. The wait repeats _recv_when_ready
+        # on purpose: one coroutine frame less for every idle connection to keep.
         self._unyielded = 0
         scope = self.idle_scope = trio.CancelScope(deadline=deadline)
         try:
