@@ -5,6 +5,10 @@ One input drives three parsers, chosen by its first byte:
 * the HTTP/1.1 server connection (:class:`HTTP11Connection`), fed the rest of the
   input in pieces whose sizes the input also chooses; every request it parses is
   "answered" with a 200 so pipelined requests after it are parsed too;
+* the same input through two connections, one parsing heads with our parser and
+  one with h11's reader (the reference): every event must be the same (the
+  differential proof of ``tests/protocol/test_head_parser_differential.py``, led
+  by coverage);
 * the strict chunked-body decoder (:class:`ChunkedDecoder`);
 * the WebSocket connection (:class:`WebSocketConnection`) right after an accepted
   handshake, with and without permessage-deflate.
@@ -22,7 +26,14 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from trio_asgi._protocol import _chunked, _http11, _websocket, _ws_handshake
+    from trio_asgi._protocol import (
+        _chunked,
+        _h11_head,
+        _head_parser,
+        _http11,
+        _websocket,
+        _ws_handshake,
+    )
     from trio_asgi._protocol._response import DefaultHeaders
 
 LIMITS = _http11.Limits(max_header_size=1024, max_header_count=20, max_target_length=256)
@@ -50,9 +61,25 @@ def _pieces(fdp: atheris.FuzzedDataProvider) -> list[bytes]:
 
 
 def fuzz_http11(fdp: atheris.FuzzedDataProvider) -> None:
-    conn = _http11.HTTP11Connection(LIMITS, DEFAULTS)
+    _serve_pieces(_http11.HTTP11Connection(LIMITS, DEFAULTS), _pieces(fdp))
+
+
+def fuzz_head_parsers(fdp: atheris.FuzzedDataProvider) -> None:
+    pieces = _pieces(fdp)
+    ours = _serve_pieces(
+        _http11.HTTP11Connection(LIMITS, DEFAULTS, parse_head=_head_parser.parse_head), pieces
+    )
+    reference = _serve_pieces(
+        _http11.HTTP11Connection(LIMITS, DEFAULTS, parse_head=_h11_head.parse_head_h11), pieces
+    )
+    assert ours == reference, (pieces, ours, reference)
+
+
+def _serve_pieces(conn: _http11.HTTP11Connection, pieces: list[bytes]) -> list[object]:
+    """Feed ``pieces`` then EOF, answering each request; the events, compared by value."""
+    said: list[object] = []
     bound = LIMITS.buffer_limit + READ
-    for piece in [*_pieces(fdp), b""]:
+    for piece in [*pieces, b""]:
         if piece and not conn.wants_data:
             continue  # the I/O layer stops reading: the piece stays in the socket
         conn.receive_data(piece)
@@ -68,19 +95,22 @@ def fuzz_http11(fdp: atheris.FuzzedDataProvider) -> None:
                 | _http11.ClientEOF
                 | _http11.Signal,
             ), event
+            # BadRequest's detail is wording (h11's or ours): only its status counts.
+            said.append(event.status if isinstance(event, _http11.BadRequest) else repr(event))
             if isinstance(event, _http11.BadRequest):
                 assert 400 <= event.status < 600, event
-                return
+                return said
             if isinstance(event, _http11.ClientEOF):
-                return
+                return said
             if event is _http11.PAUSED:
                 conn.response_head(200, [(b"content-length", b"0")], close=False)
                 conn.response_body(b"", final=True)
                 if not conn.reusable:
-                    return
+                    return said
                 conn.start_next_cycle()
             elif event is _http11.NEED_DATA:
                 break
+    return said
 
 
 def fuzz_chunked(fdp: atheris.FuzzedDataProvider) -> None:
@@ -124,7 +154,7 @@ def fuzz_websocket(fdp: atheris.FuzzedDataProvider) -> None:
         ws.pending_output()
 
 
-TARGETS = (fuzz_http11, fuzz_chunked, fuzz_websocket)
+TARGETS = (fuzz_http11, fuzz_head_parsers, fuzz_chunked, fuzz_websocket)
 
 
 def test_one_input(data: bytes) -> None:

@@ -2,16 +2,19 @@
 
 Theory of operation
 -------------------
-h11 parses request heads; everything else is ours, because h11 is lenient where
-a server must be strict, its header-size limit only holds while a head is
+Request heads are parsed by our own strict parser, held equal to h11's by
+differential tests; everything else is ours too, because h11 is lenient where a
+server must be strict, its header-size limit only holds while a head is
 incomplete, and its per-event state machine is most of its cost. So:
 
-* We own the receive buffer. A request head is handed to h11's head reader
-  (:mod:`._h11_head`) only once we have found its end (CRLF CRLF), after checking
-  its size, its line endings and obs-fold on the raw bytes, so the limits hold
-  however the bytes arrive. h11 then checks the request line, header syntax and
-  Host; we add the rules it leaves out (version, method, target form, CL with
-  TE, repeated lengths, header count), each with the status the client should see.
+* We own the receive buffer. A request head is handed to the head parser
+  (:mod:`._head_parser`) only once we have found its end (CRLF CRLF), after
+  checking its size, its line endings and obs-fold on the raw bytes, so the limits
+  hold however the bytes arrive. The parser checks the request line, header
+  syntax, framing fields and Host exactly as h11 does (:mod:`._h11_head` keeps
+  h11's reader as the reference); we add the rules h11 leaves out (version,
+  method, target form, CL with TE, repeated lengths, header count), each with
+  the status the client should see.
 * Bodies are framed by us: a Content-Length body is sliced off the buffer, a
   chunked one decoded by the strict :class:`~._chunked.ChunkedDecoder`. Bytes of
   a pipelined next request stay in the buffer, which is bounded.
@@ -33,10 +36,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-import h11
-
 from ._chunked import ChunkedDecoder, ChunkedFramingError
-from ._h11_head import parse_request_head
+from ._h11_head import HeadParser, selected_parser
+from ._head_parser import HeadError, ParsedHead
 from ._http11_writer import CONTINUE_RESPONSE, Framing, ResponseError, ResponseWriter
 from ._response import DefaultHeaders, error_response
 from ._target import InvalidTarget, split_target
@@ -135,6 +137,8 @@ class Limits:
         return max(self.max_request_line + self.max_header_size + 4, 65536)
 
 
+#: The head parser every connection uses (``TRIO_ASGI_HEAD_PARSER=h11`` for h11's).
+_PARSE_HEAD: Final = selected_parser()
 _SERVED_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 _UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
 #: Empty lines tolerated before a request line (RFC 9112 section 2.2 asks for at least
@@ -160,14 +164,19 @@ class HTTP11Connection:
         "_head_scan_from",
         "_keep_alive_request",
         "_limits",
+        "_parse_head",
         "_phase",
         "_remaining",
         "_writer",
         "request",
     )
 
-    def __init__(self, limits: Limits, defaults: DefaultHeaders) -> None:
+    def __init__(
+        self, limits: Limits, defaults: DefaultHeaders, parse_head: HeadParser | None = None
+    ) -> None:
         self._limits = limits
+        #: Our head parser; h11's only for the differential tests and diagnosis.
+        self._parse_head = parse_head or _PARSE_HEAD
         self._defaults = defaults
         self._buffer = bytearray()
         #: A read that was all body (Content-Length framing), not yet handed out.
@@ -246,9 +255,9 @@ class HTTP11Connection:
         if problem is not None:
             return problem
         try:
-            event = parse_request_head(head)
-        except h11.ProtocolError as exc:
-            return self._fail(exc.error_status_hint, str(exc))
+            event = self._parse_head(head)
+        except HeadError as exc:
+            return self._fail(exc.status, str(exc))
         return self._on_request(event, head)
 
     def _incomplete_head(self) -> Event:
@@ -289,7 +298,7 @@ class HTTP11Connection:
             return self._fail(431, "too many header fields")
         return None
 
-    def _on_request(self, event: h11.Request, head: bytes) -> Event:
+    def _on_request(self, event: ParsedHead, head: bytes) -> Event:
         version = _SERVED_VERSIONS.get(event.http_version)
         if version is None:
             return self._fail(505, f"HTTP version {event.http_version!r} not supported")
@@ -303,9 +312,7 @@ class HTTP11Connection:
             raw_path, query = split_target(method, event.target)
         except InvalidTarget as exc:
             return self._fail(400, str(exc))
-        # raw_items() is a plain list; iterating h11's Headers goes through
-        # Sequence.__iter__, one Python-level __getitem__ per header.
-        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
+        headers = event.headers
         content_length: int | None = None
         chunked = False
         expects_continue = accepts_trailers = upgrade = False
