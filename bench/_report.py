@@ -88,6 +88,13 @@ def _ratio(value: float | None, reference: Cell | None) -> str:
     return f"{value / reference.value:.2f}x"
 
 
+def _to_ceiling(cell: Cell | None, ceiling: Cell | None) -> str:
+    """Server CPU per request as a multiple of the bare trio loop's on the same workload."""
+    if cell is None or cell.cpu_us is None or ceiling is None or not ceiling.cpu_us:
+        return "—"
+    return f"{cell.cpu_us / ceiling.cpu_us:.1f}x"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
@@ -152,7 +159,7 @@ def detail_tables(
         timed = workload.kind != "idle"  # idle rows have no latency, CPU or errors
         header = [
             "server", f"{workload.unit} ({better} is better)",
-            *(["p50 ms", "p99 ms", "CPU µs"] if timed else []),
+            *(["p50 ms", "p99 ms", "CPU µs", "CPU x ceiling"] if timed else []),
             *(f"x {name}" for name in REFERENCES), *(["errors"] if timed else []), "note",
         ]  # fmt: skip
         rows = []
@@ -162,8 +169,8 @@ def detail_tables(
                 continue
             rows.append([
                 spec.name, _number(cell.value),
-                *([_number(cell.p50_ms, 2), _number(cell.p99_ms, 2), _number(cell.cpu_us)]
-                  if timed else []),
+                *([_number(cell.p50_ms, 2), _number(cell.p99_ms, 2), _number(cell.cpu_us),
+                   _to_ceiling(cell, refs["ceiling"])] if timed else []),
                 *(_ratio(cell.value, refs[name]) for name in REFERENCES),
                 *([str(cell.errors)] if timed else []), cell.note,
             ])  # fmt: skip
@@ -226,7 +233,9 @@ def render(
         "machine with it. Figures are medians over interleaved rounds. Throughput moves from",
         "run to run on a shared machine: compare ratios within one run, and the server CPU",
         "time per request, which moves far less. `ceiling` is a bare trio socket loop that",
-        "answers each request head with a canned response. Idle connections: server RSS",
+        "answers each request head with a canned response; `CPU x ceiling` is a server's CPU",
+        "per request as a multiple of the ceiling's on the same workload (how close to the",
+        "limit of a Python server on trio it runs). Idle connections: server RSS",
         "growth per connection after one request on each (KiB, lower is better).",
         "`trio-asgi-fifo` is a diagnostic, not a configuration: trio-asgi with trio's",
         "scheduler made to run every batch first-in, first-out (`bench/trio_fifo.py`).",
