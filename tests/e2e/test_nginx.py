@@ -45,21 +45,23 @@ class Front:
 
 
 @asynccontextmanager
-async def behind_nginx(tmp_path: Path, **options: Any) -> AsyncIterator[Front]:
-    """trio-asgi (served with ``options``) behind nginx."""
+async def behind_nginx(
+    tmp_path: Path, example: str = "nginx-proxy.conf", **options: Any
+) -> AsyncIterator[Front]:
+    """trio-asgi (served with ``options``) behind nginx configured by ``example``."""
     async with (
         serve_app(who_app, lifespan="off", **options) as live,
-        nginx_in_front(tmp_path, live.port) as front,
+        nginx_in_front(tmp_path, live.port, example) as front,
     ):
         yield front
 
 
 @asynccontextmanager
-async def nginx_in_front(tmp_path: Path, app_port: int) -> AsyncIterator[Front]:
+async def nginx_in_front(tmp_path: Path, app_port: int, example: str) -> AsyncIterator[Front]:
     http_port, https_port = free_port(), free_port()
     _, chain, key, context = certificates(tmp_path)
     site = render(
-        "nginx-proxy.conf",
+        example,
         {
             "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
             "listen 80;": f"listen 127.0.0.1:{http_port};",
@@ -110,39 +112,27 @@ async def ws_seen(front: Front, *, tls: bool) -> Any:
 
 
 async def test_http_through_nginx_gives_the_client_and_http(tmp_path):
-    async with (
-        serve_app(who_app, lifespan="off") as live,
-        nginx_in_front(tmp_path, live.port) as front,
-    ):
+    async with behind_nginx(tmp_path) as front:
         seen = await get_seen(front, tls=False)
     assert seen == {"client": [CLIENT_HOST, 0], "scheme": "http"}
 
 
 async def test_tls_terminated_at_nginx_gives_https(tmp_path):
-    async with (
-        serve_app(who_app, lifespan="off") as live,
-        nginx_in_front(tmp_path, live.port) as front,
-    ):
+    async with behind_nginx(tmp_path) as front:
         seen = await get_seen(front, tls=True)
     assert seen == {"client": [CLIENT_HOST, 0], "scheme": "https"}
 
 
 @pytest.mark.parametrize(("tls", "scheme"), [(False, "ws"), (True, "wss")])
 async def test_websocket_through_nginx(tmp_path, tls, scheme):
-    async with (
-        serve_app(who_app, lifespan="off") as live,
-        nginx_in_front(tmp_path, live.port) as front,
-    ):
+    async with behind_nginx(tmp_path) as front:
         seen = await ws_seen(front, tls=tls)
     assert seen == {"client": [CLIENT_HOST, 0], "scheme": scheme}
 
 
 @pytest.mark.parametrize("tls", [False, True])
 async def test_spoofed_headers_never_reach_the_scope(tmp_path, tls):
-    async with (
-        serve_app(who_app, lifespan="off") as live,
-        nginx_in_front(tmp_path, live.port) as front,
-    ):
+    async with behind_nginx(tmp_path) as front:
         seen = await get_seen(front, tls=tls, headers=SPOOFED)
     assert seen == {"client": [CLIENT_HOST, 0], "scheme": "https" if tls else "http"}
 
@@ -160,3 +150,22 @@ async def test_access_log_shows_the_client_the_app_sees(tmp_path, caplog):
             await get_seen(front, tls=False, headers=SPOOFED)
     lines = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
     assert [line.split(" ", 1)[0] for line in lines] == [f"{CLIENT_HOST}:0"]
+
+
+# --- RFC 7239 Forwarded, from docs/examples/nginx-forwarded.conf ---------------------------
+
+
+@pytest.mark.parametrize(("tls", "scheme"), [(False, "http"), (True, "https")])
+async def test_forwarded_from_nginx_gives_client_port_and_scheme(tmp_path, tls, scheme):
+    async with behind_nginx(tmp_path, "nginx-forwarded.conf") as front:
+        seen = await get_seen(front, tls=tls, headers=SPOOFED)
+    assert seen["client"][0] == CLIENT_HOST
+    assert seen["client"][1] > 0  # Forwarded carries the client's port
+    assert seen["scheme"] == scheme
+
+
+async def test_websocket_through_nginx_with_forwarded(tmp_path):
+    async with behind_nginx(tmp_path, "nginx-forwarded.conf") as front:
+        seen = await ws_seen(front, tls=True)
+    assert seen["client"][0] == CLIENT_HOST
+    assert seen["scheme"] == "wss"

@@ -67,6 +67,19 @@ def test_allow_ips_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert config.replace(access_log=False).forwarded_allow_ips == "10.0.0.0/8,unix:"
 
 
+def test_command_line_options() -> None:
+    from trio_asgi._cli import all_options, build_parser, collect, make_config
+
+    options = all_options()
+    argv = ["--forwarded-allow-ips", "10.0.0.0/8,unix:", "--no-proxy-headers", "--proxy-protocol"]
+    config = make_config(collect(build_parser(options), options, argv, {}))
+    assert config.forwarded_allow_ips == "10.0.0.0/8,unix:"
+    assert (config.proxy_headers, config.proxy_protocol) == (False, True)
+    environ = {"TRIO_ASGI_FORWARDED_ALLOW_IPS": "*", "FORWARDED_ALLOW_IPS": "10.0.0.1"}
+    config = make_config(collect(build_parser(options), options, [], environ))
+    assert config.forwarded_allow_ips == "*"
+
+
 # --- X-Forwarded-For / -Proto -------------------------------------------------------------
 
 

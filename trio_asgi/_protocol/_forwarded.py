@@ -94,6 +94,8 @@ class TrustedPeers:
         """Whether ``host`` (an address as text) is a trusted proxy."""
         if self.everyone or host in self._addresses:
             return True
+        if not self._networks and ":" not in host:
+            return False  # an IPv4 address not in the set: nothing else can match
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
@@ -154,8 +156,7 @@ def _from_x_forwarded(
         # A trusted proxy that says only how it was reached.
         scheme = _scheme(protos[-1]) if protos else None
         return Resolved(None, scheme) if scheme else None
-    index = _client_hop(hops, trusted)
-    client = parse_node(hops[index])
+    index, client = _client_hop(hops, trusted)
     if client is None:
         logger.debug("ignoring X-Forwarded-For entry %r: not an address", hops[index][:64])
     # One value is the whole chain's (the usual "set", not "append"); a list lines up
@@ -172,13 +173,13 @@ def _from_x_forwarded(
     return Resolved(client, scheme)
 
 
-def _client_hop(hops: Sequence[str], trusted: TrustedPeers) -> int:
-    """The index of the client in a chain: the rightmost hop that is not trusted."""
+def _client_hop(hops: Sequence[str], trusted: TrustedPeers) -> tuple[int, tuple[str, int] | None]:
+    """The client in a chain: the rightmost hop that is not trusted (index, parsed node)."""
     for index in range(len(hops) - 1, 0, -1):
         node = parse_node(hops[index])
         if node is None or not trusted.trusts_address(node[0]):
-            return index
-    return 0
+            return index, node
+    return 0, parse_node(hops[0])
 
 
 def _scheme(value: str) -> str | None:
@@ -196,8 +197,7 @@ def _from_forwarded(value: str, trusted: TrustedPeers) -> Resolved | None:
     hops = [element.get("for", "") for element in elements]
     if not hops:
         return None
-    index = _client_hop(hops, trusted)
-    client = parse_node(hops[index]) if hops[index] else None
+    index, client = _client_hop(hops, trusted)
     if client is None and hops[index]:
         logger.debug("ignoring Forwarded for=%r: not an address", hops[index][:64])
     proto = elements[index].get("proto")
