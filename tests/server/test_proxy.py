@@ -1,7 +1,8 @@
 """Proxy headers and the PROXY protocol through the server, over real sockets.
 
 The parsers are tested synchronously in ``tests/protocol/test_forwarded.py`` and
-``test_proxy_protocol.py``; a real nginx and HAProxy in ``tests/e2e``. Here: what the
+``test_proxy_protocol.py``; the PROXY header's deadline in virtual time in
+``test_proxy_deadlines.py``; a real nginx and HAProxy in ``tests/e2e``. Here: what the
 connection does with them (scope, access log, keep-alive, closing).
 """
 
@@ -217,12 +218,3 @@ async def test_untrusted_peer_without_header_is_served_directly(run_server, conn
             seen = await ask(await connect(server), make_request, XFF)
     assert seen["client"][0] == "127.0.0.1"
     assert seen["scheme"] == "http"
-
-
-async def test_proxy_header_must_arrive_before_the_first_byte_deadline(run_server, connect, caplog):
-    with anyio.fail_after(TIMEOUT), caplog.at_level(logging.DEBUG, "trio_asgi"):
-        async with run_server(who_app, proxy_protocol=True, timeout_first_byte=0.2) as server:
-            client = await connect(server)
-            await client.send(b"PROXY TCP4 ")
-            await client.expect_eof()
-    assert "no PROXY header" in caplog.text
