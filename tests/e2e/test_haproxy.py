@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +22,8 @@ import pytest
 from frameworks_helpers import serve_app
 from proxy_helpers import CLIENT_HOST, certificates, free_port, render, running, who_app
 
-HAPROXY = "/usr/sbin/haproxy"
+#: From the PATH, else where the Debian package puts it (not on a user's PATH).
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 REQUEST = (
     b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n"
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from proxy_helpers import (
 )
 from wsproto import ConnectionType, WSConnection
 
-NGINX = "/usr/sbin/nginx"
+#: From the PATH, else where the Debian package puts it (not on a user's PATH).
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MAIN_CONF = Path(__file__).with_name("nginx-main.conf")
 SPOOFED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "Forwarded": "for=6.6.6.7"}
 
