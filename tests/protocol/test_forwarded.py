@@ -204,6 +204,9 @@ def test_forwarded_wins_over_x_forwarded() -> None:
     assert got == Resolved(("203.0.113.7", 0), None)
     # A malformed Forwarded does not fall back to the X-Forwarded fields.
     assert resolve(("X-Forwarded-For", "198.51.100.99"), ("Forwarded", 'for="x')) is None
+    # An empty one is no Forwarded at all.
+    got = resolve(("X-Forwarded-For", "198.51.100.99"), ("Forwarded", " , "))
+    assert got == Resolved(("198.51.100.99", 0), None)
 
 
 def test_forwarded_unknown_and_obfuscated_keep_the_peer_but_give_proto() -> None:

@@ -132,7 +132,7 @@ def resolve_proxy_headers(
     if not found:
         return None
     forwarded = _joined(headers, b"forwarded")
-    if forwarded is not None:
+    if forwarded is not None and forwarded.strip(" \t,"):
         return _from_forwarded(forwarded, trusted)
     return _from_x_forwarded(
         _joined(headers, b"x-forwarded-for"), _joined(headers, b"x-forwarded-proto"), trusted
