@@ -154,16 +154,19 @@ def v2_header(src: str, sport: int, *, tls: bool = False) -> bytes:
     ],
 )
 async def test_proxy_protocol_sets_client_and_scheme(
-    run_server, connect, make_request, header, expected
+    run_server, connect, make_request, caplog, header, expected
 ):
-    with anyio.fail_after(TIMEOUT):
-        async with run_server(who_app, proxy_protocol=True) as server:
+    with anyio.fail_after(TIMEOUT), caplog.at_level(logging.INFO, "trio_asgi.access"):
+        async with run_server(who_app, proxy_protocol=True, access_log=True) as server:
             client = await connect(server)
             # The header and two pipelined requests in one write: the leftover is parsed.
             await client.send(header + make_request("/") + make_request("/"))
             first = json.loads((await client.read_response()).body)
             second = json.loads((await client.read_response()).body)
     assert first == second == expected
+    host, port = expected["client"]
+    access = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
+    assert [line.split(" ", 1)[0] for line in access] == [f"{host}:{port}"] * 2
 
 
 async def test_proxy_protocol_header_in_pieces(run_server, connect, make_request):
