@@ -12,9 +12,12 @@ import dataclasses
 import difflib
 import ipaddress
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
+
+from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
 
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
@@ -86,6 +89,12 @@ def parse_bind(text: str) -> Bind:
     return TCPBind(host or "0.0.0.0", int(port_text))
 
 
+class _FromEnvironment(str):
+    """The default of ``forwarded_allow_ips``: replaced by ``FORWARDED_ALLOW_IPS`` when set."""
+
+    __slots__ = ()
+
+
 _CHOICES: dict[str, tuple[str, ...]] = {
     "lifespan": ("auto", "on", "off"),
     "interface": ("auto", "asgi3", "asgi2"),
@@ -118,6 +127,17 @@ class Config:
     lifespan: LifespanMode = "auto"
     #: How to call the app; ``auto`` detects ASGI 2 double callables once, at start.
     interface: Interface = "auto"
+
+    # --- behind a proxy ------------------------------------------------------------------
+    #: Believe ``X-Forwarded-For``/``-Proto`` and ``Forwarded`` from trusted peers: they
+    #: set the scope's ``client`` and ``scheme``.
+    proxy_headers: bool = True
+    #: The trusted peers (proxies), comma-separated: addresses, CIDR networks, ``*``
+    #: (everyone) and ``unix:`` (unix-socket peers). Default: ``FORWARDED_ALLOW_IPS``
+    #: from the environment, else 127.0.0.1.
+    forwarded_allow_ips: str = _FromEnvironment(DEFAULT_ALLOW_IPS)
+    #: Expect a PROXY protocol header (v1 or v2) first on connections from trusted peers.
+    proxy_protocol: bool = False
 
     # --- runtime ----------------------------------------------------------------------------
     #: The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an extra),
@@ -193,6 +213,8 @@ class Config:
 
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
+    # derived, not an option: the parsed forwarded_allow_ips
+    trusted_peers: TrustedPeers = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.bind, str):  # type: ignore[unreachable]
@@ -223,6 +245,7 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
+        _check_trusted_peers(self)
         # The access log knows its fields and their types; imported here because it
         # imports this module.
         from ._logging import check_access_log_format
@@ -247,6 +270,20 @@ class Config:
     def options(self) -> dict[str, Any]:
         """The options as a dict, as accepted by :meth:`from_mapping`."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+def _check_trusted_peers(config: Config) -> None:
+    spec = config.forwarded_allow_ips
+    if type(spec) is _FromEnvironment:
+        spec = os.environ.get("FORWARDED_ALLOW_IPS", str(spec))
+    if not isinstance(spec, str):
+        raise ConfigError(f"forwarded_allow_ips: expected a comma-separated string, got {spec!r}")
+    try:
+        trusted = TrustedPeers(spec)
+    except ValueError as exc:
+        raise ConfigError(f"forwarded_allow_ips: {exc}") from None
+    object.__setattr__(config, "forwarded_allow_ips", spec)
+    object.__setattr__(config, "trusted_peers", trusted)
 
 
 def _check_seconds(name: str, value: object) -> float | None:

@@ -28,6 +28,7 @@ from .._protocol._http11 import (
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
 from ._fast_paths import open_transport
 from ._http_cycle import DRAIN_LIMIT, HTTPCycle
+from ._proxy import open_peer
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
 from ._websocket import WebSocketSession
@@ -104,10 +105,21 @@ class HTTPConnection:
         state = self.state
         config = state.config
         served = 0
+        opened = await open_peer(
+            self.transport, config, client=self.client, server=self.server, scheme=self.scheme
+        )
+        if opened is None:
+            return
+        peer, early_bytes = opened
+        self.client, self.scheme = peer.client, peer.scheme
+        if early_bytes:
+            self.protocol.receive_data(early_bytes)
         while True:
             request = await self._next_request(first=not served)
             if request is None:
                 return
+            if peer.trusted:  # the proxy headers of a trusted peer: client and scheme
+                self.client, self.scheme = peer.resolve(request.headers)
             served += 1
             if config.max_requests_per_connection is not None:
                 self.closing = self.closing or served >= config.max_requests_per_connection

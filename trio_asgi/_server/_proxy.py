@@ -1,0 +1,144 @@
+"""Who is at the other end of a connection: the PROXY header and the trust decision.
+
+:func:`open_peer` runs once per connection, before the first request. With
+``proxy_protocol`` on, a trusted peer must start with a PROXY header and an untrusted
+one must not; either mistake closes the connection with one log line. The header is
+read under the first-byte deadline and never past its size bound (see
+:mod:`.._protocol._proxy_protocol`); the bytes after it go to the HTTP parser.
+
+The :class:`Peer` it returns then gives each request its ``client`` and ``scheme``
+(:meth:`Peer.resolve`): from the proxy headers when the peer is trusted, else the
+connection's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import anyio
+
+from .._config import Config
+from .._protocol._forwarded import resolve_proxy_headers
+from .._protocol._proxy_protocol import (
+    ProxyHeader,
+    ProxyHeaderParser,
+    ProxyProtocolError,
+    Signature,
+    detect_signature,
+)
+from ._transport import Transport
+
+logger = logging.getLogger("trio_asgi")
+
+Client = tuple[str, int] | None
+
+
+class Peer:
+    """A connection's own client address and scheme, and whether its proxy headers count."""
+
+    __slots__ = ("client", "config", "scheme", "trusted")
+
+    def __init__(self, config: Config, client: Client, scheme: str, *, trusted: bool) -> None:
+        self.config = config
+        self.client = client
+        self.scheme = scheme
+        #: Read the proxy headers of this connection's requests.
+        self.trusted = trusted and config.proxy_headers
+
+    def resolve(self, headers: Sequence[tuple[bytes, bytes]]) -> tuple[Client, str]:
+        """The ``client`` and ``scheme`` of a request with these headers."""
+        resolved = resolve_proxy_headers(headers, self.config.trusted_peers)
+        if resolved is None:
+            return self.client, self.scheme
+        return resolved.client or self.client, resolved.scheme or self.scheme
+
+
+async def open_peer(
+    transport: Transport,
+    config: Config,
+    *,
+    client: Client,
+    server: tuple[str, int | None] | None,
+    scheme: str,
+) -> tuple[Peer, bytes] | None:
+    """Decide who the peer is; with ``proxy_protocol``, read its PROXY header first.
+
+    Returns:
+        The peer and the bytes already read that belong to the HTTP parser, or None
+        when the connection must close (a missing, malformed or untrusted header).
+    """
+    unix = server is not None and server[1] is None
+    trusted = config.trusted_peers.trusts_peer(client, unix=unix)
+    if not config.proxy_protocol:
+        return Peer(config, client, scheme, trusted=trusted), b""
+    deadline = _first_byte_deadline(config)
+    if not trusted:
+        data = await _read_untrusted_start(transport, deadline, client)
+        if data is None:
+            return None
+        return Peer(config, client, scheme, trusted=False), data
+    parser = ProxyHeaderParser()
+    header = await _read_proxy_header(transport, parser, deadline, client)
+    if header is None:
+        return None
+    if header.client is not None:
+        client = header.client
+        # Proxy headers, if any, now come from the balancer's client: believe them
+        # only if that client is itself a trusted proxy.
+        trusted = config.trusted_peers.trusts_address(client[0])
+    if header.tls:
+        scheme = "https"
+    return Peer(config, client, scheme, trusted=trusted), parser.leftover
+
+
+def _first_byte_deadline(config: Config) -> float:
+    wait = config.timeout_first_byte
+    return anyio.current_time() + wait if wait is not None else math.inf
+
+
+async def _read_proxy_header(
+    transport: Transport, parser: ProxyHeaderParser, deadline: float, client: Client
+) -> ProxyHeader | None:
+    """Read a trusted peer's PROXY header; None (after one log line) if there is none."""
+    while True:
+        data = await transport.read_idle(deadline)
+        if data is None:
+            logger.debug("no PROXY header from %s before the first-byte deadline", client)
+            return None
+        try:
+            header = parser.feed(data)
+        except ProxyProtocolError as exc:
+            if data:
+                logger.info("closing a connection from %s: %s", client, exc)
+            else:
+                logger.debug("closing a connection from %s: %s", client, exc)
+            return None
+        if header is not None:
+            return header
+
+
+async def _read_untrusted_start(
+    transport: Transport, deadline: float, client: Client
+) -> bytes | None:
+    """The first bytes of an untrusted peer, read until they surely are no PROXY header."""
+    data = b""
+    while True:
+        chunk = await transport.read_idle(deadline)
+        if chunk is None:
+            return None
+        if not chunk:
+            # The client left: closed at once, or the HTTP parser sees the end after data.
+            return data or None
+        data += chunk
+        signature = detect_signature(data)
+        if signature is Signature.NONE:
+            return data
+        if signature is not Signature.UNDECIDED:
+            logger.info(
+                "closing a connection from %s: a PROXY header from a peer that is not in "
+                "forwarded_allow_ips",
+                client,
+            )
+            return None
