@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,7 @@ import pytest
 
 from trio_asgi import Config
 from trio_asgi._cli import all_options, build_parser, collect, config_options, main, make_config
+from trio_asgi._config import CHOICES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +72,7 @@ def test_every_config_field_is_an_option() -> None:
 
 
 def test_every_option_has_help_text_and_a_group() -> None:
-    # The Config help texts come from the #: comments in _config.py.
+    # The Config help texts come from the fields' metadata in _config.py.
     for option in all_options():
         assert option.help, option.dest
         assert option.group != "options", option.dest
@@ -408,3 +410,11 @@ def test_failed_startup_exits_3_without_a_traceback(start: Any) -> None:
         "ERROR    Cannot start: lifespan startup failed: database unreachable at db:5432" in lines
     )
     assert not any("Traceback" in line for line in lines)
+
+
+def test_choices_come_from_the_literal_types() -> None:
+    hints = typing.get_type_hints(Config)
+    by_dest = {o.dest: o for o in config_options()}
+    for name, values in CHOICES.items():
+        assert by_dest[name].choices == typing.get_args(hints[name])
+        assert values == typing.get_args(hints[name])

@@ -2,8 +2,8 @@
 
 Every :class:`~trio_asgi.Config` field becomes an option by itself: its name gives
 the flag (``timeout_keep_alive`` -> ``--timeout-keep-alive``) and the environment
-variable (``TRIO_ASGI_TIMEOUT_KEEP_ALIVE``), its type the parser, its ``#:`` comment
-in ``_config.py`` the help text and its ``# ---`` section the help group. Only the
+variable (``TRIO_ASGI_TIMEOUT_KEEP_ALIVE``), its type the parser (a ``Literal`` its
+choices), and its field metadata (``help`` and ``group``) the help text and group. Only the
 options that are not Config fields (``--host``, ``--log-level``, ...) are listed
 here by hand. The command line wins over the environment, which wins over the
 defaults.
@@ -24,16 +24,15 @@ import traceback
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import trio
 
-from . import _config
+from ._access_format import ACCESS_LOG_FIELDS, check_access_log_format
 from ._app import adapt_app, load_app
 from ._config import Config, ConfigError, TCPBind
 from ._errors import AppLoadError
-from ._logging import ACCESS_LOG_FIELDS, LOG_LEVELS, check_access_log_format, configure_logging
+from ._logging import LOG_LEVELS, configure_logging
 from ._run import run
 from ._version import __version__
 
@@ -188,42 +187,23 @@ _EXTRA_OPTIONS = (
 _REPLACED_FIELDS = frozenset({"bind", "headers"})
 
 
-def _field_docs() -> tuple[dict[str, str], dict[str, str]]:
-    """Help text and section title of each Config field, from ``#:`` / ``# ---`` comments."""
-    helps: dict[str, str] = {}
-    sections: dict[str, str] = {}
-    try:
-        source = Path(_config.__file__).read_text(encoding="utf-8")
-    except OSError:
-        return helps, sections
-    body = source.partition("\nclass Config")[2].partition("def __post_init__")[0]
-    section, pending = "options", []
-    for line in body.splitlines():
-        text = line.strip()
-        if match := re.fullmatch(r"# -+ (.+?) -+", text):
-            section = match[1]
-        elif text.startswith("#:"):
-            pending.append(text[2:].strip())
-        elif match := re.match(r"(\w+):", text):
-            helps[match[1]], sections[match[1]] = " ".join(pending), section
-            pending = []
-    return helps, sections
-
-
 def config_options() -> tuple[Option, ...]:
     """One :class:`Option` per Config field, derived from the dataclass itself."""
     hints = typing.get_type_hints(Config)
-    helps, sections = _field_docs()
     options = []
     for field in dataclasses.fields(Config):
         if not field.init or field.name in _REPLACED_FIELDS:
             continue
         hint, name = hints[field.name], field.name
         # The comments are reST: drop the ``literal`` markup.
-        text = helps.get(name, "").replace("``None``", "none") + _MORE_HELP.get(name, "")
+        if "help" not in field.metadata or "group" not in field.metadata:
+            raise TypeError(
+                f"Config.{name}: declare it with field(default=..., metadata=_about(group, help))"
+            )
+        text = field.metadata["help"].replace("``None``", "none") + _MORE_HELP.get(name, "")
         common: dict[str, Any] = {
             "help": re.sub(r"``(.*?)``", r"\1", text),
-            "group": sections.get(name, "options"),
+            "group": field.metadata["group"],
             "default": "none" if field.default is None else (str(field.default) or None),
         }
         if hint is bool:

@@ -14,7 +14,10 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args, get_origin, get_type_hints
+
+from ._access_format import check_access_log_format
+from ._errors import ConfigError as ConfigError
 
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
@@ -23,10 +26,6 @@ Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message is one line that names the option."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +85,23 @@ def parse_bind(text: str) -> Bind:
     return TCPBind(host or "0.0.0.0", int(port_text))
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "lifespan": ("auto", "on", "off"),
-    "interface": ("auto", "asgi3", "asgi2"),
-    "ws": ("auto", "wsproto", "none"),
-    "loop": ("trio", "asyncio", "uvloop"),
-}
+# The help groups of the options, in the order --help and the docs show them.
+_LISTEN = "where to listen"
+_APP = "the app"
+_RUNTIME = "runtime"
+_DEADLINES = "deadlines (seconds)"
+_LIMITS = "limits"
+_HEADERS = "response headers"
+_LOGGING = "logging"
+_WEBSOCKET = "WebSocket"
+
+
+def _about(group: str, help_text: str) -> dict[str, str]:
+    """A Config field's metadata: the group and help text that ``--help`` and the docs show.
+
+    The help text is reST (``literal`` markup); the command strips the markup.
+    """
+    return {"group": group, "help": help_text}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,90 +116,212 @@ class Config:
     """
 
     # --- where to listen -------------------------------------------------------------------
-    #: Addresses to listen on: ``host:port``, ``[v6]:port``, ``unix:PATH`` or ``fd://N``.
-    bind: tuple[str, ...] = ("127.0.0.1:8000",)
-    #: The listen(2) backlog of each socket we bind.
-    backlog: int = 2048
+    bind: tuple[str, ...] = field(
+        default=("127.0.0.1:8000",),
+        metadata=_about(
+            _LISTEN,
+            "Addresses to listen on: ``host:port``, ``[v6]:port``, ``unix:PATH`` or ``fd://N``.",
+        ),
+    )
+    backlog: int = field(
+        default=2048,
+        metadata=_about(_LISTEN, "The listen(2) backlog of each socket we bind."),
+    )
 
     # --- the app ----------------------------------------------------------------------------
-    #: Prefix the app is mounted under (from a reverse proxy); it starts every ``path``.
-    root_path: str = ""
-    #: ``on``: lifespan must work; ``off``: never sent; ``auto``: used when the app supports it.
-    lifespan: LifespanMode = "auto"
-    #: How to call the app; ``auto`` detects ASGI 2 double callables once, at start.
-    interface: Interface = "auto"
+    root_path: str = field(
+        default="",
+        metadata=_about(
+            _APP,
+            "Prefix the app is mounted under (from a reverse proxy); it starts every ``path``.",
+        ),
+    )
+    lifespan: LifespanMode = field(
+        default="auto",
+        metadata=_about(
+            _APP,
+            "``on``: lifespan must work; ``off``: never sent; ``auto``: used if the app has it.",
+        ),
+    )
+    interface: Interface = field(
+        default="auto",
+        metadata=_about(
+            _APP, "How to call the app; ``auto`` detects ASGI 2 double callables once, at start."
+        ),
+    )
 
     # --- runtime ----------------------------------------------------------------------------
-    #: The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an extra),
-    #: for apps built on asyncio libraries. ``serve()`` runs on whichever loop awaits it.
-    loop: Loop = "trio"
+    loop: Loop = field(
+        default="trio",
+        metadata=_about(
+            _RUNTIME,
+            "The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an "
+            "extra), for apps built on asyncio libraries. ``serve()`` runs on whichever loop "
+            "awaits it.",
+        ),
+    )
 
     # --- deadlines (seconds) ------------------------------------------------------------------
-    #: A new connection must send its first byte within this time.
-    timeout_first_byte: float | None = 10.0
-    #: A request head must be complete this long after its first byte (slowloris).
-    timeout_request_head: float | None = 10.0
-    #: An idle keep-alive connection is closed after this long.
-    timeout_keep_alive: float | None = 5.0
-    #: A whole request body must arrive within this time once the app starts reading it.
-    timeout_body: float | None = 300.0
-    #: Longest silence from the client while the app waits for body bytes.
-    timeout_body_idle: float | None = 30.0
-    #: Longest time one write may wait for a client that does not read.
-    timeout_write: float | None = 30.0
-    #: How long a graceful shutdown lets requests in flight finish before cancelling them.
-    timeout_graceful_shutdown: float | None = 10.0
-    #: How long the app may take to answer ``lifespan.startup``.
-    timeout_lifespan_startup: float | None = 60.0
-    #: How long the app may take to answer ``lifespan.shutdown``.
-    timeout_lifespan_shutdown: float | None = 30.0
+    timeout_first_byte: float | None = field(
+        default=10.0,
+        metadata=_about(_DEADLINES, "A new connection must send its first byte within this time."),
+    )
+    timeout_request_head: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _DEADLINES,
+            "A request head must be complete this long after its first byte (slowloris).",
+        ),
+    )
+    timeout_keep_alive: float | None = field(
+        default=5.0,
+        metadata=_about(_DEADLINES, "An idle keep-alive connection is closed after this long."),
+    )
+    timeout_body: float | None = field(
+        default=300.0,
+        metadata=_about(
+            _DEADLINES,
+            "A whole request body must arrive within this time once the app starts reading it.",
+        ),
+    )
+    timeout_body_idle: float | None = field(
+        default=30.0,
+        metadata=_about(
+            _DEADLINES, "Longest silence from the client while the app waits for body bytes."
+        ),
+    )
+    timeout_write: float | None = field(
+        default=30.0,
+        metadata=_about(
+            _DEADLINES, "Longest time one write may wait for a client that does not read."
+        ),
+    )
+    timeout_graceful_shutdown: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _DEADLINES,
+            "How long a graceful shutdown lets requests in flight finish before cancelling them.",
+        ),
+    )
+    timeout_lifespan_startup: float | None = field(
+        default=60.0,
+        metadata=_about(_DEADLINES, "How long the app may take to answer ``lifespan.startup``."),
+    )
+    timeout_lifespan_shutdown: float | None = field(
+        default=30.0,
+        metadata=_about(_DEADLINES, "How long the app may take to answer ``lifespan.shutdown``."),
+    )
 
     # --- limits -------------------------------------------------------------------------------
-    #: Largest request header section (the header fields, not the request line, which
-    #: ``max_target_length`` bounds) in bytes; larger gets 431.
-    max_header_size: int = 16384
-    #: Most header fields in one request; more gets 431.
-    max_header_count: int = 100
-    #: Longest request target in bytes; longer gets 414.
-    max_target_length: int = 8192
-    #: Largest request body in bytes (``None``: no limit); larger gets 413.
-    max_body_size: int | None = None
-    #: Requests served on one connection before it is closed (``None``: no limit).
-    max_requests_per_connection: int | None = None
-    #: Requests (and WebSocket sessions) in flight at once; beyond it new requests get 503.
-    limit_concurrency: int | None = None
+    max_header_size: int = field(
+        default=16384,
+        metadata=_about(
+            _LIMITS,
+            "Largest request header section (the header fields, not the request line, which "
+            "``max_target_length`` bounds) in bytes; larger gets 431.",
+        ),
+    )
+    max_header_count: int = field(
+        default=100,
+        metadata=_about(_LIMITS, "Most header fields in one request; more gets 431."),
+    )
+    max_target_length: int = field(
+        default=8192,
+        metadata=_about(_LIMITS, "Longest request target in bytes; longer gets 414."),
+    )
+    max_body_size: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS, "Largest request body in bytes (``None``: no limit); larger gets 413."
+        ),
+    )
+    max_requests_per_connection: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS, "Requests served on one connection before it is closed (``None``: no limit)."
+        ),
+    )
+    limit_concurrency: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS,
+            "Requests (and WebSocket sessions) in flight at once; beyond it new requests get 503.",
+        ),
+    )
 
     # --- response headers ---------------------------------------------------------------------
-    #: Extra headers added to every response, as ``(name, value)`` pairs.
-    headers: tuple[tuple[str, str], ...] = ()
-    #: Add ``Server: trio-asgi`` to responses that have none.
-    server_header: bool = True
-    #: Add a ``Date`` header to responses that have none.
-    date_header: bool = True
+    headers: tuple[tuple[str, str], ...] = field(
+        default=(),
+        metadata=_about(
+            _HEADERS, "Extra headers added to every response, as ``(name, value)`` pairs."
+        ),
+    )
+    server_header: bool = field(
+        default=True,
+        metadata=_about(_HEADERS, "Add ``Server: trio-asgi`` to responses that have none."),
+    )
+    date_header: bool = field(
+        default=True,
+        metadata=_about(_HEADERS, "Add a ``Date`` header to responses that have none."),
+    )
 
     # --- logging ------------------------------------------------------------------------------
-    #: Log one line per request on the ``trio_asgi.access`` logger.
-    access_log: bool = True
-    #: The access-log line; the fields are listed in the logging reference.
-    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+    access_log: bool = field(
+        default=True,
+        metadata=_about(_LOGGING, "Log one line per request on the ``trio_asgi.access`` logger."),
+    )
+    access_log_format: str = field(
+        default=DEFAULT_ACCESS_LOG_FORMAT,
+        metadata=_about(
+            _LOGGING, "The access-log line; the fields are listed in the logging reference."
+        ),
+    )
 
     # --- WebSocket ----------------------------------------------------------------------------
-    #: ``none`` refuses upgrades; ``auto`` and ``wsproto`` serve them with wsproto.
-    ws: WebSocketMode = "auto"
-    #: Largest WebSocket message (after decompression) in bytes; larger closes with 1009.
-    ws_max_size: int = 16 * 1024 * 1024
-    #: Received messages queued for an app that does not read; then we stop reading.
-    ws_max_queue: int = 32
-    #: Send a ping this often (``None``: never).
-    ws_ping_interval: float | None = 20.0
-    #: Close with 1011 when a pong takes longer than this.
-    ws_ping_timeout: float | None = 20.0
-    #: Offer and accept permessage-deflate.
-    ws_per_message_deflate: bool = True
-    #: The app must accept or close a WebSocket within this time of ``websocket.connect``.
-    timeout_ws_handshake: float | None = 10.0
-    #: How long to wait for the peer's close frame after ours.
-    timeout_ws_close: float | None = 5.0
+    ws: WebSocketMode = field(
+        default="auto",
+        metadata=_about(
+            _WEBSOCKET,
+            "``none`` refuses upgrades; ``auto`` and ``wsproto`` serve them with wsproto.",
+        ),
+    )
+    ws_max_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=_about(
+            _WEBSOCKET,
+            "Largest WebSocket message (after decompression) in bytes; larger closes with 1009.",
+        ),
+    )
+    ws_max_queue: int = field(
+        default=32,
+        metadata=_about(
+            _WEBSOCKET,
+            "Received messages queued for an app that does not read; then we stop reading.",
+        ),
+    )
+    ws_ping_interval: float | None = field(
+        default=20.0,
+        metadata=_about(_WEBSOCKET, "Send a ping this often (``None``: never)."),
+    )
+    ws_ping_timeout: float | None = field(
+        default=20.0,
+        metadata=_about(_WEBSOCKET, "Close with 1011 when a pong takes longer than this."),
+    )
+    ws_per_message_deflate: bool = field(
+        default=True,
+        metadata=_about(_WEBSOCKET, "Offer and accept permessage-deflate."),
+    )
+    timeout_ws_handshake: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _WEBSOCKET,
+            "The app must accept or close a WebSocket within this time of ``websocket.connect``.",
+        ),
+    )
+    timeout_ws_close: float | None = field(
+        default=5.0,
+        metadata=_about(_WEBSOCKET, "How long to wait for the peer's close frame after ours."),
+    )
 
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
@@ -207,10 +339,8 @@ class Config:
             value = getattr(self, f.name)
             if f.name.startswith("timeout_") or f.name in ("ws_ping_interval", "ws_ping_timeout"):
                 object.__setattr__(self, f.name, _check_seconds(f.name, value))
-            elif f.name in _CHOICES and value not in _CHOICES[f.name]:
-                raise ConfigError(
-                    f"{f.name}: {value!r} is not one of {', '.join(_CHOICES[f.name])}"
-                )
+            elif f.name in CHOICES and value not in CHOICES[f.name]:
+                raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(CHOICES[f.name])}")
         for name in ("backlog", "max_header_size", "max_header_count", "max_target_length"):
             _check_count(name, getattr(self, name), minimum=1)
         for name in ("max_body_size", "max_requests_per_connection", "limit_concurrency"):
@@ -223,10 +353,6 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
-        # The access log knows its fields and their types; imported here because it
-        # imports this module.
-        from ._logging import check_access_log_format
-
         check_access_log_format(self.access_log_format)
 
     @classmethod
@@ -247,6 +373,14 @@ class Config:
     def options(self) -> dict[str, Any]:
         """The options as a dict, as accepted by :meth:`from_mapping`."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+#: The allowed values of each ``Literal`` option, from its type.
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: tuple(get_args(hint))
+    for name, hint in get_type_hints(Config).items()
+    if get_origin(hint) is Literal
+}
 
 
 def _check_seconds(name: str, value: object) -> float | None:

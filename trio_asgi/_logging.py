@@ -19,35 +19,20 @@ import logging
 import logging.config
 import os
 import re
-import string
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
-from ._config import Config, ConfigError
+from ._access_format import ACCESS_LOG_FIELDS as ACCESS_LOG_FIELDS
+from ._access_format import check_access_log_format as check_access_log_format
+from ._config import Config
+from ._errors import ConfigError
 
 LogFormat: TypeAlias = Literal["text", "json"]
 LOG_LEVELS: dict[str, int] = {
     name.lower(): logging.getLevelNamesMapping()[name]
     for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-}
-
-#: Fields an access-log format may use, with what each holds.
-ACCESS_LOG_FIELDS: dict[str, str] = {
-    "client": 'client address, "127.0.0.1:49370" or "-"',
-    "method": 'request method, "GET"',
-    "path": "request target up to '?', as received (escaped)",
-    "query": "request target after '?', as received (escaped)",
-    "request_line": '"GET /x?y=1 HTTP/1.1"',
-    "http_version": '"1.1"',
-    "status": "response status code (for WebSocket lines: 101, the reject status or close code)",
-    "reason": 'status phrase, "OK" (for WebSocket lines: "WebSocket accept", ...)',
-    "bytes": "response body bytes sent",
-    "duration_ms": "time from request head to response end, in milliseconds",
-    "user_agent": 'User-Agent header or "-"',
-    "referer": 'Referer header or "-"',
-    "time": "local time the line was written, ISO 8601",
 }
 
 # --- escaping ----------------------------------------------------------------------------------
@@ -92,32 +77,6 @@ def _now_text() -> str:
 
 
 # --- the access log ---------------------------------------------------------------------------
-
-
-def check_access_log_format(log_format: str) -> frozenset[str]:
-    """Check an access-log format and return the field names it uses.
-
-    Raises:
-        ConfigError: Unknown field, or a format spec that does not fit the field.
-    """
-    used: set[str] = set()
-    try:
-        for _, name, _, _ in string.Formatter().parse(log_format):
-            if name is not None:
-                used.add(re.split(r"[.\[]", name, maxsplit=1)[0])
-    except ValueError as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    unknown = sorted(used - ACCESS_LOG_FIELDS.keys())
-    if unknown:
-        known = ", ".join(ACCESS_LOG_FIELDS)
-        raise ConfigError(f"access_log_format: unknown field {unknown[0]!r}; fields: {known}")
-    sample: dict[str, object] = dict.fromkeys(ACCESS_LOG_FIELDS, "-")
-    sample.update(status=200, bytes=0, duration_ms=0.0)
-    try:
-        log_format.format_map(sample)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    return frozenset(used)
 
 
 class AccessLine:
