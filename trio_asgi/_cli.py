@@ -123,6 +123,7 @@ def _header(text: str) -> tuple[str, str]:
 _PARSERS: dict[object, Callable[[str], Any]] = {
     int: _integer,
     str: str,
+    str | None: str,
     int | None: _optional_integer,
     float | None: _seconds,
 }
@@ -133,6 +134,12 @@ _METAVARS: dict[object, str] = {
     int: "N",
     int | None: "N",
     str: "TEXT",
+    str | None: "TEXT",
+    "ssl_certfile": "FILE",
+    "ssl_keyfile": "FILE",
+    "ssl_ca_certs": "FILE",
+    "ssl_keyfile_password": "PASSWORD",
+    "ssl_cert_reqs": "0|1|2",
     "root_path": "PATH",
     "access_log_format": "FORMAT",
 }

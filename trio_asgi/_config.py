@@ -23,6 +23,7 @@ LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
 Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
+TLSVersion: TypeAlias = Literal["TLSv1.2", "TLSv1.3"]
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
@@ -94,6 +95,7 @@ _LIMITS = "limits"
 _HEADERS = "response headers"
 _LOGGING = "logging"
 _WEBSOCKET = "WebSocket"
+_TLS = "TLS"
 
 
 def _about(group: str, help_text: str) -> dict[str, str]:
@@ -323,6 +325,54 @@ class Config:
         metadata=_about(_WEBSOCKET, "How long to wait for the peer's close frame after ours."),
     )
 
+    # --- TLS ----------------------------------------------------------------------------------
+    ssl_certfile: str | None = field(
+        default=None,
+        metadata=_about(
+            _TLS,
+            "Serve HTTPS (and WSS) with this PEM certificate chain; ``None``: plain HTTP. "
+            "SIGHUP (or ``Server.reload_tls()``) loads the files again.",
+        ),
+    )
+    ssl_keyfile: str | None = field(
+        default=None,
+        metadata=_about(_TLS, "The private key's PEM file, if not in ``ssl_certfile``."),
+    )
+    ssl_keyfile_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_about(_TLS, "The password of an encrypted ``ssl_keyfile``."),
+    )
+    ssl_ca_certs: str | None = field(
+        default=None,
+        metadata=_about(_TLS, "CA certificates (PEM) that client certificates must chain to."),
+    )
+    ssl_cert_reqs: int = field(
+        default=0,
+        metadata=_about(
+            _TLS,
+            "Client certificates: 0 not asked for, 1 optional, 2 required (mTLS; a client "
+            "without one fails the handshake); 1 and 2 need ``ssl_ca_certs``.",
+        ),
+    )
+    ssl_ciphers: str | None = field(
+        default=None,
+        metadata=_about(
+            _TLS, "OpenSSL cipher list for TLS 1.2; ``None``: OpenSSL's secure defaults."
+        ),
+    )
+    ssl_min_version: TLSVersion = field(
+        default="TLSv1.2",
+        metadata=_about(
+            _TLS,
+            "Oldest TLS version accepted. Compression and renegotiation are always off.",
+        ),
+    )
+    timeout_tls_handshake: float | None = field(
+        default=10.0,
+        metadata=_about(_TLS, "A new TLS connection must finish its handshake within this time."),
+    )
+
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
 
@@ -346,6 +396,7 @@ class Config:
         for name in ("max_body_size", "max_requests_per_connection", "limit_concurrency"):
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=0 if name == "max_body_size" else 1)
+        _check_tls(self)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
         if self.max_header_size < 64:
@@ -381,6 +432,25 @@ CHOICES: dict[str, tuple[str, ...]] = {
     for name, hint in get_type_hints(Config).items()
     if get_origin(hint) is Literal
 }
+
+
+def _check_tls(config: Config) -> None:
+    """The TLS options fit together (the files are read when the server starts)."""
+    for name in ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{name}: expected a non-empty string or None")
+    if config.ssl_certfile is None:
+        for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+            if getattr(config, name) is not None:
+                raise ConfigError(f"{name}: only means something with ssl_certfile (TLS)")
+    if isinstance(config.ssl_cert_reqs, bool) or config.ssl_cert_reqs not in (0, 1, 2):
+        raise ConfigError(
+            f"ssl_cert_reqs: must be 0 (none), 1 (optional) or 2 (required), "
+            f"got {config.ssl_cert_reqs!r}"
+        )
+    if config.ssl_cert_reqs and config.ssl_ca_certs is None:
+        raise ConfigError("ssl_cert_reqs: checking client certificates needs ssl_ca_certs")
 
 
 def _check_seconds(name: str, value: object) -> float | None:

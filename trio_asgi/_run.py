@@ -4,7 +4,8 @@ The event loop is ``config.loop``: trio, asyncio or uvloop, all started by
 :func:`anyio.run`, so this one task tree serves on each of them::
 
     main task group
-      signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all
+      signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all;
+                         SIGHUP: Server.reload_tls() (new connections get the new certificate)
       serve()            started with group.start, so the handle arrives once serving
 
 When ``serve()`` returns the watcher is cancelled and the nursery closes. Expected
@@ -23,7 +24,7 @@ import anyio
 import anyio.abc
 
 from ._config import Config
-from ._errors import LifespanFailure, one_line
+from ._errors import ConfigError, LifespanFailure, one_line
 from ._server._serve import Server, serve
 from ._types import ASGIApp
 
@@ -34,6 +35,8 @@ EXIT_OK: Final = 0
 EXIT_CANNOT_LISTEN: Final = 1
 #: The configured loop cannot be used (``uvloop`` without the extra installed).
 EXIT_NO_LOOP: Final = 2
+#: The configuration cannot be used (a TLS certificate that does not load).
+EXIT_USAGE: Final = 2
 EXIT_STARTUP_FAILED: Final = 3
 #: After a forced stop (a second SIGINT): 128 + SIGINT, as shells report an interrupt.
 EXIT_FORCED: Final = 130
@@ -73,12 +76,17 @@ class _Runner:
         *,
         task_status: anyio.abc.TaskStatus[None],
     ) -> None:
-        with watcher, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with watcher, anyio.open_signal_receiver(*_SIGNALS) as signals:
             task_status.started()
             async for signum in signals:
                 self._on_signal(signal.Signals(signum), everything)
 
     def _on_signal(self, sig: signal.Signals, everything: anyio.CancelScope) -> None:
+        if sig.name == "SIGHUP":
+            if self.server is not None and self.stopping_signal is None:
+                logger.info("Reloading the TLS certificate (signal SIGHUP)")
+                self.server.reload_tls()
+            return
         if self.stopping_signal is None:
             self.stopping_signal = sig.name
             if self.server is None:
@@ -103,12 +111,14 @@ def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -
         app: An ASGI 3 app (see :func:`trio_asgi._app.adapt_app` for ASGI 2 ones).
         config: Where to listen and everything else.
         install_signal_handlers: Handle SIGINT and SIGTERM: the first starts a
-            graceful shutdown, a second SIGINT forces one. Without them, Ctrl+C
+            graceful shutdown, a second SIGINT forces one; SIGHUP reloads the TLS
+            certificate. Without them, Ctrl+C
             raises :exc:`KeyboardInterrupt` as usual.
 
     Returns:
         The exit code: 0 after a clean stop, 1 when an address could not be bound,
-        2 when ``config.loop`` is ``uvloop`` and uvloop is not installed, 3 when
+        2 when ``config.loop`` is ``uvloop`` and uvloop is not installed or a TLS
+        file cannot be loaded, 3 when
         lifespan startup failed, 130 after a forced stop.
     """
     if config.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
@@ -131,6 +141,11 @@ def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -
     return code
 
 
+#: The signals the watcher handles (SIGHUP where the platform has it).
+_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM) + (
+    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+)
+
 #: anyio's backend name and options for each ``Config.loop``.
 _BACKENDS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "trio": ("trio", {}),
@@ -143,6 +158,8 @@ def _expected_failure(exc: BaseException, runner: _Runner) -> tuple[int, str] | 
     """The exit code and log line for a failure that needs no traceback."""
     # The nurseries wrap errors in exception groups; expected ones come alone.
     leaf = _only_leaf(exc)
+    if isinstance(leaf, ConfigError):  # e.g. a TLS certificate that cannot be loaded
+        return EXIT_USAGE, f"Cannot start: {leaf}"
     if isinstance(leaf, LifespanFailure):
         return EXIT_STARTUP_FAILED, f"Cannot start: {one_line(leaf)}"
     if isinstance(leaf, OSError) and runner.server is None:
