@@ -114,7 +114,8 @@ def url_from(log: LogLines) -> str:
     return match[0]
 
 
-CONFIG = Config(bind=("127.0.0.1:0",), access_log=False)
+# trio forced: with "auto", what other tests imported into this process would decide.
+CONFIG = Config(bind=("127.0.0.1:0",), access_log=False, loop="trio")
 
 
 def test_sigterm_shuts_down_gracefully(log: LogLines) -> None:

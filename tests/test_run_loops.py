@@ -131,8 +131,10 @@ def test_uvloop_not_installed_is_exit_2_and_one_line(
 
 
 def test_loop_is_validated() -> None:
-    assert Config().loop == "trio"
-    with pytest.raises(ConfigError, match=r"^loop: 'tokio' is not one of trio, asyncio, uvloop$"):
+    assert Config().loop == "auto"
+    with pytest.raises(
+        ConfigError, match=r"^loop: 'tokio' is not one of auto, trio, asyncio, uvloop$"
+    ):
         Config(loop="tokio")  # type: ignore[arg-type]
 
 

@@ -22,7 +22,7 @@ from ._errors import ConfigError as ConfigError
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
-Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
+Loop: TypeAlias = Literal["auto", "trio", "asyncio", "uvloop"]
 TLSVersion: TypeAlias = Literal["TLSv1.2", "TLSv1.3"]
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
@@ -154,12 +154,12 @@ class Config:
 
     # --- runtime ----------------------------------------------------------------------------
     loop: Loop = field(
-        default="trio",
+        default="auto",
         metadata=_about(
             _RUNTIME,
-            "The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an "
-            "extra), for apps built on asyncio libraries. ``serve()`` runs on whichever loop "
-            "awaits it.",
+            "The event loop the command and ``run()`` start: ``auto`` picks asyncio when the "
+            "app imports an asyncio-only library (Django, Quart, asyncpg...), else trio; "
+            "``uvloop`` is an extra. ``serve()`` runs on whichever loop awaits it.",
         ),
     )
 

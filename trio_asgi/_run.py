@@ -1,7 +1,9 @@
 """``run()``: serve an app in the foreground, stopping cleanly on SIGINT and SIGTERM.
 
 The event loop is ``config.loop``: trio, asyncio or uvloop, all started by
-:func:`anyio.run`, so this one task tree serves on each of them::
+:func:`anyio.run`, so this one task tree serves on each of them; ``auto`` (the
+default) picks asyncio when the app imports an asyncio-only library, else trio (see
+:mod:`._loop_choice`)::
 
     main task group
       signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all;
@@ -25,6 +27,7 @@ import anyio.abc
 
 from ._config import Config
 from ._errors import ConfigError, LifespanFailure, one_line
+from ._loop_choice import choose_loop
 from ._server._serve import Server, serve
 from ._types import ASGIApp
 
@@ -115,19 +118,24 @@ def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -
             certificate. Without them, Ctrl+C
             raises :exc:`KeyboardInterrupt` as usual.
 
+    The loop is ``config.loop``; with ``auto`` it is chosen now, from what the app
+    imported, and logged with the reason.
+
     Returns:
         The exit code: 0 after a clean stop, 1 when an address could not be bound,
         2 when ``config.loop`` is ``uvloop`` and uvloop is not installed or a TLS
         file cannot be loaded, 3 when
         lifespan startup failed, 130 after a forced stop.
     """
-    if config.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+    choice = choose_loop(config.loop)
+    if choice.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         logger.error(
             "Cannot use --loop uvloop: uvloop is not installed (pip install 'trio-asgi[uvloop]')"
         )
         return EXIT_NO_LOOP
+    logger.info("%s", choice.log_line())
     runner = _Runner(app, config, install_signal_handlers)
-    backend, options = _BACKENDS[config.loop]
+    backend, options = _BACKENDS[choice.loop]
     try:
         anyio.run(runner.main, backend=backend, backend_options=options)
     except BaseException as exc:

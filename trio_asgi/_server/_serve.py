@@ -30,6 +30,7 @@ import trio
 from .._app import adapt_app
 from .._config import Config, UnixBind
 from .._errors import LifespanFailure
+from .._loop_choice import start_wrong_loop_reports
 from .._types import ASGIApp
 from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
@@ -116,6 +117,7 @@ class Server:
         if self._running:
             raise RuntimeError("this Server is already serving")
         self._running = True
+        start_wrong_loop_reports()  # the tasks below inherit it: one hint per server
         self._shutdown_event = anyio.Event()
         if self._shutdown_requested:
             self._shutdown_event.set()
