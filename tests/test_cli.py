@@ -344,7 +344,8 @@ def test_serves_then_stops_cleanly_on_sigterm(start: Any) -> None:
     assert process.wait(timeout=TIMEOUT) == 0
     lines = stderr.rest()
     assert "INFO     Shutting down (signal SIGTERM)..." in lines
-    assert "INFO     Finished server process" in lines
+    assert f"INFO     Started server process [{process.pid}]" in lines
+    assert f"INFO     Finished server process [{process.pid}]" in lines
     assert not any("Traceback" in line for line in lines)
 
 

@@ -63,7 +63,7 @@ def test_sigterm_shuts_down_gracefully_on_each_loop(log: LogLines, loop: str) ->
     assert seen == [f"lifespan on {loop}", f"http on {loop}"]
     lines = log.all()
     assert "Shutting down (signal SIGTERM)..." in lines
-    assert lines[-1] == "Finished server process"
+    assert lines[-1] == f"Finished server process [{os.getpid()}]"
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])

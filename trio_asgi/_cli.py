@@ -8,8 +8,9 @@ options that are not Config fields (``--host``, ``--log-level``, ...) are listed
 here by hand. The command line wins over the environment, which wins over the
 defaults.
 
-Exit codes: 0 after a clean stop, 1 when an address cannot be bound, 2 for usage
-and configuration errors, 3 when the app cannot be loaded or its startup fails.
+Exit codes: 0 after a clean stop, 2 for usage and configuration errors, 3 when the
+app cannot be loaded or the server cannot start (its lifespan startup fails, or an
+address cannot be bound: a port in use), as Uvicorn's.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ import trio
 
 from ._access_format import ACCESS_LOG_FIELDS, check_access_log_format
 from ._app import adapt_app, load_app
+from ._cli_compat import (
+    H11_MAX_INCOMPLETE_EVENT_SIZE_HELP,
+    SWITCHES_WITH_A_VALUE,
+    SwitchOrValue,
+    load_env_file,
+)
 from ._config import Config, ConfigError, TCPBind
 from ._errors import AppLoadError
 from ._logging import LOG_LEVELS, configure_logging
-from ._run import run
+from ._run import serve_in_foreground
 from ._version import __version__
 
 PROG = "trio-asgi"
@@ -167,6 +174,9 @@ _EXTRA_HELP = {
     "log_format": "Text lines, or one JSON object per line.",
     "use_colors": "Colour the log (level names, access-log status codes).",
     "header": "Add 'Name: value' to every response; repeatable.",
+    "env_file": "Load environment variables (the app's settings, TRIO_ASGI_* options) from "
+    "this .env file first; variables already set win. Needs python-dotenv (the dotenv extra).",
+    "h11_max_incomplete_event_size": H11_MAX_INCOMPLETE_EVENT_SIZE_HELP,
 }
 
 
@@ -184,11 +194,13 @@ _EXTRA_OPTIONS = (
     _extra("bind", "list", _LISTEN, metavar="ADDR"),
     _extra("factory", "flag", _APP),
     _extra("app_dir", "value", _APP, metavar="DIR", default="."),
+    _extra("env_file", "value", _APP, metavar="FILE"),
     _extra("log_level", "value", _LOGGING, choices=tuple(LOG_LEVELS), default="info"),
     _extra("log_config", "value", _LOGGING, metavar="FILE"),
     _extra("log_format", "value", _LOGGING, choices=("text", "json"), default="text"),
     _extra("use_colors", "bool", _LOGGING, default="on a terminal"),
     _extra("header", "list", _HEADERS, parse=_header, metavar="'NAME: VALUE'", env_separator="\n"),
+    _extra("h11_max_incomplete_event_size", "value", "limits", parse=_integer, metavar="N"),
 )
 #: Config fields the extra options above stand for.
 _REPLACED_FIELDS = frozenset({"bind", "headers"})
@@ -260,7 +272,9 @@ def build_parser(options: Sequence[Option]) -> argparse.ArgumentParser:
         help_text = f"{option.help} ({'; '.join(notes)})".replace("%", "%%").strip()
         names = [option.dest] if option.positional else [option.flag]
         kwargs: dict[str, Any] = {"help": help_text}
-        if option.kind == "bool":
+        if option.kind == "bool" and option.dest in SWITCHES_WITH_A_VALUE:
+            kwargs.update(action=SwitchOrValue, parse=_boolean)
+        elif option.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif option.kind == "flag":
             kwargs["action"] = "store_true"
@@ -319,6 +333,8 @@ def make_config(values: Mapping[str, Any]) -> Config:
     settings["bind"] = tuple(_binds(values))
     if "header" in values:
         settings["headers"] = tuple(values["header"])
+    if "h11_max_incomplete_event_size" in values and "max_header_size" not in values:
+        settings["max_header_size"] = values["h11_max_incomplete_event_size"]
     config = Config.from_mapping(settings)
     check_access_log_format(config.access_log_format)
     return config
@@ -348,6 +364,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     options = all_options()
     parser = build_parser(options)
     values = collect(parser, options, argv, os.environ)
+    if "env_file" in values:
+        try:
+            load_env_file(values["env_file"])
+        except ConfigError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        values = collect(parser, options, argv, os.environ)  # with the file's variables
     target = values.get("app") or None
     if target is None and values.get("factory"):
         parser.error("--factory needs an APP")
@@ -374,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         if exc.__cause__ is not None and logger.isEnabledFor(logging.DEBUG):
             traceback.print_exception(exc.__cause__, file=sys.stderr)
         _fail(str(exc), EXIT_APP_LOAD)
-    sys.exit(run(app, config))
+    sys.exit(serve_in_foreground(app, config))

@@ -30,9 +30,12 @@ from ._config import Config
 from ._errors import ConfigError
 
 LogFormat: TypeAlias = Literal["text", "json"]
+#: Below DEBUG, as in Uvicorn (``--log-level trace``).
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
 LOG_LEVELS: dict[str, int] = {
     name.lower(): logging.getLevelNamesMapping()[name]
-    for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+    for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE")
 }
 
 # --- escaping ----------------------------------------------------------------------------------
@@ -292,6 +295,12 @@ def _install(logger: logging.Logger, stream: IO[str], formatter: logging.Formatt
     logger.propagate = False
 
 
+def _uninstall(logger: logging.Logger) -> None:
+    for old in [h for h in logger.handlers if isinstance(h, _OurHandler)]:
+        logger.removeHandler(old)
+    logger.propagate = True
+
+
 def configure_logging(
     level: str | None = "info",
     log_config: str | None = None,
@@ -305,8 +314,10 @@ def configure_logging(
         level: A :data:`LOG_LEVELS` name for the ``trio_asgi`` loggers; ``None``
             keeps what ``log_config`` says (``info`` without one).
         log_config: A ``.json``/``.yaml``/``.yml`` file for :func:`logging.config.dictConfig`
-            (YAML needs PyYAML), else a :func:`logging.config.fileConfig` file; applied
-            after our defaults, so it can replace them.
+            (YAML needs PyYAML), else a :func:`logging.config.fileConfig` file. With one,
+            our own handlers are not installed: our loggers propagate to whatever the
+            file sets up (a handler on the root logger is enough), and they stay at
+            ``level`` (``info`` by default) unless the file gives them a level.
         use_colors: Force colours on or off; ``None``: on for a terminal without NO_COLOR.
         log_format: ``text`` or ``json`` (one JSON object per line).
 
@@ -318,13 +329,18 @@ def configure_logging(
     server_logger = logging.getLogger("trio_asgi")
     access_logger = logging.getLogger("trio_asgi.access")
     for logger, stream in ((server_logger, sys.stderr), (access_logger, sys.stdout)):
-        colours = _colour_default(stream) if use_colors is None else use_colors
-        formatter = JSONFormatter() if log_format == "json" else TextFormatter(colours)
-        _install(logger, stream, formatter)
+        if log_config is None:
+            colours = _colour_default(stream) if use_colors is None else use_colors
+            formatter = JSONFormatter() if log_format == "json" else TextFormatter(colours)
+            _install(logger, stream, formatter)
+        else:
+            _uninstall(logger)  # the file says where lines go (the root's handlers, say)
     access_logger.setLevel(logging.NOTSET)  # follows trio_asgi's level
     if log_config is not None:
         _apply_log_config(log_config)
-    if level is not None or log_config is None:
+    # A file that gives our logger no level (one that only sets up handlers) must not
+    # leave it at the root's WARNING: that would hide every startup and access line.
+    if level is not None or server_logger.level == logging.NOTSET:
         server_logger.setLevel(LOG_LEVELS[(level or "info").lower()])
 
 

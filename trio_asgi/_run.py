@@ -25,8 +25,10 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 
+from ._app import adapt_app, load_app
 from ._config import Config
-from ._errors import ConfigError, LifespanFailure, one_line
+from ._errors import AppLoadError, ConfigError, LifespanFailure, one_line
+from ._logging import configure_logging
 from ._loop_choice import choose_loop
 from ._server._serve import Server, serve
 from ._types import ASGIApp
@@ -35,7 +37,8 @@ logger = logging.getLogger("trio_asgi")
 
 #: Exit codes of :func:`run` (and of the ``trio-asgi`` command).
 EXIT_OK: Final = 0
-EXIT_CANNOT_LISTEN: Final = 1
+#: An address cannot be bound (a port in use): a startup failure, as in Uvicorn.
+EXIT_CANNOT_LISTEN: Final = 3
 #: The configured loop cannot be used (``uvloop`` without the extra installed).
 EXIT_NO_LOOP: Final = 2
 #: The configuration cannot be used (a TLS certificate that does not load).
@@ -107,25 +110,63 @@ class _Runner:
             logger.info("Already shutting down (signal %s); send SIGINT to force it", sig.name)
 
 
-def run(app: ASGIApp, config: Config, *, install_signal_handlers: bool = True) -> int:
-    """Serve ``app`` until stopped; synchronous, for the command and ``__main__`` blocks.
+def run(
+    app: ASGIApp | str,
+    config: Config | None = None,
+    *,
+    install_signal_handlers: bool = True,
+    log_level: str | None = "info",
+    factory: bool = False,
+) -> int:
+    """Serve ``app`` until stopped; synchronous, for ``if __name__ == "__main__"`` blocks.
+
+    Sets up logging as the command does (unless ``log_level`` is ``None``), loads the
+    app if it is given as ``"module:attr"``, then runs :func:`serve_in_foreground`.
+
+    Args:
+        app: An ASGI app (ASGI 2 ones are adapted), or ``"module:attr"`` naming one.
+        config: Where to listen and everything else (``Config()`` if omitted).
+        install_signal_handlers: See :func:`serve_in_foreground`.
+        log_level: The level of the ``trio_asgi`` loggers, whose lines go to stderr
+            (access lines to stdout), as with the command; ``None`` leaves logging to
+            the calling program.
+        factory: ``app`` names a factory: call it to get the app.
+
+    Returns:
+        The exit code (see :func:`serve_in_foreground`); 3 when ``app`` cannot be
+        loaded, after one log line that says why.
+    """
+    config = config or Config()
+    if log_level is not None:
+        configure_logging(log_level)
+    if isinstance(app, str):
+        try:
+            app = adapt_app(load_app(app, factory=factory), config.interface)
+        except AppLoadError as exc:
+            logger.error("Cannot load the app: %s", exc)  # noqa: TRY400 - one line, no traceback
+            return EXIT_STARTUP_FAILED
+    return serve_in_foreground(app, config, install_signal_handlers=install_signal_handlers)
+
+
+def serve_in_foreground(
+    app: ASGIApp, config: Config, *, install_signal_handlers: bool = True
+) -> int:
+    """Serve ``app`` until stopped, on ``config.loop``; logging is the caller's.
 
     Args:
         app: An ASGI 3 app (see :func:`trio_asgi._app.adapt_app` for ASGI 2 ones).
         config: Where to listen and everything else.
         install_signal_handlers: Handle SIGINT and SIGTERM: the first starts a
             graceful shutdown, a second SIGINT forces one; SIGHUP reloads the TLS
-            certificate. Without them, Ctrl+C
-            raises :exc:`KeyboardInterrupt` as usual.
+            certificate. Without them, Ctrl+C raises :exc:`KeyboardInterrupt` as usual.
 
     The loop is ``config.loop``; with ``auto`` it is chosen now, from what the app
     imported, and logged with the reason.
 
     Returns:
-        The exit code: 0 after a clean stop, 1 when an address could not be bound,
-        2 when ``config.loop`` is ``uvloop`` and uvloop is not installed or a TLS
-        file cannot be loaded, 3 when
-        lifespan startup failed, 130 after a forced stop.
+        The exit code: 0 after a clean stop, 2 when ``config.loop`` is ``uvloop`` and
+        uvloop is not installed or a TLS file cannot be loaded, 3 when lifespan
+        startup failed or an address could not be bound, 130 after a forced stop.
     """
     choice = choose_loop(config.loop)
     if choice.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:

@@ -21,6 +21,7 @@ import trustme
 import websockets.sync.client
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from tests.test_docs_examples import load_example
 from trio_asgi import Config, ConfigError, Server
 from trio_asgi._server._tls import ALPN_PROTOCOLS
 
@@ -297,3 +298,13 @@ def test_files_that_do_not_load_are_one_line_config_errors(
 def test_the_keyfile_password_stays_out_of_repr(certs: Certificates) -> None:
     config = Config(**tls_options(certs, ssl_keyfile_password="hunter2"))
     assert "hunter2" not in repr(config)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])  # the example is a trio program
+async def test_the_tls_how_to_example_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = load_example("tls_app")
+    with anyio.fail_after(TIMEOUT):
+        await example.main(tmp_path)
+    assert capsys.readouterr().out == "200 Hello over https\n200 Hello over https\n"

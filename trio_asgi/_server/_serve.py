@@ -121,6 +121,7 @@ class Server:
         self._shutdown_event = anyio.Event()
         if self._shutdown_requested:
             self._shutdown_event.set()
+        logger.info("Started server process [%d]", os.getpid())
         state = self._state
         lifespan = Lifespan(state.app, self.config, state.lifespan_state)
         failure: LifespanFailure | OSError | None = None
@@ -146,7 +147,7 @@ class Server:
                 root.cancel_scope.cancel()
         if failure is not None:
             raise failure
-        logger.info("Finished server process")
+        logger.info("Finished server process [%d]", os.getpid())
 
     async def _serve_connections(
         self,
