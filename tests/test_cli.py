@@ -492,3 +492,12 @@ def test_a_certificate_that_does_not_load_exits_2_with_one_line(start: Any, tmp_
         f"ERROR    Cannot start: ssl_certfile: cannot load {missing!r}: No such file or directory"
     )
     assert not any("Traceback" in line for line in lines)
+
+
+def test_without_tls_sighup_keeps_its_default_action(start: Any) -> None:
+    # Only a server with a certificate to reload takes SIGHUP over; otherwise a hang-up
+    # (the terminal closing) still ends it, as before.
+    process, _, stderr = start("tests.fixtures.apps:app", "--port", "0")
+    listening_url(stderr)
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=TIMEOUT) == -signal.SIGHUP

@@ -7,7 +7,8 @@ default) picks asyncio when the app imports an asyncio-only library, else trio (
 
     main task group
       signal watcher     first SIGINT/SIGTERM: Server.shutdown(); a second SIGINT: cancel all;
-                         SIGHUP: Server.reload_tls() (new connections get the new certificate)
+                         with TLS, SIGHUP: Server.reload_tls() (new connections get the new
+                         certificate; without TLS, SIGHUP keeps its default action)
       serve()            started with group.start, so the handle arrives once serving
 
 When ``serve()`` returns the watcher is cancelled and the nursery closes. Expected
@@ -82,7 +83,7 @@ class _Runner:
         *,
         task_status: anyio.abc.TaskStatus[None],
     ) -> None:
-        with watcher, anyio.open_signal_receiver(*_SIGNALS) as signals:
+        with watcher, anyio.open_signal_receiver(*_signals(self.config)) as signals:
             task_status.started()
             async for signum in signals:
                 self._on_signal(signal.Signals(signum), everything)
@@ -157,8 +158,8 @@ def serve_in_foreground(
         app: An ASGI 3 app (see :func:`trio_asgi._app.adapt_app` for ASGI 2 ones).
         config: Where to listen and everything else.
         install_signal_handlers: Handle SIGINT and SIGTERM: the first starts a
-            graceful shutdown, a second SIGINT forces one; SIGHUP reloads the TLS
-            certificate. Without them, Ctrl+C raises :exc:`KeyboardInterrupt` as usual.
+            graceful shutdown, a second SIGINT forces one; with TLS, SIGHUP reloads
+            the certificate. Without them, Ctrl+C raises :exc:`KeyboardInterrupt` as usual.
 
     The loop is ``config.loop``; with ``auto`` it is chosen now, from what the app
     imported, and logged with the reason.
@@ -190,10 +191,15 @@ def serve_in_foreground(
     return code
 
 
-#: The signals the watcher handles (SIGHUP where the platform has it).
-_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM) + (
-    (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
-)
+def _signals(config: Config) -> tuple[signal.Signals, ...]:
+    """The signals the watcher handles: SIGHUP too when there is a certificate to reload.
+
+    Without TLS, SIGHUP keeps its default action (a closed terminal ends the server).
+    """
+    if config.ssl_certfile is not None and hasattr(signal, "SIGHUP"):
+        return (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    return (signal.SIGINT, signal.SIGTERM)
+
 
 #: anyio's backend name and options for each ``Config.loop``.
 _BACKENDS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
