@@ -4,6 +4,11 @@ Every option has a sane default, so ``Config()`` is a working server on
 127.0.0.1:8000. Values are checked when the object is built: a bad value or an
 unknown option raises :class:`ConfigError` with a one-line message, never later
 at request time.
+
+Each option is declared as ``field(default=..., metadata=_about(GROUP, "help"))``: the
+help text (reST) and group become the command's ``--help`` and the configuration
+reference, and the type gives the parser (a ``Literal`` its choices). Nothing reads
+this file's source.
 """
 
 from __future__ import annotations
