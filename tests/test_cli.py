@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import logging
 import os
 import queue
@@ -12,18 +13,22 @@ import runpy
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import pytest
+import trustme
 
 from trio_asgi import Config
 from trio_asgi._cli import all_options, build_parser, collect, config_options, main, make_config
+from trio_asgi._config import CHOICES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +75,7 @@ def test_every_config_field_is_an_option() -> None:
 
 
 def test_every_option_has_help_text_and_a_group() -> None:
-    # The Config help texts come from the #: comments in _config.py.
+    # The Config help texts come from the fields' metadata in _config.py.
     for option in all_options():
         assert option.help, option.dest
         assert option.group != "options", option.dest
@@ -339,7 +344,8 @@ def test_serves_then_stops_cleanly_on_sigterm(start: Any) -> None:
     assert process.wait(timeout=TIMEOUT) == 0
     lines = stderr.rest()
     assert "INFO     Shutting down (signal SIGTERM)..." in lines
-    assert "INFO     Finished server process" in lines
+    assert f"INFO     Started server process [{process.pid}]" in lines
+    assert f"INFO     Finished server process [{process.pid}]" in lines
     assert not any("Traceback" in line for line in lines)
 
 
@@ -408,3 +414,90 @@ def test_failed_startup_exits_3_without_a_traceback(start: Any) -> None:
         "ERROR    Cannot start: lifespan startup failed: database unreachable at db:5432" in lines
     )
     assert not any("Traceback" in line for line in lines)
+
+
+def test_choices_come_from_the_literal_types() -> None:
+    hints = typing.get_type_hints(Config)
+    by_dest = {o.dest: o for o in config_options()}
+    for name, values in CHOICES.items():
+        assert by_dest[name].choices == typing.get_args(hints[name])
+        assert values == typing.get_args(hints[name])
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def _write_tls_files(directory: Path, ca: trustme.CA) -> bytes:
+    """A certificate for 127.0.0.1 from ``ca`` as cert.pem + key.pem; returns its DER."""
+    cert = ca.issue_cert("127.0.0.1")
+    directory.mkdir(exist_ok=True)
+    (directory / "cert.pem").write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+    return ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+
+
+def _https_get(connection: http.client.HTTPSConnection, path: str) -> tuple[int, bytes]:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def test_tls_from_the_command_line_and_sighup_reloads_the_certificate(
+    start: Any, tmp_path: Path
+) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    old_der = _write_tls_files(tmp_path, old_ca)
+    files = [
+        "--ssl-certfile",
+        str(tmp_path / "cert.pem"),
+        "--ssl-keyfile",
+        str(tmp_path / "key.pem"),
+    ]
+    process, _, stderr = start("tests.fixtures.apps:app", "--port", "0", *files)
+    line = stderr.wait_for(lambda line: "Listening on " in line)
+    match = re.search(r"https://127\.0\.0\.1:(\d+)$", line)
+    assert match is not None, line
+    context = ssl.create_default_context()
+    old_ca.configure_trust(context)
+    new_ca.configure_trust(context)
+    port = int(match[1])
+    kept = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=TIMEOUT)
+    fresh = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=TIMEOUT)
+    try:
+        assert _https_get(kept, "/before") == (200, b"hello from /before")
+        assert isinstance(kept.sock, ssl.SSLSocket)
+        assert kept.sock.getpeercert(binary_form=True) == old_der
+        new_der = _write_tls_files(tmp_path, new_ca)
+        process.send_signal(signal.SIGHUP)
+        stderr.wait_for(lambda line: "Reloaded the TLS certificate" in line)
+        assert _https_get(fresh, "/new") == (200, b"hello from /new")
+        assert isinstance(fresh.sock, ssl.SSLSocket)
+        assert fresh.sock.getpeercert(binary_form=True) == new_der
+        assert _https_get(kept, "/after") == (200, b"hello from /after")  # still open
+        assert kept.sock.getpeercert(binary_form=True) == old_der
+    finally:
+        kept.close()
+        fresh.close()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=TIMEOUT) == 0
+    assert not any("Traceback" in line for line in stderr.rest())
+
+
+def test_a_certificate_that_does_not_load_exits_2_with_one_line(start: Any, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    process, _, stderr = start("tests.fixtures.apps:app", "--port", "0", "--ssl-certfile", missing)
+    assert process.wait(timeout=TIMEOUT) == 2
+    lines = stderr.rest()
+    assert lines[-1] == (
+        f"ERROR    Cannot start: ssl_certfile: cannot load {missing!r}: No such file or directory"
+    )
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_without_tls_sighup_keeps_its_default_action(start: Any) -> None:
+    # Only a server with a certificate to reload takes SIGHUP over; otherwise a hang-up
+    # (the terminal closing) still ends it, as before.
+    process, _, stderr = start("tests.fixtures.apps:app", "--port", "0")
+    listening_url(stderr)
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=TIMEOUT) == -signal.SIGHUP

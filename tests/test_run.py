@@ -114,7 +114,8 @@ def url_from(log: LogLines) -> str:
     return match[0]
 
 
-CONFIG = Config(bind=("127.0.0.1:0",), access_log=False)
+# trio forced: with "auto", what other tests imported into this process would decide.
+CONFIG = Config(bind=("127.0.0.1:0",), access_log=False, loop="trio")
 
 
 def test_sigterm_shuts_down_gracefully(log: LogLines) -> None:
@@ -129,7 +130,7 @@ def test_sigterm_shuts_down_gracefully(log: LogLines) -> None:
     join()
     lines = log.all()
     assert "Shutting down (signal SIGTERM)..." in lines
-    assert lines[-1] == "Finished server process"
+    assert lines[-1] == f"Finished server process [{os.getpid()}]"
 
 
 def test_second_sigterm_only_reminds_second_sigint_forces(log: LogLines) -> None:
@@ -187,7 +188,7 @@ def test_failed_startup_is_exit_3_and_one_line(log: LogLines) -> None:
     )
 
 
-def test_address_in_use_is_exit_1_and_one_line(log: LogLines) -> None:
+def test_address_in_use_is_exit_3_and_one_line(log: LogLines) -> None:
     from tests.fixtures import apps
 
     with socket.socket() as taken:
@@ -195,7 +196,7 @@ def test_address_in_use_is_exit_1_and_one_line(log: LogLines) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         config = CONFIG.replace(bind=(f"127.0.0.1:{port}",))
-        assert run(apps.app, config, install_signal_handlers=False) == 1
+        assert run(apps.app, config, install_signal_handlers=False) == 3  # as Uvicorn
     assert log.all()[-1] == f"Cannot listen on 127.0.0.1:{port}: Address already in use"
 
 

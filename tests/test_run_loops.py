@@ -63,7 +63,7 @@ def test_sigterm_shuts_down_gracefully_on_each_loop(log: LogLines, loop: str) ->
     assert seen == [f"lifespan on {loop}", f"http on {loop}"]
     lines = log.all()
     assert "Shutting down (signal SIGTERM)..." in lines
-    assert lines[-1] == "Finished server process"
+    assert lines[-1] == f"Finished server process [{os.getpid()}]"
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -131,8 +131,10 @@ def test_uvloop_not_installed_is_exit_2_and_one_line(
 
 
 def test_loop_is_validated() -> None:
-    assert Config().loop == "trio"
-    with pytest.raises(ConfigError, match=r"^loop: 'tokio' is not one of trio, asyncio, uvloop$"):
+    assert Config().loop == "auto"
+    with pytest.raises(
+        ConfigError, match=r"^loop: 'tokio' is not one of auto, trio, asyncio, uvloop$"
+    ):
         Config(loop="tokio")  # type: ignore[arg-type]
 
 

@@ -2,14 +2,15 @@
 
 Every :class:`~trio_asgi.Config` field becomes an option by itself: its name gives
 the flag (``timeout_keep_alive`` -> ``--timeout-keep-alive``) and the environment
-variable (``TRIO_ASGI_TIMEOUT_KEEP_ALIVE``), its type the parser, its ``#:`` comment
-in ``_config.py`` the help text and its ``# ---`` section the help group. Only the
+variable (``TRIO_ASGI_TIMEOUT_KEEP_ALIVE``), its type the parser (a ``Literal`` its
+choices), and its field metadata (``help`` and ``group``) the help text and group. Only the
 options that are not Config fields (``--host``, ``--log-level``, ...) are listed
 here by hand. The command line wins over the environment, which wins over the
 defaults.
 
-Exit codes: 0 after a clean stop, 1 when an address cannot be bound, 2 for usage
-and configuration errors, 3 when the app cannot be loaded or its startup fails.
+Exit codes: 0 after a clean stop, 2 for usage and configuration errors, 3 when the
+app cannot be loaded or the server cannot start (its lifespan startup fails, or an
+address cannot be bound: a port in use), as Uvicorn's.
 """
 
 from __future__ import annotations
@@ -24,17 +25,22 @@ import traceback
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import trio
 
-from . import _config
+from ._access_format import ACCESS_LOG_FIELDS, check_access_log_format
 from ._app import adapt_app, load_app
+from ._cli_compat import (
+    H11_MAX_INCOMPLETE_EVENT_SIZE_HELP,
+    SWITCHES_WITH_A_VALUE,
+    SwitchOrValue,
+    load_env_file,
+)
 from ._config import Config, ConfigError, TCPBind
 from ._errors import AppLoadError
-from ._logging import ACCESS_LOG_FIELDS, LOG_LEVELS, check_access_log_format, configure_logging
-from ._run import run
+from ._logging import LOG_LEVELS, configure_logging
+from ._run import serve_in_foreground
 from ._version import __version__
 
 PROG = "trio-asgi"
@@ -124,6 +130,7 @@ def _header(text: str) -> tuple[str, str]:
 _PARSERS: dict[object, Callable[[str], Any]] = {
     int: _integer,
     str: str,
+    str | None: str,
     int | None: _optional_integer,
     float | None: _seconds,
 }
@@ -134,6 +141,12 @@ _METAVARS: dict[object, str] = {
     int: "N",
     int | None: "N",
     str: "TEXT",
+    str | None: "TEXT",
+    "ssl_certfile": "FILE",
+    "ssl_keyfile": "FILE",
+    "ssl_ca_certs": "FILE",
+    "ssl_keyfile_password": "PASSWORD",
+    "ssl_cert_reqs": "0|1|2",
     "root_path": "PATH",
     "access_log_format": "FORMAT",
 }
@@ -161,6 +174,9 @@ _EXTRA_HELP = {
     "log_format": "Text lines, or one JSON object per line.",
     "use_colors": "Colour the log (level names, access-log status codes).",
     "header": "Add 'Name: value' to every response; repeatable.",
+    "env_file": "Load environment variables (the app's settings, TRIO_ASGI_* options) from "
+    "this .env file first; variables already set win. Needs python-dotenv (the dotenv extra).",
+    "h11_max_incomplete_event_size": H11_MAX_INCOMPLETE_EVENT_SIZE_HELP,
 }
 
 
@@ -178,52 +194,35 @@ _EXTRA_OPTIONS = (
     _extra("bind", "list", _LISTEN, metavar="ADDR"),
     _extra("factory", "flag", _APP),
     _extra("app_dir", "value", _APP, metavar="DIR", default="."),
+    _extra("env_file", "value", _APP, metavar="FILE"),
     _extra("log_level", "value", _LOGGING, choices=tuple(LOG_LEVELS), default="info"),
     _extra("log_config", "value", _LOGGING, metavar="FILE"),
     _extra("log_format", "value", _LOGGING, choices=("text", "json"), default="text"),
     _extra("use_colors", "bool", _LOGGING, default="on a terminal"),
     _extra("header", "list", _HEADERS, parse=_header, metavar="'NAME: VALUE'", env_separator="\n"),
+    _extra("h11_max_incomplete_event_size", "value", "limits", parse=_integer, metavar="N"),
 )
 #: Config fields the extra options above stand for.
 _REPLACED_FIELDS = frozenset({"bind", "headers"})
 
 
-def _field_docs() -> tuple[dict[str, str], dict[str, str]]:
-    """Help text and section title of each Config field, from ``#:`` / ``# ---`` comments."""
-    helps: dict[str, str] = {}
-    sections: dict[str, str] = {}
-    try:
-        source = Path(_config.__file__).read_text(encoding="utf-8")
-    except OSError:
-        return helps, sections
-    body = source.partition("\nclass Config")[2].partition("def __post_init__")[0]
-    section, pending = "options", []
-    for line in body.splitlines():
-        text = line.strip()
-        if match := re.fullmatch(r"# -+ (.+?) -+", text):
-            section = match[1]
-        elif text.startswith("#:"):
-            pending.append(text[2:].strip())
-        elif match := re.match(r"(\w+):", text):
-            helps[match[1]], sections[match[1]] = " ".join(pending), section
-            pending = []
-    return helps, sections
-
-
 def config_options() -> tuple[Option, ...]:
     """One :class:`Option` per Config field, derived from the dataclass itself."""
     hints = typing.get_type_hints(Config)
-    helps, sections = _field_docs()
     options = []
     for field in dataclasses.fields(Config):
         if not field.init or field.name in _REPLACED_FIELDS:
             continue
         hint, name = hints[field.name], field.name
         # The comments are reST: drop the ``literal`` markup.
-        text = helps.get(name, "").replace("``None``", "none") + _MORE_HELP.get(name, "")
+        if "help" not in field.metadata or "group" not in field.metadata:
+            raise TypeError(
+                f"Config.{name}: declare it with field(default=..., metadata=_about(group, help))"
+            )
+        text = field.metadata["help"].replace("``None``", "none") + _MORE_HELP.get(name, "")
         common: dict[str, Any] = {
             "help": re.sub(r"``(.*?)``", r"\1", text),
-            "group": sections.get(name, "options"),
+            "group": field.metadata["group"],
             "default": "none" if field.default is None else (str(field.default) or None),
         }
         if hint is bool:
@@ -273,7 +272,9 @@ def build_parser(options: Sequence[Option]) -> argparse.ArgumentParser:
         help_text = f"{option.help} ({'; '.join(notes)})".replace("%", "%%").strip()
         names = [option.dest] if option.positional else [option.flag]
         kwargs: dict[str, Any] = {"help": help_text}
-        if option.kind == "bool":
+        if option.kind == "bool" and option.dest in SWITCHES_WITH_A_VALUE:
+            kwargs.update(action=SwitchOrValue, parse=_boolean)
+        elif option.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif option.kind == "flag":
             kwargs["action"] = "store_true"
@@ -332,6 +333,8 @@ def make_config(values: Mapping[str, Any]) -> Config:
     settings["bind"] = tuple(_binds(values))
     if "header" in values:
         settings["headers"] = tuple(values["header"])
+    if "h11_max_incomplete_event_size" in values and "max_header_size" not in values:
+        settings["max_header_size"] = values["h11_max_incomplete_event_size"]
     config = Config.from_mapping(settings)
     check_access_log_format(config.access_log_format)
     return config
@@ -361,6 +364,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     options = all_options()
     parser = build_parser(options)
     values = collect(parser, options, argv, os.environ)
+    if "env_file" in values:
+        try:
+            load_env_file(values["env_file"])
+        except ConfigError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        values = collect(parser, options, argv, os.environ)  # with the file's variables
     target = values.get("app") or None
     if target is None and values.get("factory"):
         parser.error("--factory needs an APP")
@@ -387,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         if exc.__cause__ is not None and logger.isEnabledFor(logging.DEBUG):
             traceback.print_exception(exc.__cause__, file=sys.stderr)
         _fail(str(exc), EXIT_APP_LOAD)
-    sys.exit(run(app, config))
+    sys.exit(serve_in_foreground(app, config))

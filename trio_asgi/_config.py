@@ -4,6 +4,11 @@ Every option has a sane default, so ``Config()`` is a working server on
 127.0.0.1:8000. Values are checked when the object is built: a bad value or an
 unknown option raises :class:`ConfigError` with a one-line message, never later
 at request time.
+
+Each option is declared as ``field(default=..., metadata=_about(GROUP, "help"))``: the
+help text (reST) and group become the command's ``--help`` and the configuration
+reference, and the type gives the parser (a ``Literal`` its choices). Nothing reads
+this file's source.
 """
 
 from __future__ import annotations
@@ -15,21 +20,20 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args, get_origin, get_type_hints
 
+from ._access_format import check_access_log_format
+from ._errors import ConfigError as ConfigError
 from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
 
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
 Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
-Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
+Loop: TypeAlias = Literal["auto", "trio", "asyncio", "uvloop"]
+TLSVersion: TypeAlias = Literal["TLSv1.2", "TLSv1.3"]
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message is one line that names the option."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +99,25 @@ class _FromEnvironment(str):
     __slots__ = ()
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "lifespan": ("auto", "on", "off"),
-    "interface": ("auto", "asgi3", "asgi2"),
-    "ws": ("auto", "wsproto", "none"),
-    "loop": ("trio", "asyncio", "uvloop"),
-}
+# The help groups of the options, in the order --help and the docs show them.
+_LISTEN = "where to listen"
+_APP = "the app"
+_RUNTIME = "runtime"
+_DEADLINES = "deadlines (seconds)"
+_LIMITS = "limits"
+_HEADERS = "response headers"
+_LOGGING = "logging"
+_WEBSOCKET = "WebSocket"
+_TLS = "TLS"
+_PROXY = "behind a proxy"
+
+
+def _about(group: str, help_text: str) -> dict[str, str]:
+    """A Config field's metadata: the group and help text that ``--help`` and the docs show.
+
+    The help text is reST (``literal`` markup); the command strips the markup.
+    """
+    return {"group": group, "help": help_text}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,101 +132,286 @@ class Config:
     """
 
     # --- where to listen -------------------------------------------------------------------
-    #: Addresses to listen on: ``host:port``, ``[v6]:port``, ``unix:PATH`` or ``fd://N``.
-    bind: tuple[str, ...] = ("127.0.0.1:8000",)
-    #: The listen(2) backlog of each socket we bind.
-    backlog: int = 2048
+    bind: tuple[str, ...] = field(
+        default=("127.0.0.1:8000",),
+        metadata=_about(
+            _LISTEN,
+            "Addresses to listen on: ``host:port``, ``[v6]:port``, ``unix:PATH`` or ``fd://N``.",
+        ),
+    )
+    backlog: int = field(
+        default=2048,
+        metadata=_about(_LISTEN, "The listen(2) backlog of each socket we bind."),
+    )
 
     # --- the app ----------------------------------------------------------------------------
-    #: Prefix the app is mounted under (from a reverse proxy); it starts every ``path``.
-    root_path: str = ""
-    #: ``on``: lifespan must work; ``off``: never sent; ``auto``: used when the app supports it.
-    lifespan: LifespanMode = "auto"
-    #: How to call the app; ``auto`` detects ASGI 2 double callables once, at start.
-    interface: Interface = "auto"
+    root_path: str = field(
+        default="",
+        metadata=_about(
+            _APP,
+            "Prefix the app is mounted under (from a reverse proxy); it starts every ``path``.",
+        ),
+    )
+    lifespan: LifespanMode = field(
+        default="auto",
+        metadata=_about(
+            _APP,
+            "``on``: lifespan must work; ``off``: never sent; ``auto``: used if the app has it.",
+        ),
+    )
+    interface: Interface = field(
+        default="auto",
+        metadata=_about(
+            _APP, "How to call the app; ``auto`` detects ASGI 2 double callables once, at start."
+        ),
+    )
 
     # --- behind a proxy ------------------------------------------------------------------
-    #: Believe ``X-Forwarded-For``/``-Proto`` and ``Forwarded`` from trusted peers: they
-    #: set the scope's ``client`` and ``scheme``.
-    proxy_headers: bool = True
-    #: The trusted peers (proxies), comma-separated: addresses, CIDR networks, ``*``
-    #: (everyone) and ``unix:`` (unix-socket peers). Default: ``FORWARDED_ALLOW_IPS``
-    #: from the environment, else 127.0.0.1.
-    forwarded_allow_ips: str = _FromEnvironment(DEFAULT_ALLOW_IPS)
-    #: Expect a PROXY protocol header (v1 or v2) first on connections from trusted peers.
-    proxy_protocol: bool = False
+    proxy_headers: bool = field(
+        default=True,
+        metadata=_about(
+            _PROXY,
+            "Believe ``X-Forwarded-For``/``-Proto`` and ``Forwarded`` from trusted peers: "
+            "they set the scope's ``client`` and ``scheme``.",
+        ),
+    )
+    forwarded_allow_ips: str = field(
+        default=_FromEnvironment(DEFAULT_ALLOW_IPS),
+        metadata=_about(
+            _PROXY,
+            "The trusted peers (proxies), comma-separated: addresses, CIDR networks, ``*`` "
+            "(everyone) and ``unix:`` (unix-socket peers). Default: ``FORWARDED_ALLOW_IPS`` "
+            "from the environment, else 127.0.0.1.",
+        ),
+    )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata=_about(
+            _PROXY,
+            "Expect a PROXY protocol header (v1 or v2) first on connections from trusted peers.",
+        ),
+    )
 
     # --- runtime ----------------------------------------------------------------------------
-    #: The event loop the command and ``run()`` start: ``asyncio``, or ``uvloop`` (an extra),
-    #: for apps built on asyncio libraries. ``serve()`` runs on whichever loop awaits it.
-    loop: Loop = "trio"
+    loop: Loop = field(
+        default="auto",
+        metadata=_about(
+            _RUNTIME,
+            "The event loop the command and ``run()`` start: ``auto`` picks asyncio when the "
+            "app imports an asyncio-only library (Django, Quart, asyncpg...), else trio; "
+            "``uvloop`` is an extra. ``serve()`` runs on whichever loop awaits it.",
+        ),
+    )
 
     # --- deadlines (seconds) ------------------------------------------------------------------
-    #: A new connection must send its first byte within this time.
-    timeout_first_byte: float | None = 10.0
-    #: A request head must be complete this long after its first byte (slowloris).
-    timeout_request_head: float | None = 10.0
-    #: An idle keep-alive connection is closed after this long.
-    timeout_keep_alive: float | None = 5.0
-    #: A whole request body must arrive within this time once the app starts reading it.
-    timeout_body: float | None = 300.0
-    #: Longest silence from the client while the app waits for body bytes.
-    timeout_body_idle: float | None = 30.0
-    #: Longest time one write may wait for a client that does not read.
-    timeout_write: float | None = 30.0
-    #: How long a graceful shutdown lets requests in flight finish before cancelling them.
-    timeout_graceful_shutdown: float | None = 10.0
-    #: How long the app may take to answer ``lifespan.startup``.
-    timeout_lifespan_startup: float | None = 60.0
-    #: How long the app may take to answer ``lifespan.shutdown``.
-    timeout_lifespan_shutdown: float | None = 30.0
+    timeout_first_byte: float | None = field(
+        default=10.0,
+        metadata=_about(_DEADLINES, "A new connection must send its first byte within this time."),
+    )
+    timeout_request_head: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _DEADLINES,
+            "A request head must be complete this long after its first byte (slowloris).",
+        ),
+    )
+    timeout_keep_alive: float | None = field(
+        default=5.0,
+        metadata=_about(_DEADLINES, "An idle keep-alive connection is closed after this long."),
+    )
+    timeout_body: float | None = field(
+        default=300.0,
+        metadata=_about(
+            _DEADLINES,
+            "A whole request body must arrive within this time once the app starts reading it.",
+        ),
+    )
+    timeout_body_idle: float | None = field(
+        default=30.0,
+        metadata=_about(
+            _DEADLINES, "Longest silence from the client while the app waits for body bytes."
+        ),
+    )
+    timeout_write: float | None = field(
+        default=30.0,
+        metadata=_about(
+            _DEADLINES, "Longest time one write may wait for a client that does not read."
+        ),
+    )
+    timeout_graceful_shutdown: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _DEADLINES,
+            "How long a graceful shutdown lets requests in flight finish before cancelling them.",
+        ),
+    )
+    timeout_lifespan_startup: float | None = field(
+        default=60.0,
+        metadata=_about(_DEADLINES, "How long the app may take to answer ``lifespan.startup``."),
+    )
+    timeout_lifespan_shutdown: float | None = field(
+        default=30.0,
+        metadata=_about(_DEADLINES, "How long the app may take to answer ``lifespan.shutdown``."),
+    )
 
     # --- limits -------------------------------------------------------------------------------
-    #: Largest request header section (the header fields, not the request line, which
-    #: ``max_target_length`` bounds) in bytes; larger gets 431.
-    max_header_size: int = 16384
-    #: Most header fields in one request; more gets 431.
-    max_header_count: int = 100
-    #: Longest request target in bytes; longer gets 414.
-    max_target_length: int = 8192
-    #: Largest request body in bytes (``None``: no limit); larger gets 413.
-    max_body_size: int | None = None
-    #: Requests served on one connection before it is closed (``None``: no limit).
-    max_requests_per_connection: int | None = None
-    #: Requests (and WebSocket sessions) in flight at once; beyond it new requests get 503.
-    limit_concurrency: int | None = None
+    max_header_size: int = field(
+        default=16384,
+        metadata=_about(
+            _LIMITS,
+            "Largest request header section (the header fields, not the request line, which "
+            "``max_target_length`` bounds) in bytes; larger gets 431.",
+        ),
+    )
+    max_header_count: int = field(
+        default=100,
+        metadata=_about(_LIMITS, "Most header fields in one request; more gets 431."),
+    )
+    max_target_length: int = field(
+        default=8192,
+        metadata=_about(_LIMITS, "Longest request target in bytes; longer gets 414."),
+    )
+    max_body_size: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS, "Largest request body in bytes (``None``: no limit); larger gets 413."
+        ),
+    )
+    max_requests_per_connection: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS, "Requests served on one connection before it is closed (``None``: no limit)."
+        ),
+    )
+    limit_concurrency: int | None = field(
+        default=None,
+        metadata=_about(
+            _LIMITS,
+            "Requests (and WebSocket sessions) in flight at once; beyond it new requests get 503.",
+        ),
+    )
 
     # --- response headers ---------------------------------------------------------------------
-    #: Extra headers added to every response, as ``(name, value)`` pairs.
-    headers: tuple[tuple[str, str], ...] = ()
-    #: Add ``Server: trio-asgi`` to responses that have none.
-    server_header: bool = True
-    #: Add a ``Date`` header to responses that have none.
-    date_header: bool = True
+    headers: tuple[tuple[str, str], ...] = field(
+        default=(),
+        metadata=_about(
+            _HEADERS, "Extra headers added to every response, as ``(name, value)`` pairs."
+        ),
+    )
+    server_header: bool = field(
+        default=True,
+        metadata=_about(_HEADERS, "Add ``Server: trio-asgi`` to responses that have none."),
+    )
+    date_header: bool = field(
+        default=True,
+        metadata=_about(_HEADERS, "Add a ``Date`` header to responses that have none."),
+    )
 
     # --- logging ------------------------------------------------------------------------------
-    #: Log one line per request on the ``trio_asgi.access`` logger.
-    access_log: bool = True
-    #: The access-log line; the fields are listed in the logging reference.
-    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+    access_log: bool = field(
+        default=True,
+        metadata=_about(_LOGGING, "Log one line per request on the ``trio_asgi.access`` logger."),
+    )
+    access_log_format: str = field(
+        default=DEFAULT_ACCESS_LOG_FORMAT,
+        metadata=_about(
+            _LOGGING, "The access-log line; the fields are listed in the logging reference."
+        ),
+    )
 
     # --- WebSocket ----------------------------------------------------------------------------
-    #: ``none`` refuses upgrades; ``auto`` and ``wsproto`` serve them with wsproto.
-    ws: WebSocketMode = "auto"
-    #: Largest WebSocket message (after decompression) in bytes; larger closes with 1009.
-    ws_max_size: int = 16 * 1024 * 1024
-    #: Received messages queued for an app that does not read; then we stop reading.
-    ws_max_queue: int = 32
-    #: Send a ping this often (``None``: never).
-    ws_ping_interval: float | None = 20.0
-    #: Close with 1011 when a pong takes longer than this.
-    ws_ping_timeout: float | None = 20.0
-    #: Offer and accept permessage-deflate.
-    ws_per_message_deflate: bool = True
-    #: The app must accept or close a WebSocket within this time of ``websocket.connect``.
-    timeout_ws_handshake: float | None = 10.0
-    #: How long to wait for the peer's close frame after ours.
-    timeout_ws_close: float | None = 5.0
+    ws: WebSocketMode = field(
+        default="auto",
+        metadata=_about(
+            _WEBSOCKET,
+            "``none`` refuses upgrades; ``auto`` and ``wsproto`` serve them with wsproto.",
+        ),
+    )
+    ws_max_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=_about(
+            _WEBSOCKET,
+            "Largest WebSocket message (after decompression) in bytes; larger closes with 1009.",
+        ),
+    )
+    ws_max_queue: int = field(
+        default=32,
+        metadata=_about(
+            _WEBSOCKET,
+            "Received messages queued for an app that does not read; then we stop reading.",
+        ),
+    )
+    ws_ping_interval: float | None = field(
+        default=20.0,
+        metadata=_about(_WEBSOCKET, "Send a ping this often (``None``: never)."),
+    )
+    ws_ping_timeout: float | None = field(
+        default=20.0,
+        metadata=_about(_WEBSOCKET, "Close with 1011 when a pong takes longer than this."),
+    )
+    ws_per_message_deflate: bool = field(
+        default=True,
+        metadata=_about(_WEBSOCKET, "Offer and accept permessage-deflate."),
+    )
+    timeout_ws_handshake: float | None = field(
+        default=10.0,
+        metadata=_about(
+            _WEBSOCKET,
+            "The app must accept or close a WebSocket within this time of ``websocket.connect``.",
+        ),
+    )
+    timeout_ws_close: float | None = field(
+        default=5.0,
+        metadata=_about(_WEBSOCKET, "How long to wait for the peer's close frame after ours."),
+    )
+
+    # --- TLS ----------------------------------------------------------------------------------
+    ssl_certfile: str | None = field(
+        default=None,
+        metadata=_about(
+            _TLS,
+            "Serve HTTPS (and WSS) with this PEM certificate chain; ``None``: plain HTTP. "
+            "SIGHUP (or ``Server.reload_tls()``) loads the files again.",
+        ),
+    )
+    ssl_keyfile: str | None = field(
+        default=None,
+        metadata=_about(_TLS, "The private key's PEM file, if not in ``ssl_certfile``."),
+    )
+    ssl_keyfile_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_about(_TLS, "The password of an encrypted ``ssl_keyfile``."),
+    )
+    ssl_ca_certs: str | None = field(
+        default=None,
+        metadata=_about(_TLS, "CA certificates (PEM) that client certificates must chain to."),
+    )
+    ssl_cert_reqs: int = field(
+        default=0,
+        metadata=_about(
+            _TLS,
+            "Client certificates: 0 not asked for, 1 optional, 2 required (mTLS; a client "
+            "without one fails the handshake); 1 and 2 need ``ssl_ca_certs``.",
+        ),
+    )
+    ssl_ciphers: str | None = field(
+        default=None,
+        metadata=_about(
+            _TLS, "OpenSSL cipher list for TLS 1.2; ``None``: OpenSSL's secure defaults."
+        ),
+    )
+    ssl_min_version: TLSVersion = field(
+        default="TLSv1.2",
+        metadata=_about(
+            _TLS,
+            "Oldest TLS version accepted. Compression and renegotiation are always off.",
+        ),
+    )
+    timeout_tls_handshake: float | None = field(
+        default=10.0,
+        metadata=_about(_TLS, "A new TLS connection must finish its handshake within this time."),
+    )
 
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
@@ -229,15 +431,14 @@ class Config:
             value = getattr(self, f.name)
             if f.name.startswith("timeout_") or f.name in ("ws_ping_interval", "ws_ping_timeout"):
                 object.__setattr__(self, f.name, _check_seconds(f.name, value))
-            elif f.name in _CHOICES and value not in _CHOICES[f.name]:
-                raise ConfigError(
-                    f"{f.name}: {value!r} is not one of {', '.join(_CHOICES[f.name])}"
-                )
+            elif f.name in CHOICES and value not in CHOICES[f.name]:
+                raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(CHOICES[f.name])}")
         for name in ("backlog", "max_header_size", "max_header_count", "max_target_length"):
             _check_count(name, getattr(self, name), minimum=1)
         for name in ("max_body_size", "max_requests_per_connection", "limit_concurrency"):
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=0 if name == "max_body_size" else 1)
+        _check_tls(self)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
         if self.max_header_size < 64:
@@ -246,10 +447,6 @@ class Config:
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
         _check_trusted_peers(self)
-        # The access log knows its fields and their types; imported here because it
-        # imports this module.
-        from ._logging import check_access_log_format
-
         check_access_log_format(self.access_log_format)
 
     @classmethod
@@ -284,6 +481,33 @@ def _check_trusted_peers(config: Config) -> None:
         raise ConfigError(f"forwarded_allow_ips: {exc}") from None
     object.__setattr__(config, "forwarded_allow_ips", spec)
     object.__setattr__(config, "trusted_peers", trusted)
+
+
+#: The allowed values of each ``Literal`` option, from its type.
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: tuple(get_args(hint))
+    for name, hint in get_type_hints(Config).items()
+    if get_origin(hint) is Literal
+}
+
+
+def _check_tls(config: Config) -> None:
+    """The TLS options fit together (the files are read when the server starts)."""
+    for name in ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{name}: expected a non-empty string or None")
+    if config.ssl_certfile is None:
+        for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+            if getattr(config, name) is not None:
+                raise ConfigError(f"{name}: only means something with ssl_certfile (TLS)")
+    if isinstance(config.ssl_cert_reqs, bool) or config.ssl_cert_reqs not in (0, 1, 2):
+        raise ConfigError(
+            f"ssl_cert_reqs: must be 0 (none), 1 (optional) or 2 (required), "
+            f"got {config.ssl_cert_reqs!r}"
+        )
+    if config.ssl_cert_reqs and config.ssl_ca_certs is None:
+        raise ConfigError("ssl_cert_reqs: checking client certificates needs ssl_ca_certs")
 
 
 def _check_seconds(name: str, value: object) -> float | None:

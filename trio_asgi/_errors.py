@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message is one line that names the option."""
+
+
 class ClientDisconnected(OSError):
     """Raised by ``send()`` once the client is gone (ASGI HTTP/WebSocket spec 2.4).
 

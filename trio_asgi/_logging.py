@@ -19,35 +19,23 @@ import logging
 import logging.config
 import os
 import re
-import string
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
-from ._config import Config, ConfigError
+from ._access_format import ACCESS_LOG_FIELDS as ACCESS_LOG_FIELDS
+from ._access_format import check_access_log_format as check_access_log_format
+from ._config import Config
+from ._errors import ConfigError
 
 LogFormat: TypeAlias = Literal["text", "json"]
+#: Below DEBUG, as in Uvicorn (``--log-level trace``).
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
 LOG_LEVELS: dict[str, int] = {
     name.lower(): logging.getLevelNamesMapping()[name]
-    for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-}
-
-#: Fields an access-log format may use, with what each holds.
-ACCESS_LOG_FIELDS: dict[str, str] = {
-    "client": 'client address, "127.0.0.1:49370" or "-"',
-    "method": 'request method, "GET"',
-    "path": "request target up to '?', as received (escaped)",
-    "query": "request target after '?', as received (escaped)",
-    "request_line": '"GET /x?y=1 HTTP/1.1"',
-    "http_version": '"1.1"',
-    "status": "response status code (for WebSocket lines: 101, the reject status or close code)",
-    "reason": 'status phrase, "OK" (for WebSocket lines: "WebSocket accept", ...)',
-    "bytes": "response body bytes sent",
-    "duration_ms": "time from request head to response end, in milliseconds",
-    "user_agent": 'User-Agent header or "-"',
-    "referer": 'Referer header or "-"',
-    "time": "local time the line was written, ISO 8601",
+    for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE")
 }
 
 # --- escaping ----------------------------------------------------------------------------------
@@ -92,32 +80,6 @@ def _now_text() -> str:
 
 
 # --- the access log ---------------------------------------------------------------------------
-
-
-def check_access_log_format(log_format: str) -> frozenset[str]:
-    """Check an access-log format and return the field names it uses.
-
-    Raises:
-        ConfigError: Unknown field, or a format spec that does not fit the field.
-    """
-    used: set[str] = set()
-    try:
-        for _, name, _, _ in string.Formatter().parse(log_format):
-            if name is not None:
-                used.add(re.split(r"[.\[]", name, maxsplit=1)[0])
-    except ValueError as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    unknown = sorted(used - ACCESS_LOG_FIELDS.keys())
-    if unknown:
-        known = ", ".join(ACCESS_LOG_FIELDS)
-        raise ConfigError(f"access_log_format: unknown field {unknown[0]!r}; fields: {known}")
-    sample: dict[str, object] = dict.fromkeys(ACCESS_LOG_FIELDS, "-")
-    sample.update(status=200, bytes=0, duration_ms=0.0)
-    try:
-        log_format.format_map(sample)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    return frozenset(used)
 
 
 class AccessLine:
@@ -333,6 +295,12 @@ def _install(logger: logging.Logger, stream: IO[str], formatter: logging.Formatt
     logger.propagate = False
 
 
+def _uninstall(logger: logging.Logger) -> None:
+    for old in [h for h in logger.handlers if isinstance(h, _OurHandler)]:
+        logger.removeHandler(old)
+    logger.propagate = True
+
+
 def configure_logging(
     level: str | None = "info",
     log_config: str | None = None,
@@ -346,8 +314,10 @@ def configure_logging(
         level: A :data:`LOG_LEVELS` name for the ``trio_asgi`` loggers; ``None``
             keeps what ``log_config`` says (``info`` without one).
         log_config: A ``.json``/``.yaml``/``.yml`` file for :func:`logging.config.dictConfig`
-            (YAML needs PyYAML), else a :func:`logging.config.fileConfig` file; applied
-            after our defaults, so it can replace them.
+            (YAML needs PyYAML), else a :func:`logging.config.fileConfig` file. With one,
+            our own handlers are not installed: our loggers propagate to whatever the
+            file sets up (a handler on the root logger is enough), and they stay at
+            ``level`` (``info`` by default) unless the file gives them a level.
         use_colors: Force colours on or off; ``None``: on for a terminal without NO_COLOR.
         log_format: ``text`` or ``json`` (one JSON object per line).
 
@@ -359,13 +329,18 @@ def configure_logging(
     server_logger = logging.getLogger("trio_asgi")
     access_logger = logging.getLogger("trio_asgi.access")
     for logger, stream in ((server_logger, sys.stderr), (access_logger, sys.stdout)):
-        colours = _colour_default(stream) if use_colors is None else use_colors
-        formatter = JSONFormatter() if log_format == "json" else TextFormatter(colours)
-        _install(logger, stream, formatter)
+        if log_config is None:
+            colours = _colour_default(stream) if use_colors is None else use_colors
+            formatter = JSONFormatter() if log_format == "json" else TextFormatter(colours)
+            _install(logger, stream, formatter)
+        else:
+            _uninstall(logger)  # the file says where lines go (the root's handlers, say)
     access_logger.setLevel(logging.NOTSET)  # follows trio_asgi's level
     if log_config is not None:
         _apply_log_config(log_config)
-    if level is not None or log_config is None:
+    # A file that gives our logger no level (one that only sets up handlers) must not
+    # leave it at the root's WARNING: that would hide every startup and access line.
+    if level is not None or server_logger.level == logging.NOTSET:
         server_logger.setLevel(LOG_LEVELS[(level or "info").lower()])
 
 

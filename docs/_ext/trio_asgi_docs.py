@@ -1,7 +1,7 @@
 """Sphinx directives that generate reference pages from the code, so they never drift.
 
-``.. config-options::`` renders every :class:`trio_asgi.Config` option, grouped by the
-``# --- group ---`` comments of the class body, with its type, default and ``#:`` comment.
+``.. config-options::`` renders every :class:`trio_asgi.Config` option, grouped by its
+field's ``group`` metadata, with its type, default and ``help`` metadata.
 ``.. command-help::`` renders the output of ``python -m trio_asgi --help``.
 ``.. access-log-fields::`` renders the fields an access-log format may use.
 
@@ -25,7 +25,6 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
-from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
@@ -34,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 CONFIG_MODULE = "trio_asgi._config"
 LOGGING_MODULE = "trio_asgi._logging"
-_GROUP_COMMENT = re.compile(r"^\s*# -+ (?P<title>.+?) -+\s*$")
-_FIELD_LINE = re.compile(r"^\s*(?P<name>[a-z_][a-z0-9_]*)\s*:")
 
 
 def _format_type(tp: Any) -> str:
@@ -61,19 +58,13 @@ def _default(field: dataclasses.Field[Any]) -> str:
     return "(required)"
 
 
-def _groups(cls: type, names: list[str]) -> list[tuple[str, list[str]]]:
-    """The options in source order, under the title of the group comment above them."""
-    groups: list[tuple[str, list[str]]] = [("Options", [])]
-    wanted = set(names)
-    for line in inspect.getsource(cls).splitlines():
-        if match := _GROUP_COMMENT.match(line):
-            groups.append((match["title"][0].upper() + match["title"][1:], []))
-        elif (match := _FIELD_LINE.match(line)) and match["name"] in wanted:
-            groups[-1][1].append(match["name"])
-            wanted.discard(match["name"])
-    # Fields the scan could not place (say, an unusual declaration) still get listed.
-    groups.append(("Other options", [n for n in names if n in wanted]))
-    return [(title, members) for title, members in groups if members]
+def _groups(fields: dict[str, dataclasses.Field[Any]]) -> list[tuple[str, list[str]]]:
+    """The options in declaration order, under their ``group`` metadata, groups by first use."""
+    groups: dict[str, list[str]] = {}
+    for name, field in fields.items():
+        title = str(field.metadata.get("group", "other options"))
+        groups.setdefault(title[0].upper() + title[1:], []).append(name)
+    return list(groups.items())
 
 
 def _literal(text: str) -> str:
@@ -89,23 +80,21 @@ class ConfigOptions(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         module = importlib.import_module(CONFIG_MODULE)
         config_cls = module.Config
-        analyzer = ModuleAnalyzer.for_module(CONFIG_MODULE)
-        docs = analyzer.find_attr_docs()
         # Rebuild this page whenever the options change.
         self.env.note_dependency(inspect.getfile(config_cls))
         hints = typing.get_type_hints(config_cls)
         fields = {f.name: f for f in dataclasses.fields(config_cls) if f.init}
 
         lines: list[str] = []
-        for title, names in _groups(config_cls, list(fields)):
+        for title, names in _groups(fields):
             lines += [f".. rubric:: {title}", "", ".. list-table::", "   :header-rows: 1"]
             lines += ["   :widths: 25 20 20 35", ""]
             lines += ["   * - Option", "     - Type", "     - Default", "     - Meaning"]
             for name in names:
-                doc = " ".join(line.strip() for line in docs.get(("Config", name), []))
+                doc = str(fields[name].metadata.get("help", ""))
                 if not doc:
                     logger.warning(
-                        "Config.%s has no '#:' comment to document it",
+                        "Config.%s has no help metadata to document it",
                         name,
                         location=(self.env.docname, self.lineno),
                     )

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Final
 
 from .._errors import leaves, one_line
+from .._loop_choice import first_wrong_loop_report
 
 logger = logging.getLogger("trio_asgi")
 
@@ -87,6 +88,9 @@ def log_app_exception(exc: BaseException, message: str, *args: object) -> None:
     hint = wrong_loop_message(exc)
     if hint is None:
         logger.error(message, *args, exc_info=exc)
+        return
+    if not first_wrong_loop_report():  # the hint is logged once, not per request
+        logger.debug(message + ": %s", *args, hint, exc_info=exc)
         return
     logger.error(message + ": %s", *args, hint)
     logger.debug("The traceback of the error above", exc_info=exc)

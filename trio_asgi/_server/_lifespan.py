@@ -111,6 +111,7 @@ class Lifespan:
         """
         if not self.supported:
             return
+        logger.info("Waiting for application startup.")
         with anyio.move_on_after(self._config.timeout_lifespan_startup) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
@@ -120,6 +121,7 @@ class Lifespan:
         self._answered = anyio.Event()
         phase = self._order.phase
         if phase is LifespanPhase.STARTED:
+            logger.info("Application startup complete.")
             return
         if phase is LifespanPhase.FAILED:
             raise LifespanFailure(f"lifespan startup failed: {self._failure or 'no message'}")
@@ -148,6 +150,7 @@ class Lifespan:
             return
         self._order.begin_shutdown()
         self._shutdown_requested.set()
+        logger.info("Waiting for application shutdown.")
         with anyio.move_on_after(self._config.timeout_lifespan_shutdown) as scope:
             await self._answered.wait()
         if scope.cancelled_caught:
@@ -159,6 +162,8 @@ class Lifespan:
             logger.error("lifespan shutdown failed: %s", self._failure)
         elif not self._answered_shutdown():
             logger.error("the app's lifespan call ended without answering shutdown")
+        else:
+            logger.info("Application shutdown complete.")
 
     def _answered_shutdown(self) -> bool:
         return self._order.phase is LifespanPhase.STOPPED

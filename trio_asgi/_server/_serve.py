@@ -30,6 +30,7 @@ import trio
 from .._app import adapt_app
 from .._config import Config, UnixBind
 from .._errors import LifespanFailure
+from .._loop_choice import start_wrong_loop_reports
 from .._types import ASGIApp
 from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
@@ -37,6 +38,7 @@ from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
 from ._state import ServerState, ServerStatistics
+from ._tls import TLSTerminator
 from ._trio_streams import TrioListener
 
 #: Listeners :func:`serve` accepts besides plain sockets.
@@ -68,12 +70,25 @@ class Server:
         self._shutdown_requested = False
         self._shutdown_event: anyio.Event | None = None
         self._running = False
+        # TLS for the sockets we accept ourselves (binds and given sockets).
+        self._tls = TLSTerminator.for_config(self.config)
 
     def shutdown(self) -> None:
         """Start a graceful shutdown; :meth:`serve` returns once it is done. Idempotent."""
         self._shutdown_requested = True
         if self._shutdown_event is not None:
             self._shutdown_event.set()
+
+    def reload_tls(self) -> bool:
+        """Load the TLS certificate files again: new connections get the new certificate.
+
+        Open connections keep theirs. Returns False (and logs why) when the server has
+        no TLS or the files cannot be loaded, in which case the old certificate stays.
+        """
+        if self._tls is None:
+            logger.info("No TLS certificate to reload (ssl_certfile is not set)")
+            return False
+        return self._tls.reload()
 
     def statistics(self) -> ServerStatistics:
         """Open connections, requests in flight and requests served, right now."""
@@ -102,9 +117,11 @@ class Server:
         if self._running:
             raise RuntimeError("this Server is already serving")
         self._running = True
+        start_wrong_loop_reports()  # the tasks below inherit it: one hint per server
         self._shutdown_event = anyio.Event()
         if self._shutdown_requested:
             self._shutdown_event.set()
+        logger.info("Started server process [%d]", os.getpid())
         state = self._state
         lifespan = Lifespan(state.app, self.config, state.lifespan_state)
         failure: LifespanFailure | OSError | None = None
@@ -130,7 +147,7 @@ class Server:
                 root.cancel_scope.cancel()
         if failure is not None:
             raise failure
-        logger.info("Finished server process")
+        logger.info("Finished server process [%d]", os.getpid())
 
     async def _serve_connections(
         self,
@@ -149,7 +166,7 @@ class Server:
             listeners = [SocketAcceptor(sock) for sock in bound]
         try:
             for address in self.addresses:
-                logger.info("Listening on %s", _url(address))
+                logger.info("Listening on %s", _url(address, tls=self._tls is not None))
             async with open_connection_group() as connections:
                 async with anyio.create_task_group() as acceptors:
                     for listener in listeners:
@@ -199,6 +216,8 @@ class Server:
         stream: anyio.abc.ByteStream | None = None
         try:
             stream = await open_accepted(accepted)
+            if stream is not None and self._tls is not None and isinstance(accepted, socket.socket):
+                stream = await self._tls.handshake(stream)
             if stream is None:
                 return
             tls = getattr(stream, "is_tls", False)
@@ -271,5 +290,6 @@ def _unlink_unix_sockets(config: Config) -> None:
                 os.unlink(bind.path)
 
 
-def _url(address: str) -> str:
-    return address if address.startswith(("unix:", "fd:")) else f"http://{address}"
+def _url(address: str, *, tls: bool) -> str:
+    scheme = "https" if tls else "http"
+    return address if address.startswith(("unix:", "fd:")) else f"{scheme}://{address}"

@@ -1,0 +1,1 @@
+"""A Django Channels project: Django's views for HTTP, a consumer for WebSockets."""
