@@ -95,8 +95,12 @@ class RawClient:
     def frames(self, *frames: Frame) -> list[H2Event]:
         return self.send(b"".join(f.serialize() for f in frames))
 
-    def headers(self, stream_id: int, fields: list[tuple[bytes, bytes]] | None = None,
-                flags: tuple[str, ...] = ("END_HEADERS", "END_STREAM")) -> HeadersFrame:
+    def headers(
+        self,
+        stream_id: int,
+        fields: list[tuple[bytes, bytes]] | None = None,
+        flags: tuple[str, ...] = ("END_HEADERS", "END_STREAM"),
+    ) -> HeadersFrame:
         frame = HeadersFrame(stream_id, flags=flags)
         frame.data = self.encoder.encode(fields or REQUEST)
         return frame
@@ -110,8 +114,9 @@ class RawClient:
         return found[-1] if found else None
 
     def resets(self) -> dict[int, int]:
-        return {f.stream_id: f.error_code for f in self.sent_frames()
-                if isinstance(f, RstStreamFrame)}
+        return {
+            f.stream_id: f.error_code for f in self.sent_frames() if isinstance(f, RstStreamFrame)
+        }
 
 
 def _settings_frame() -> bytes:

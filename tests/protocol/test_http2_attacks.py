@@ -36,8 +36,10 @@ def test_rapid_reset_ends_in_enhance_your_calm_and_cancels_each_app() -> None:
     # CVE-2023-44487: open a stream, reset it at once, again and again.
     client = RawClient(H2Settings(reset_window_streams=50, max_resets_in_window=20))
     for stream_id in range(1, 200, 2):
-        client.frames(client.headers(stream_id, flags=("END_HEADERS",)),
-                      RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL))
+        client.frames(
+            client.headers(stream_id, flags=("END_HEADERS",)),
+            RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL),
+        )
         if client.server.terminated is not None:
             break
     assert terminated(client).error_code == ErrorCodes.ENHANCE_YOUR_CALM
@@ -215,8 +217,9 @@ def test_empty_data_flood_ends_in_goaway() -> None:
 
 def test_a_client_that_does_not_read_our_ping_acks_is_stopped() -> None:
     # Each PING makes a 17-byte ACK; a client that never reads them grows our output.
-    settings = H2Settings(max_pending_output=1024, max_pending_output_hard=4096,
-                          max_pings_per_interval=10**6)
+    settings = H2Settings(
+        max_pending_output=1024, max_pending_output_hard=4096, max_pings_per_interval=10**6
+    )
     client = RawClient(settings)
     client.server.data_to_send()
     stopped_reading_at = None
