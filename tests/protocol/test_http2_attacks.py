@@ -165,6 +165,8 @@ def test_hpack_bomb_is_stopped_while_decoding() -> None:
 
 def test_a_header_list_between_the_setting_and_the_hard_bound_gets_431() -> None:
     client = RawClient(H2Settings(max_header_list_size=4096))
+    # the client has ACKed our SETTINGS, as real clients do
+    client.frames(SettingsFrame(0, flags=["ACK"]))
     fields = [*REQUEST, (b"x-big", b"b" * 5000)]
     client.frames(client.headers(1, fields))
     rejected = [e for e in client.events if isinstance(e, RequestRejected)]

@@ -171,8 +171,10 @@ class ServerH2Connection(h2.connection.H2Connection):
         self._hard_header_list_size = hard_header_list_size
 
     def _receive_frame(self, frame: Any) -> list[Any]:
-        # h2 lowers the decoder's bound to the advertised setting when the client ACKs
-        # it; we keep it at our hard bound and answer between the two with a 431.
+        # h2's decoder bound is its own 64 KiB default (or the advertised setting once
+        # an ACK changes it); ours is the hard bound, and between the advertised
+        # setting and it we answer 431 on the stream (the list was decoded, so HPACK
+        # state is sound).
         self.decoder.max_header_list_size = self._hard_header_list_size
         if isinstance(frame, GoAwayFrame):
             # h2 moves to CLOSED on a received GOAWAY and refuses every later send;
