@@ -291,3 +291,40 @@ def test_eof_ends_the_connection_without_grace() -> None:
     assert isinstance(terminated, ConnectionTerminated)
     assert not terminated.graceful
     assert terminated.in_flight == (stream_id,)
+
+
+def test_a_refused_upload_is_answered_then_stopped() -> None:
+    client = RawClient()
+    fields = [(b":method", b"POST"), (b":scheme", b"ftp"), (b":authority", b"a"), (b":path", b"/")]
+    client.frames(client.headers(1, fields, flags=("END_HEADERS",)))
+    # a complete 400, then RST_STREAM NO_ERROR so that the client stops sending the body
+    assert client.resets() == {1: ErrorCodes.NO_ERROR}
+    assert only(client.events, RequestRejected).status == 400
+
+
+def test_http11_habits_in_a_response_head_are_dropped() -> None:
+    pair = Pair()
+    stream_id = pair.request(REQUEST)
+    pair.exchange()
+    habits = [
+        (b"Connection", b"keep-alive"),
+        (b"transfer-encoding", b"chunked"),
+        (b"te", b"gzip"),
+        (b"x-kept", b"1"),
+    ]
+    pair.server.send_response_head(stream_id, 200, habits, end_stream=True)
+    response = only(pair.to_client(), h2.events.ResponseReceived)
+    assert response.headers == [(b":status", b"200"), (b"x-kept", b"1")]
+
+
+@pytest.mark.parametrize("name", [b"", b"x y", b":status", b"a:b", b"x\r\n"])
+def test_invalid_response_header_names_are_the_apps_error(name: bytes) -> None:
+    pair = Pair()
+    stream_id = pair.request(REQUEST)
+    pair.exchange()
+    with pytest.raises(H2ResponseError):
+        pair.server.send_response_head(stream_id, 200, [(name, b"v")])
+    # nothing was sent: the ASGI layer answers 500 on the same stream
+    pair.server.send_response_head(stream_id, 500, [], end_stream=True)
+    response = only(pair.to_client(), h2.events.ResponseReceived)
+    assert response.headers[0] == (b":status", b"500")

@@ -58,8 +58,8 @@ from ._http2_limits import (
     ResetTracker,
 )
 from ._http2_receive import H2EventTranslator
-from ._http2_request import RequestRules
-from ._http2_streams import Stream, StreamInput, StreamState
+from ._http2_request import FIELD_NAME, RequestRules
+from ._http2_streams import Stream, StreamInput, StreamState, next_state
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -245,17 +245,18 @@ class H2ServerConnection:
     def rules(self) -> RequestRules:
         return self._rules
 
-    def refuse(self, stream_id: int, status: int | None, code: ErrorCodes | None) -> None:
+    def refuse(
+        self, stream_id: int, status: int | None, code: ErrorCodes | None, *, request_ended: bool
+    ) -> None:
         """Answer a request that never reaches the app: a bodiless status, or a reset."""
         if status is not None:
-            self._h2.send_headers(
-                stream_id,
-                [(b":status", str(status).encode()), (b"content-length", b"0")],
-                end_stream=True,
-            )
+            fields = [(b":status", str(status).encode()), (b"content-length", b"0")]
+            self._h2.send_headers(stream_id, fields, end_stream=True)
+            if not request_ended:
+                # RFC 9113 section 8.1: a complete response, then stop the upload.
+                self._h2.reset_stream(stream_id, ErrorCodes.NO_ERROR)
         else:
             self._h2.reset_stream(stream_id, code or ErrorCodes.PROTOCOL_ERROR)
-        self._discard_unread(stream_id)
 
     def acknowledge(self, stream_id: int, flow_controlled: int) -> None:
         """Return window for bytes nobody will read (padding, refused or reset streams)."""
@@ -341,10 +342,11 @@ class H2ServerConnection:
         stream = self._live(stream_id)
         if stream is None:
             return
-        stream.apply(StreamInput.SEND_HEAD)
-        stream.body_allowed = not (stream.head_request or status in _NO_BODY_STATUSES)
-        end = end_stream or not stream.body_allowed
+        after = next_state(stream.state, StreamInput.SEND_HEAD)  # check, send, then commit
+        body_allowed = not (stream.head_request or status in _NO_BODY_STATUSES)
+        end = end_stream or not body_allowed
         self._h2.send_headers(stream_id, fields, end_stream=end)
+        stream.state, stream.body_allowed = after, body_allowed
         if end:
             stream.apply(StreamInput.SEND_END)
         self._pull_output()
@@ -518,10 +520,14 @@ def _flood_kind(frame: ScannedFrame) -> Flood | None:
 
 
 def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Response fields as h2 wants them; CR, LF or NUL anywhere is the app's error."""
+    """Response fields as h2 takes them; CR, LF or NUL anywhere is the app's error.
+
+    h2 drops the connection-specific fields (``connection``, ``transfer-encoding``...)
+    that apps written for HTTP/1.1 send; ``te`` is a request field, dropped here.
+    """
     for name, value in headers:
-        if any(bad in name or bad in value for bad in (b"\r", b"\n", b"\0")):
-            raise H2ResponseError("CR, LF or NUL in a response header")
-        if name.startswith(b":"):
-            raise H2ResponseError("pseudo-header in a response header list")
-    return list(headers)
+        if not FIELD_NAME.fullmatch(name):
+            raise H2ResponseError(f"invalid response header name {name[:40]!r}")
+        if any(bad in value for bad in (b"\r", b"\n", b"\0")):
+            raise H2ResponseError("CR, LF or NUL in a response header value")
+    return [(name, value) for name, value in headers if name.lower() != b"te"]

@@ -38,7 +38,12 @@ class StreamTable(Protocol):
     def open_stream(self, stream_id: int, end_stream: bool, head_request: bool) -> Stream: ...
     def accepts_new_stream(self, stream_id: int) -> bool: ...
     def refuse(
-        self, stream_id: int, status: int | None, code: h2.errors.ErrorCodes | None
+        self,
+        stream_id: int,
+        status: int | None,
+        code: h2.errors.ErrorCodes | None,
+        *,
+        request_ended: bool,
     ) -> None: ...
     def acknowledge(self, stream_id: int, flow_controlled: int) -> None: ...
     def note_local_reset(self, reset: LocalReset, events: list[H2Event]) -> None: ...
@@ -72,7 +77,7 @@ class H2EventTranslator:
         assert event.headers is not None
         ended = event.stream_ended is not None
         if not conn.accepts_new_stream(stream_id):
-            conn.refuse(stream_id, None, h2.errors.ErrorCodes.REFUSED_STREAM)
+            conn.refuse(stream_id, None, h2.errors.ErrorCodes.REFUSED_STREAM, request_ended=ended)
             out.append(
                 RequestRejected(
                     stream_id, None, h2.errors.ErrorCodes.REFUSED_STREAM, "stream after our GOAWAY"
@@ -82,7 +87,7 @@ class H2EventTranslator:
         fields = [(bytes(name), bytes(value)) for name, value in event.headers]
         head = parse_request_head(fields, conn.rules)
         if isinstance(head, Rejection):
-            conn.refuse(stream_id, head.status, head.code)
+            conn.refuse(stream_id, head.status, head.code, request_ended=ended)
             out.append(RequestRejected(stream_id, head.status, head.code, head.reason))
             if head.code is not None:
                 conn.count_reset(stream_id, out)

@@ -22,6 +22,8 @@ from ._target import InvalidTarget, split_target
 _PSEUDO = (b":method", b":scheme", b":authority", b":path", b":protocol")
 #: RFC 9110 section 5.6.2 token: what a method may be made of.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 9110 section 5.1: a field name is a token (so no ":", no space, no control).
+FIELD_NAME = _TOKEN
 #: uri-host [":" port], no userinfo (RFC 9113 section 8.3.1 forbids it in :authority).
 _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
 #: RFC 9113 section 8.2: each field counts its name, its value and 32 octets.
