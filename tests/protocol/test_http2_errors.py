@@ -218,3 +218,12 @@ def test_content_length_short_of_the_data_resets_the_stream() -> None:
 
 def test_window_update_frame_helper_is_sane() -> None:
     assert WindowUpdateFrame(0, window_increment=1).serialize()[3] == 0x8
+
+
+def test_the_explanation_page_shows_every_row() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "explanation" / "http2.rst").read_text()
+    for row in ERROR_TABLE:
+        for cell in (row.trigger, row.rfc, row.required, row.h2_answer, row.ours):
+            assert f"- {cell}\n" in page, cell
