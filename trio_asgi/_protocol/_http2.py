@@ -237,7 +237,8 @@ class H2ServerConnection:
         self._streams[stream_id] = stream
         return stream
 
-    def accepts_new_stream(self, stream_id: int) -> bool:
+    def admit_new_stream(self, stream_id: int) -> bool:
+        """Count a stream the client opened; whether to serve it (not after a GOAWAY)."""
         self._resets.stream_opened(stream_id)
         return stream_id <= self._accept_up_to and not self._peer_goaway
 

@@ -60,11 +60,9 @@ class StreamReset:
 
 @dataclass(frozen=True, slots=True)
 class WindowOpened:
-    """Send window grew: on one stream, or (``stream_id`` None) the whole connection.
-
-    Also sent with None when pending output fell below the bound, so that a sender
-    that waited for room may try again.
-    """
+    """Send window grew: on one stream, or (``stream_id`` None) the whole connection
+    or every stream (a new SETTINGS_INITIAL_WINDOW_SIZE). Room in the output bound is
+    the writer's to signal: it knows when it drained ``data_to_send()``."""
 
     stream_id: int | None
 

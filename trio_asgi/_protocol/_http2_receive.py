@@ -36,7 +36,7 @@ class StreamTable(Protocol):
     def rules(self) -> RequestRules: ...
     def stream(self, stream_id: int) -> Stream | None: ...
     def open_stream(self, stream_id: int, end_stream: bool, head_request: bool) -> Stream: ...
-    def accepts_new_stream(self, stream_id: int) -> bool: ...
+    def admit_new_stream(self, stream_id: int) -> bool: ...
     def refuse(
         self,
         stream_id: int,
@@ -76,7 +76,7 @@ class H2EventTranslator:
         assert stream_id is not None
         assert event.headers is not None
         ended = event.stream_ended is not None
-        if not conn.accepts_new_stream(stream_id):
+        if not conn.admit_new_stream(stream_id):
             conn.refuse(stream_id, None, h2.errors.ErrorCodes.REFUSED_STREAM, request_ended=ended)
             out.append(
                 RequestRejected(
