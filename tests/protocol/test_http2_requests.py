@@ -328,3 +328,36 @@ def test_invalid_response_header_names_are_the_apps_error(name: bytes) -> None:
     pair.server.send_response_head(stream_id, 500, [], end_stream=True)
     response = only(pair.to_client(), h2.events.ResponseReceived)
     assert response.headers[0] == (b":status", b"500")
+
+
+def test_the_head_feeds_the_same_scope_builder_as_http11() -> None:
+    # The protocol-neutral cycle builds the scope from the head's fields; the HTTP/2
+    # head has the HTTP/1.1 head's names, so _scope.http_scope serves both (its
+    # annotation still names the HTTP/1.1 RequestHead: the seam should take a Protocol).
+    from trio_asgi._protocol._scope import http_scope
+
+    pair = Pair(scheme="https")
+    pair.request(
+        [
+            (b":method", b"GET"),
+            (b":scheme", b"https"),
+            (b":authority", b"h"),
+            (b":path", b"/caf%C3%A9/a%2Fb/%FF?q=%20x"),
+        ]
+    )
+    head = only(pair.exchange(), RequestReceived).head
+    scope = http_scope(
+        head,
+        scheme=head.scheme,
+        root_path="/root",
+        client=None,
+        server=None,
+        state={},
+        extensions={},
+    )
+    assert scope["http_version"] == "2"
+    assert scope["scheme"] == "https"
+    assert scope["path"] == "/root/café/a/b/\ufffd"
+    assert scope["raw_path"] == b"/root/caf%C3%A9/a%2Fb/%FF"
+    assert scope["query_string"] == b"q=%20x"
+    assert scope["headers"] == [(b"host", b"h")]
