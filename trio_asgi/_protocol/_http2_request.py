@@ -1,0 +1,175 @@
+"""An HTTP/2 request head: from the fields h2 decoded and checked to what the ASGI cycle reads.
+
+h2 (``validate_inbound_headers=True``) has already refused upper-case names, CR, LF
+and NUL in values, connection-specific fields, ``te`` other than ``trailers``,
+unknown, repeated or misplaced pseudo-headers, a missing ``:method``/``:scheme``/
+``:path``, and an ``:authority`` that disagrees with ``host``; those reach us as a
+stream reset (:mod:`._http2_errors`). What a server must add is here: the target
+forms we serve, ``:authority`` syntax, ordinary CONNECT, RFC 8441's extended
+CONNECT, the header-list size and count we advertise, and RFC 9113 section 8.2.3's
+joined ``cookie``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from h2.errors import ErrorCodes
+
+from ._target import InvalidTarget, split_target
+
+_PSEUDO = (b":method", b":scheme", b":authority", b":path", b":protocol")
+#: RFC 9110 section 5.6.2 token: what a method may be made of.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 9110 section 5.1: a field name is a token (so no ":", no space, no control).
+FIELD_NAME = _TOKEN
+#: uri-host [":" port], no userinfo (RFC 9113 section 8.3.1 forbids it in :authority).
+_AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
+#: RFC 9113 section 8.2: each field counts its name, its value and 32 octets.
+FIELD_OVERHEAD = 32
+
+
+@dataclass(frozen=True, slots=True)
+class H2RequestHead:
+    """A request on one stream, with the field names of the HTTP/1.1 request head."""
+
+    method: str
+    raw_target: bytes
+    raw_path: bytes
+    query_string: bytes
+    #: Lower-cased names, order kept; ``host`` from ``:authority`` first; ``cookie``
+    #: crumbs joined into one field where the first one stood.
+    headers: list[tuple[bytes, bytes]]
+    scheme: str
+    authority: bytes | None
+    content_length: int | None
+    expects_continue: bool
+    accepts_trailers: bool
+    #: RFC 8441 extended CONNECT with ``:protocol websocket``.
+    websocket: bool
+    http_version: str = "2"
+    chunked: bool = False
+    upgrade: bool = False
+
+    def printable_target(self) -> str:
+        return self.raw_target.decode("ascii", "backslashreplace")[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A request refused before the app: a response ``status``, or a reset with ``code``."""
+
+    status: int | None
+    code: ErrorCodes | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRules:
+    scheme: str
+    max_header_list_size: int
+    max_header_count: int
+    connect_protocol: bool
+
+
+def parse_request_head(
+    fields: list[tuple[bytes, bytes]], rules: RequestRules
+) -> H2RequestHead | Rejection:
+    """Check a decoded request header list; the head, or how to refuse it."""
+    size = sum(len(name) + len(value) + FIELD_OVERHEAD for name, value in fields)
+    if size > rules.max_header_list_size:
+        return Rejection(431, None, "header list over SETTINGS_MAX_HEADER_LIST_SIZE")
+    pseudo = {name: value for name, value in fields if name in _PSEUDO}
+    regular = [(name, value) for name, value in fields if not name.startswith(b":")]
+    if len(regular) > rules.max_header_count:
+        return Rejection(431, None, "too many header fields")
+    method_bytes = pseudo.get(b":method", b"")
+    if not _TOKEN.fullmatch(method_bytes):
+        return Rejection(None, ErrorCodes.PROTOCOL_ERROR, "invalid :method")
+    method = method_bytes.decode("ascii")
+    protocol = pseudo.get(b":protocol")
+    if method == "CONNECT":
+        if protocol is None:
+            return Rejection(501, None, "CONNECT is not served")
+        if not rules.connect_protocol:
+            return Rejection(None, ErrorCodes.PROTOCOL_ERROR, ":protocol without the setting")
+        if protocol != b"websocket":
+            return Rejection(501, None, "extended CONNECT for a protocol we do not serve")
+    if pseudo.get(b":scheme", b"").lower() not in (b"http", b"https"):
+        return Rejection(400, None, ":scheme is not http or https")
+    authority = pseudo.get(b":authority")
+    host = authority if authority is not None else _first(regular, b"host")
+    if host is not None and not _AUTHORITY.fullmatch(host):
+        return Rejection(400, None, "invalid :authority or host")
+    target = pseudo.get(b":path", b"")
+    try:
+        raw_path, query = _split_path(method, target)
+    except InvalidTarget as exc:
+        return Rejection(400, None, str(exc))
+    return _head(method, target, raw_path, query, regular, host, protocol is not None, rules)
+
+
+def _split_path(method: str, target: bytes) -> tuple[bytes, bytes]:
+    # RFC 9113 section 8.3.1: origin-form, or "*" for OPTIONS; never absolute-form.
+    if target[:1] != b"/" and target != b"*":
+        raise InvalidTarget(":path is not origin-form or '*'")
+    return split_target(method, target)
+
+
+def _head(
+    method: str,
+    target: bytes,
+    raw_path: bytes,
+    query: bytes,
+    regular: list[tuple[bytes, bytes]],
+    host: bytes | None,
+    websocket: bool,
+    rules: RequestRules,
+) -> H2RequestHead:
+    headers = join_cookies(regular)
+    if host is not None and _first(regular, b"host") is None:
+        headers.insert(0, (b"host", host))
+    length = _first(regular, b"content-length")  # h2 checked: digits, one value
+    return H2RequestHead(
+        method=method,
+        raw_target=target,
+        raw_path=raw_path,
+        query_string=query,
+        headers=headers,
+        scheme=rules.scheme,
+        authority=host,
+        content_length=int(length) if length is not None else None,
+        expects_continue=(_first(regular, b"expect") or b"").lower() == b"100-continue",
+        accepts_trailers=_first(regular, b"te") == b"trailers",
+        websocket=websocket,
+    )
+
+
+def join_cookies(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """RFC 9113 section 8.2.3: cookie crumbs joined with "; " where the first stood."""
+    crumbs = [value for name, value in headers if name == b"cookie"]
+    if len(crumbs) < 2:
+        return list(headers)
+    joined: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name != b"cookie":
+            joined.append((name, value))
+        elif crumbs:
+            joined.append((b"cookie", b"; ".join(crumbs)))
+            crumbs = []
+    return joined
+
+
+def _first(
+    headers: list[tuple[bytes, bytes]], wanted: bytes, default: bytes | None = None
+) -> bytes | None:
+    for name, value in headers:
+        if name == wanted:
+            return value
+    return default
+
+
+def trailer_fields(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Request trailers as the app may see them (h2 refused pseudo-headers in them)."""
+    return [(name, value) for name, value in fields if not name.startswith(b":")]
