@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -58,10 +58,8 @@ from .._protocol._ws_handshake import Handshake
 from .._types import Message as ASGIMessage
 from ._app_errors import log_app_exception
 from ._handoff import FairLock, MessageQueue, QueueClosed
+from ._request_stream import CycleContext
 from ._transport import Transport
-
-if TYPE_CHECKING:
-    from ._connection import HTTPConnection
 
 logger = logging.getLogger("trio_asgi")
 
@@ -73,8 +71,8 @@ _ping_counter = itertools.count()
 class WebSocketSession:
     __slots__ = (
         "_app_done",
-        "_conn",
         "_connect_sent",
+        "_context",
         "_disconnect",
         "_handshake_done",
         "_messages",
@@ -92,18 +90,35 @@ class WebSocketSession:
         "_ws",
     )
 
-    def __init__(self, conn: HTTPConnection, request: RequestHead, handshake: Handshake) -> None:
-        config = conn.state.config
+    def __init__(
+        self,
+        context: CycleContext,
+        transport: Transport,
+        request: RequestHead,
+        handshake: Handshake,
+        trailing_data: bytes,
+    ) -> None:
+        """Serve the WebSocket that ``request`` opens.
+
+        Args:
+            context: What the connection knows (server state, addresses).
+            transport: The connection's transport, handed over whole.
+            request: The upgrade request.
+            handshake: Its validated handshake.
+            trailing_data: Bytes the client sent after the request head.
+        """
+        state = context.state
+        config = state.config
         self._subprotocols = handshake.subprotocols
-        self._conn = conn
+        self._context = context
         self._request = request
-        self._transport: Transport = conn.transport
+        self._transport = transport
         self._ws = WebSocketConnection(
             handshake,
             max_size=config.ws_max_size,
             per_message_deflate=config.ws_per_message_deflate,
-            defaults=conn.state.defaults,
-            trailing_data=conn.protocol.detach(),
+            defaults=state.defaults,
+            trailing_data=trailing_data,
         )
         self._order = WebSocketOrder()
         #: Messages from the reader to the app's receive().
@@ -126,15 +141,16 @@ class WebSocketSession:
     # --- the session ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        conn = self._conn
-        state = conn.state
+        """Run the app on the WebSocket until it ends; the connection closes after it."""
+        context = self._context
+        state = context.state
         config = state.config
         scope = websocket_scope(
             self._request,
-            scheme=conn.scheme,
+            scheme=context.scheme,
             root_path=config.root_path,
-            client=conn.client,
-            server=conn.server,
+            client=context.client,
+            server=context.server,
             state=state.lifespan_state,
             subprotocols=self._subprotocols,
         )
@@ -174,12 +190,11 @@ class WebSocketSession:
             self._messages.close_consumer()
             state.requests_in_flight -= 1
             state.requests_served += 1
-            conn.closing = True
 
     async def _run_app(self, scope: dict[str, Any]) -> None:
         error = False
         try:
-            await self._conn.state.app(scope, self.receive, self.send)
+            await self._context.state.app(scope, self.receive, self.send)
         except Exception as exc:
             gone = self._disconnect is not None and raised_for_disconnect(exc)
             if not (only_disconnects(exc) or gone):
@@ -215,7 +230,7 @@ class WebSocketSession:
         await self._write_quietly(b"")
         if ws.state is WebSocketState.LOCAL_CLOSING:
             # Give the peer a moment to answer our close frame, then drop the connection.
-            with anyio.move_on_after(self._conn.state.config.timeout_ws_close):
+            with anyio.move_on_after(self._context.state.config.timeout_ws_close):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
                     if self._peer_activity is None:
                         self._peer_activity = anyio.Event()
@@ -258,16 +273,18 @@ class WebSocketSession:
 
     async def send(self, message: ASGIMessage) -> None:
         order = self._order
-        before = order.state
-        parsed = order.send(message)  # ASGIProtocolError, or ClientDisconnected after close
+        parsed = order.check(message)  # ASGIProtocolError, or ClientDisconnected after close
         try:
             await self._perform(parsed)
         except ASGIProtocolError:
             # The connection refused a value the order table cannot judge (an unoffered
             # subprotocol, a reserved close code, a bad status) before writing anything:
             # the message counts as never sent, so the app may still send a valid one.
-            order.state = before
             raise
+        except BaseException:
+            order.commit()  # maybe written in part: no second try
+            raise
+        order.commit()
 
     async def _perform(self, parsed: AppMessage) -> None:
         ws = self._ws
@@ -322,7 +339,7 @@ class WebSocketSession:
                     raise ClientDisconnected("the client is gone")
                 return
             try:
-                await self._transport.write(data, self._conn.state.config.timeout_write)
+                await self._transport.write(data, self._context.state.config.timeout_write)
             except ClientDisconnected:
                 self._ended(1006)
                 raise
@@ -394,7 +411,7 @@ class WebSocketSession:
             with anyio.move_on_after(timeout) as waited:
                 await self._pong.wait()
             if waited.cancelled_caught:
-                logger.debug("WebSocket ping timed out (%s)", self._conn.client)
+                logger.debug("WebSocket ping timed out (%s)", self._context.client)
                 try:
                     await self._close(1011, "keepalive ping timeout")
                 except ClientDisconnected:
@@ -415,10 +432,10 @@ class WebSocketSession:
             pass
 
     def _log(self, event: str, code: int | None) -> None:
-        access_log = self._conn.state.access_log
+        access_log = self._context.state.access_log
         if access_log.enabled:
             access_log.log_websocket(
-                client=self._conn.client,
+                client=self._context.client,
                 raw_target=self._request.raw_target,
                 http_version=self._request.http_version,
                 event=event,
