@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -345,7 +345,7 @@ class HTTP11Connection:
         return CONTINUE_RESPONSE
 
     def response_head(
-        self, status: int, headers: Iterable[tuple[bytes, bytes]], *, close: bool
+        self, status: int, headers: Sequence[tuple[bytes, bytes]], *, close: bool
     ) -> bytes:
         """Serialise the status line and headers; we choose the framing, not the app.
 
