@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Any, Final
 
+import anyio
+
 from .._errors import (
     ASGIProtocolError,
     ClientDisconnected,
@@ -41,6 +43,10 @@ from ._request_stream import (
 )
 
 logger = logging.getLogger("trio_asgi")
+
+#: How long a reply written after the cycle was cancelled (a 503 at the end of a graceful
+#: shutdown) may take: it is small, so it goes out at once or the client is not reading.
+LAST_WORD_TIMEOUT: Final = 0.5
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _TRAILERS_EXTENSION: Final[dict[str, dict[str, Any]]] = {"http.response.trailers": {}}
@@ -83,6 +89,13 @@ class HTTPCycle:
         except Exception as exc:
             # The one place app errors are caught. Never sent to the client.
             result = await self._app_raised(exc)
+        except BaseException:
+            # Cancelled: at the end of a graceful shutdown's grace period, a client still
+            # waiting for its response start learns why (and that it may retry).
+            if stream.nothing_sent and state.grace_period_over():
+                await self._last_word(503)
+                self._log_response(503, started)
+            raise
         else:
             result = await self._app_returned()
         finally:
@@ -115,6 +128,12 @@ class HTTPCycle:
             request.printable_target(),
         )
         return APP_RETURNED_EARLY if await stream.send_error(500) else INCOMPLETE
+
+    async def _last_word(self, status: int) -> None:
+        """An error reply from a cancelled task: shielded, but only for LAST_WORD_TIMEOUT."""
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + LAST_WORD_TIMEOUT
+            await self._stream.send_error(status)
 
     def _log_response(self, status: int, started: float) -> None:
         access_log = self._context.state.access_log

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import anyio
 
 from .._config import Config
 from .._logging import AccessLog
@@ -43,6 +46,7 @@ class ServerState:
         "config",
         "connections",
         "defaults",
+        "grace_deadline",
         "lifespan_state",
         "limits",
         "open_connections",
@@ -71,6 +75,8 @@ class ServerState:
         self.requests_in_flight = 0
         self.requests_served = 0
         self.shutting_down = False
+        #: When a graceful shutdown's grace period ends (anyio time; inf: none running).
+        self.grace_deadline = math.inf
 
     def at_capacity(self) -> bool:
         limit = self.config.limit_concurrency
@@ -78,8 +84,15 @@ class ServerState:
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
+        grace = self.config.timeout_graceful_shutdown
+        if grace is not None:
+            self.grace_deadline = anyio.current_time() + grace
         for connection in list(self.connections):
             connection.begin_shutdown()
+
+    def grace_period_over(self) -> bool:
+        """Whether a graceful shutdown's grace period has run out (its requests are cancelled)."""
+        return anyio.current_time() >= self.grace_deadline
 
     def statistics(self) -> ServerStatistics:
         return ServerStatistics(
