@@ -180,6 +180,9 @@ class Config:
     ws_max_size: int = 16 * 1024 * 1024
     #: Received messages queued for an app that does not read; then we stop reading.
     ws_max_queue: int = 32
+    #: Received bytes held for an app at most (queued messages, the one being read, the
+    #: one the app is sending) before we stop reading (``None``: ``ws_max_size``).
+    ws_max_queue_bytes: int | None = None
     #: Send a ping this often (``None``: never).
     ws_ping_interval: float | None = 20.0
     #: Close with 1011 when a pong takes longer than this.
@@ -218,6 +221,8 @@ class Config:
                 _check_count(name, getattr(self, name), minimum=0 if name == "max_body_size" else 1)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
+        if self.ws_max_queue_bytes is not None:
+            _check_count("ws_max_queue_bytes", self.ws_max_queue_bytes, minimum=1)
         if self.max_header_size < 64:
             raise ConfigError("max_header_size: must be at least 64 bytes")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):

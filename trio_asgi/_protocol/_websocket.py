@@ -303,6 +303,11 @@ class WebSocketConnection:
         return self._deflate is not None
 
     @property
+    def message_bytes(self) -> int:
+        """Bytes of the message being received that are held here until it is whole."""
+        return self._message_size
+
+    @property
     def closed_by(self) -> Closer | None:
         """Who closed first, once either side did."""
         return self._closed_by

@@ -73,7 +73,7 @@ class HTTPConnection:
         self.protocol = HTTP11Connection(state.limits, state.defaults)
         client, server = socket_addresses(stream)
         self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
-        self.stream = HTTP11Stream(self.protocol, self.transport, state)
+        self.stream = HTTP11Stream(self.protocol, self.transport, state, client)
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
 
@@ -186,6 +186,9 @@ class HTTPConnection:
             logger.debug(
                 "bad WebSocket handshake from %s: %s", self.context.client, handshake.reason
             )
+            self.state.rejections.rejected(
+                self.context.client, handshake.status, "WebSocket handshake"
+            )
             self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
             await self.transport.write_quietly(
                 handshake.to_bytes(self.state.defaults), self.state.config.timeout_write
@@ -229,6 +232,7 @@ class HTTPConnection:
             logger.debug(
                 "bad request from %s: %s (%d)", self.context.client, event.detail, event.status
             )
+            self.state.rejections.rejected(self.context.client, event.status, "request head")
             await self._reject(event.status)
         else:
             protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)  # the client closed its side

@@ -49,6 +49,7 @@ class HTTP11Stream:
     __slots__ = (
         "_body_deadline",
         "_body_received",
+        "_client",
         "_head_queued",
         "_held_event",
         "_held_head",
@@ -67,8 +68,13 @@ class HTTP11Stream:
     )
 
     def __init__(
-        self, protocol: HTTP11Connection, transport: Transport, state: ServerState
+        self,
+        protocol: HTTP11Connection,
+        transport: Transport,
+        state: ServerState,
+        client: tuple[str, int] | None,
     ) -> None:
+        self._client = client
         self._protocol = protocol
         self._transport = transport
         self._state = state
@@ -141,6 +147,7 @@ class HTTP11Stream:
                 return b""
             if type(event) is BadRequest:
                 logger.debug("bad request body: %s", event.detail)
+                self._state.rejections.rejected(self._client, event.status, "request body")
                 await self._refuse_body(event.status, event.detail)
                 return None
             if type(event) is ClientEOF:

@@ -14,6 +14,7 @@ from .._logging import AccessLog
 from .._protocol._http11 import Limits
 from .._protocol._response import DefaultHeaders
 from .._types import ASGIApp
+from ._rejections import RejectionLog
 
 logger = logging.getLogger("trio_asgi")
 
@@ -50,6 +51,7 @@ class ServerState:
         "lifespan_state",
         "limits",
         "open_connections",
+        "rejections",
         "requests_in_flight",
         "requests_served",
         "shutting_down",
@@ -67,6 +69,8 @@ class ServerState:
             server_header=config.server_header, date_header=config.date_header, extra=config.headers
         )
         self.access_log = AccessLog(config)
+        #: Warnings about requests refused as malformed, rate-limited per address.
+        self.rejections = RejectionLog()
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.

@@ -75,12 +75,15 @@ class WebSocketSession:
         "_context",
         "_disconnect",
         "_handshake_done",
+        "_max_bytes",
         "_messages",
         "_order",
         "_peer_activity",
         "_ping_payload",
         "_pong",
+        "_reader_room",
         "_request",
+        "_sending_bytes",
         "_started",
         "_subprotocols",
         "_task_group",
@@ -122,10 +125,19 @@ class WebSocketSession:
         )
         self._order = WebSocketOrder()
         #: Messages from the reader to the app's receive().
-        self._messages: MessageQueue[Message] = MessageQueue(config.ws_max_queue)
+        #: What the session may hold for the app: queued messages, the message being
+        #: read and the app's message being sent (see _wait_for_room).
+        self._max_bytes = config.ws_max_queue_bytes or config.ws_max_size
+        self._messages: MessageQueue[Message] = MessageQueue(
+            config.ws_max_queue, self._max_bytes, _size
+        )
+        #: Bytes of the app's send() in progress.
+        self._sending_bytes = 0
+        #: Set when what the session holds shrinks, if the reader waits for room.
+        self._reader_room: anyio.Event | None = None
         self._write_lock = FairLock()
         #: Bytes the WebSocketConnection produced that are not written yet (see _write).
-        self._unsent = bytearray()
+        self._unsent: list[bytes] = []
         self._handshake_done = anyio.Event()
         #: Set by the reader after each event it handled, if somebody waits for one.
         self._peer_activity: anyio.Event | None = None
@@ -210,6 +222,7 @@ class WebSocketSession:
         """The app's call ended: finish the handshake, or the closing handshake, for it."""
         self._app_done = True
         self._messages.close_consumer()  # a reader blocked on a full queue drops messages now
+        self._wake_reader()
         ws = self._ws
         if ws.state is WebSocketState.HANDSHAKE:
             # Returned or raised before answering: the handshake fails with a 500.
@@ -254,6 +267,7 @@ class WebSocketSession:
                 message = await self._messages.get()
         except QueueClosed:
             return self._disconnect_message()
+        self._wake_reader()
         if isinstance(message.data, str):
             return {"type": "websocket.receive", "text": message.data}
         return {"type": "websocket.receive", "bytes": message.data}
@@ -274,6 +288,8 @@ class WebSocketSession:
     async def send(self, message: ASGIMessage) -> None:
         order = self._order
         parsed = order.check(message)  # ASGIProtocolError, or ClientDisconnected after close
+        if isinstance(parsed, Send):
+            self._sending_bytes = len(parsed.data)
         try:
             await self._perform(parsed)
         except ASGIProtocolError:
@@ -284,6 +300,10 @@ class WebSocketSession:
         except BaseException:
             order.commit()  # maybe written in part: no second try
             raise
+        finally:
+            if self._sending_bytes:
+                self._sending_bytes = 0
+                self._wake_reader()
         order.commit()
 
     async def _perform(self, parsed: AppMessage) -> None:
@@ -328,12 +348,15 @@ class WebSocketSession:
         leaves its bytes queued and the next writer sends them. A write cancelled
         midway may leave part of a frame on the wire: nothing more can be written.
         """
-        self._unsent += data
-        if not self._unsent:
+        unsent = self._unsent
+        if data:
+            unsent.append(data)
+        elif not unsent:
             return
         async with self._write_lock:
-            data = bytes(self._unsent)
-            self._unsent.clear()
+            # One frame (the common case, and a large echo) goes out as it is: no copy.
+            data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+            unsent.clear()
             if not data:  # an earlier writer took ours with its own
                 if self._transport.broken:
                     raise ClientDisconnected("the client is gone")
@@ -365,6 +388,7 @@ class WebSocketSession:
                     await self._write(ws.pending_output())  # pongs wait for the client to read
                     if ws.state is WebSocketState.CLOSED:
                         return
+                    await self._wait_for_room()
                     ws.receive_data(await self._transport.read())
                     continue
                 if isinstance(event, Message):
@@ -392,6 +416,29 @@ class WebSocketSession:
             self._notify_peer_activity()
             if self._app_done and self._task_group is not None:
                 self._task_group.cancel_scope.cancel()
+
+    async def _wait_for_room(self) -> None:
+        """Wait while what the session holds for the app reaches ``ws_max_queue_bytes``.
+
+        Counted: the queued messages, the message being read, and the app's message
+        being sent (an echo blocked on a client that does not read). Reading goes on
+        when the app takes a message or its send() returns; with nothing queued or
+        being sent, a message up to ``ws_max_size`` can always be read whole.
+        """
+        messages = self._messages
+        while (
+            (messages.bytes or self._sending_bytes)
+            and messages.bytes + self._sending_bytes + self._ws.message_bytes >= self._max_bytes
+            and not self._app_done
+        ):
+            if self._reader_room is None:
+                self._reader_room = anyio.Event()
+            await self._reader_room.wait()
+
+    def _wake_reader(self) -> None:
+        if self._reader_room is not None:
+            self._reader_room.set()
+            self._reader_room = None
 
     def _notify_peer_activity(self) -> None:
         if self._peer_activity is not None:
@@ -442,3 +489,8 @@ class WebSocketSession:
                 code=code,
                 duration=time.monotonic() - self._started,
             )
+
+
+def _size(message: Message) -> int:
+    """What a received message counts for against ``ws_max_queue_bytes``."""
+    return len(message.data)
