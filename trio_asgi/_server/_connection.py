@@ -89,6 +89,22 @@ class HTTPConnection:
         if self.upgraded is not None:
             self.upgraded.begin_shutdown()
 
+    def client_departed(self) -> bool:
+        stream = self.stream
+        if (
+            stream.app_running
+            and self.protocol.request_complete
+            and not stream.disconnected
+            and self.transport.peer_closed()
+        ):
+            logger.debug("client %s left while the app computes: closing", self.context.client)
+            stream.peer_gone()
+            return True
+        return False
+
+    async def close_departed(self) -> None:
+        await self.transport.close()
+
     async def run(self) -> None:
         """Serve requests until the connection should close; always closes the stream."""
         state = self.state

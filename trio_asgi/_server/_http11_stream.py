@@ -59,6 +59,7 @@ class HTTP11Stream:
         "_waiter",
         "_waiter_done",
         "answered",
+        "app_running",
         "body_complete",
         "bytes_sent",
         "disconnected",
@@ -81,6 +82,8 @@ class HTTP11Stream:
         self._waiter: anyio.CancelScope | None = None
         self._waiter_done: anyio.Event | None = None
         self.request: RequestHead = _NO_REQUEST
+        #: The app is being called for the current request (see _departures).
+        self.app_running = False
         self._reset()
 
     def _reset(self) -> None:
@@ -288,6 +291,12 @@ class HTTP11Stream:
         )
         self.response_complete = True
         return True
+
+    def peer_gone(self) -> None:
+        """The client left (found by peeking at the socket): no more reads or writes."""
+        self.disconnected = True
+        if self._waiter is not None:
+            self._waiter.cancel()
 
     def _complete(self) -> None:
         self.response_complete = True

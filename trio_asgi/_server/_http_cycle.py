@@ -82,6 +82,7 @@ class HTTPCycle:
         )
         started = time.monotonic()
         state.requests_in_flight += 1
+        stream.app_running = True
         try:
             await state.app(scope, self.receive, self.send)
         except ClientDisconnected:
@@ -99,6 +100,7 @@ class HTTPCycle:
         else:
             result = await self._app_returned()
         finally:
+            stream.app_running = False
             state.requests_in_flight -= 1
             state.requests_served += 1
         if stream.status:

@@ -108,6 +108,9 @@ class RequestStream(Protocol):
     def response_complete(self) -> bool:
         """The final piece of the response went out."""
 
+    app_running: bool
+    """Set by the cycle while the app is called (a stream may watch its client then)."""
+
     @property
     def nothing_sent(self) -> bool:
         """No byte of the response has reached the transport yet."""

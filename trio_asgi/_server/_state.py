@@ -38,6 +38,16 @@ class Drainable(Protocol):
         """Close now if idle; otherwise finish the current exchange, then close."""
 
 
+class ServedConnection(Drainable, Protocol):
+    """A connection of the server: drainable, and watched for clients that left."""
+
+    def client_departed(self) -> bool:
+        """Whether an app computes for a client that has gone; if so, the app is told."""
+
+    async def close_departed(self) -> None:
+        """Close our end after :meth:`client_departed` (never waits on the client)."""
+
+
 class ServerState:
     """Shared by all connections of one server; lives as long as :func:`serve`."""
 
@@ -74,7 +84,7 @@ class ServerState:
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.
-        self.connections: set[Drainable] = set()
+        self.connections: set[ServedConnection] = set()
         self.open_connections = 0
         self.requests_in_flight = 0
         self.requests_served = 0
