@@ -63,7 +63,7 @@ def socket_addresses(
 class HTTPConnection:
     """One HTTP/1.1 connection: reads requests, runs a cycle for each, acts on the lifecycle."""
 
-    __slots__ = ("context", "protocol", "state", "stream", "transport", "upgraded")
+    __slots__ = ("_deadlines", "context", "protocol", "state", "stream", "transport", "upgraded")
 
     def __init__(
         self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
@@ -74,6 +74,7 @@ class HTTPConnection:
         client, server = socket_addresses(stream)
         self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
         self.stream = HTTP11Stream(self.protocol, self.transport, state, client)
+        self._deadlines = _HeadDeadlines(state.config)
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
 
@@ -226,7 +227,8 @@ class HTTPConnection:
     async def _next_request(self, *, first: bool) -> RequestHead | None:
         """Read until a request head is complete; None when the connection should close."""
         protocol = self.protocol
-        deadlines = _HeadDeadlines(self.state.config, first=first)
+        deadlines = self._deadlines
+        deadlines.reset(first=first)
         event = protocol.next_event()
         while event is NEED_DATA:
             deadline = deadlines.next(protocol.fate, buffered=protocol.buffered > 0)
@@ -294,8 +296,14 @@ class _HeadDeadlines:
 
     __slots__ = ("_config", "_first", "_head", "_last")
 
-    def __init__(self, config: Config, *, first: bool) -> None:
+    def __init__(self, config: Config) -> None:
         self._config = config
+        self._first = True
+        self._head = math.inf
+        self._last = math.inf
+
+    def reset(self, *, first: bool) -> None:
+        """Start on the next request head (one object per connection: nothing allocated)."""
         self._first = first
         self._head = math.inf
         self._last = math.inf
