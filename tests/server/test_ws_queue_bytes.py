@@ -44,9 +44,17 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
-async def flood_until_blocked(server: Any, connect: Any, messages: int) -> tuple[int, int]:
+async def never_reads(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await anyio.sleep_forever()
+
+
+async def flood_until_blocked(
+    server: Any, connect: Any, messages: int, size: int = MESSAGE
+) -> tuple[int, int]:
     """Send ``messages`` frames without reading; (traced peak, frames sent) once stuck."""
-    frame = masked_binary_frame(os.urandom(1024) * (MESSAGE // 1024))
+    frame = masked_binary_frame(os.urandom(1024) * (size // 1024))
     client = await connect(server)
     await client.send(HANDSHAKE)
     await client.read_until(b"\r\n\r\n")
@@ -80,9 +88,15 @@ async def test_an_echo_to_a_client_that_never_reads_keeps_memory_bounded(
     assert peak < 64 * MiB, f"{peak / MiB:.1f} MiB"
 
 
-async def test_a_smaller_byte_bound_holds_less(run_server: Any, connect: Any) -> None:
+@pytest.mark.parametrize(("bound", "most"), [(None, 20 * MiB), (MiB, 4 * MiB)])
+async def test_an_app_that_never_reads_holds_the_byte_bound(
+    run_server: Any, connect: Any, bound: int | None, most: int
+) -> None:
+    # 1 MiB messages: the 32-message queue alone would take 32 MiB; the byte bound
+    # (default 16 MiB) stops the reader first, plus about one read in flight.
+    options = {"ws_max_queue_bytes": bound} if bound else {}
     with anyio.fail_after(60):
-        async with run_server(echo, ws_ping_interval=None, ws_max_queue_bytes=MiB) as server:
-            peak, _ = await flood_until_blocked(server, connect, messages=8)
-    # The echo in progress (16 MiB, and its frame) plus at most a few reads more.
-    assert peak < 48 * MiB, f"{peak / MiB:.1f} MiB"
+        async with run_server(never_reads, ws_ping_interval=None, **options) as server:
+            peak, sent = await flood_until_blocked(server, connect, messages=40, size=MiB)
+    assert sent < 40
+    assert peak < most, f"{peak / MiB:.1f} MiB"

@@ -216,7 +216,8 @@ class HTTPConnection:
             self.context, self.transport, request, handshake, self.protocol.detach()
         )
         self.upgraded = session
-        await session.run()
+        result = await session.run()  # whatever it was, the connection was handed over
+        logger.debug("WebSocket ended (%s): closing the connection", result.reason)
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)

@@ -58,10 +58,19 @@ from .._protocol._ws_handshake import Handshake
 from .._types import Message as ASGIMessage
 from ._app_errors import log_app_exception
 from ._handoff import FairLock, MessageQueue, QueueClosed
-from ._request_stream import CycleContext
+from ._request_stream import (
+    CLIENT_GONE,
+    COMPLETED,
+    CycleContext,
+    CycleEnd,
+    CycleResult,
+)
 from ._transport import Transport
 
 logger = logging.getLogger("trio_asgi")
+
+#: The app neither accepted nor closed in time: answered with a 500.
+HANDSHAKE_TIMED_OUT: Final = CycleResult(CycleEnd.ANSWERED, "the WebSocket handshake timed out")
 
 #: The close code sent to every open WebSocket when the server shuts down (service restart).
 SHUTDOWN_CLOSE_CODE: Final = 1012
@@ -152,8 +161,12 @@ class WebSocketSession:
 
     # --- the session ------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Run the app on the WebSocket until it ends; the connection closes after it."""
+    async def run(self) -> CycleResult:
+        """Run the app on the WebSocket until it ends; how it ended.
+
+        Over HTTP/1.1 the connection closes after it whatever the result; over HTTP/2
+        (RFC 8441) only the stream would end.
+        """
         context = self._context
         state = context.state
         config = state.config
@@ -182,7 +195,7 @@ class WebSocketSession:
                     await self._write_quietly(self._ws.reject(500))
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
-                    return
+                    return HANDSHAKE_TIMED_OUT
                 # Accepted: read frames. Also when the app already closed after accepting
                 # (LOCAL_CLOSING), or the peer's answering close would never be read.
                 if self._ws.state in (WebSocketState.OPEN, WebSocketState.LOCAL_CLOSING):
@@ -202,6 +215,8 @@ class WebSocketSession:
             self._messages.close_consumer()
             state.requests_in_flight -= 1
             state.requests_served += 1
+        disconnect = self._disconnect
+        return CLIENT_GONE if disconnect is not None and disconnect["code"] == 1006 else COMPLETED
 
     async def _run_app(self, scope: dict[str, Any]) -> None:
         error = False
