@@ -341,6 +341,14 @@ class Config:
             "Received messages queued for an app that does not read; then we stop reading.",
         ),
     )
+    ws_max_queue_bytes: int | None = field(
+        default=None,
+        metadata=_about(
+            _WEBSOCKET,
+            "Received bytes held for an app at most (queued messages, the one being read, the "
+            "one the app is sending) before we stop reading (``None``: ``ws_max_size``).",
+        ),
+    )
     ws_ping_interval: float | None = field(
         default=20.0,
         metadata=_about(_WEBSOCKET, "Send a ping this often (``None``: never)."),
@@ -441,6 +449,8 @@ class Config:
         _check_tls(self)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
+        if self.ws_max_queue_bytes is not None:
+            _check_count("ws_max_queue_bytes", self.ws_max_queue_bytes, minimum=1)
         if self.max_header_size < 64:
             raise ConfigError("max_header_size: must be at least 64 bytes")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):

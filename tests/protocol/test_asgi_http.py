@@ -325,3 +325,19 @@ def test_any_message_in_any_state(
         kind = msg["type"]
         assert (before, kind) in {(S.START, START), (S.BODY, BODY), (S.TRAILERS, TRAILERS)}
         assert type(parsed) in (ResponseStart, ResponseBody, ResponseTrailers)
+
+
+def test_check_does_not_move_until_commit() -> None:
+    # check -> perform -> commit: a message the connection refuses is never committed.
+    order = ResponseOrder()
+    parsed = order.check({"type": "http.response.start", "status": 200, "trailers": True})
+    assert isinstance(parsed, ResponseStart)
+    assert order.state is ResponseState.START
+    assert not order.trailers
+    order.commit()
+    assert order.state is ResponseState.BODY
+    assert order.trailers
+    order.check({"type": "http.response.body", "body": b"x"})
+    assert order.state is ResponseState.BODY
+    order.commit()
+    assert order.state is ResponseState.TRAILERS

@@ -267,3 +267,11 @@ def test_send_and_close_after_close_raise_oserror() -> None:
 def test_order_errors_say_what_and_when(state: State, event: AppEvent, words: str) -> None:
     with pytest.raises(ASGIProtocolError, match=words):
         order_in(state).send(SAMPLES[event])
+
+
+def test_check_does_not_move_until_commit() -> None:
+    order = WebSocketOrder()
+    assert isinstance(order.check(SAMPLES[AppEvent.ACCEPT]), Accept)
+    assert order.state is State.CONNECTING
+    order.commit()
+    assert order.state is State.CONNECTED

@@ -181,3 +181,26 @@ async def test_a_waiter_cancelled_as_the_lock_reaches_it_passes_it_on() -> None:
     assert taken in (["second"], ["first", "second"])
     async with lock:
         pass
+
+
+async def test_a_byte_bound_holds_the_producer_back_but_always_lets_one_in() -> None:
+    queue: MessageQueue[bytes] = MessageQueue(100, max_bytes=10, size_of=len)
+    await queue.put(b"x" * 25)  # larger than the bound, but the queue was empty
+    assert queue.bytes == 25
+    done = anyio.Event()
+
+    async def producer() -> None:
+        await queue.put(b"y" * 3)
+        await queue.put(b"z" * 7)
+        done.set()
+
+    async with anyio.create_task_group() as nursery:
+        nursery.start_soon(producer)
+        await anyio.wait_all_tasks_blocked()
+        assert queue.bytes == 25
+        assert not done.is_set()
+        assert queue.get_nowait() == b"x" * 25
+        await done.wait()
+    assert queue.bytes == 10  # 3 + 7: exactly the bound
+    assert await queue.get() == b"y" * 3
+    assert queue.bytes == 7

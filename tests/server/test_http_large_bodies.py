@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from trio_asgi._server._http_cycle import COALESCE_LIMIT
+from trio_asgi._server._http11_stream import COALESCE_LIMIT
 
 pytestmark = pytest.mark.anyio
 

@@ -129,11 +129,52 @@ async def test_graceful_shutdown_timeout_cancels_the_rest() -> None:
         srv.server.shutdown()
         assert await srv.wait_stopped() - t0 == pytest.approx(3.0)
         assert forever.cancelled_at == pytest.approx(t0 + 3.0)
-        assert await client.expect_closed() - t0 == pytest.approx(3.0)  # no response at all
+        # The response had not started: the client learns why the request ended (503,
+        # safe to retry elsewhere) instead of seeing a bare close.
+        response = await client.response()
+        assert response.status == 503
+        assert response.closes
+        assert response.at - t0 == pytest.approx(3.0)
+        assert await client.expect_closed() - t0 == pytest.approx(3.0)
         # Lifespan shutdown ran after the connections were cancelled, and completed.
         assert app.times("lifespan.shutdown") == [pytest.approx(t0 + 3.0)]
         assert app.times("returned") == [pytest.approx(t0 + 3.0)]
         assert srv.stats() == (0, 0, 1)
+
+
+async def test_a_response_already_started_is_cut_off_without_a_503() -> None:
+    gate = anyio.Event()
+
+    async def streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await gate.wait()
+
+    config = make_config(timeout_graceful_shutdown=3.0)
+    async with running(streaming, config) as srv:
+        client = await srv.connect()
+        await client.request()
+        await wait_all_tasks_blocked()
+        t0 = now()
+        srv.server.shutdown()
+        assert await srv.wait_stopped() - t0 == pytest.approx(3.0)
+        rest = await client.read_until_eof()
+        assert rest.startswith(b"HTTP/1.1 200 ")
+        assert b" 503 " not in rest  # a second status line would corrupt the response
+
+
+async def test_outer_cancellation_in_the_grace_period_sends_no_503() -> None:
+    forever = Forever()
+    config = make_config(timeout_graceful_shutdown=30.0)
+    async with running(forever, config) as srv:
+        client = await srv.connect()
+        await client.request()
+        await forever.entered.wait()
+        srv.server.shutdown()
+        await anyio.sleep(2.0)
+        srv.cancel_scope.cancel()  # not the grace period's end: an order to stop now
+        await srv.wait_stopped()
+        await client.expect_closed()
 
 
 async def test_client_that_does_not_read_cannot_stall_graceful_shutdown() -> None:

@@ -136,16 +136,25 @@ _TRANSITIONS: dict[
 
 
 class ResponseOrder:
-    """Checks each message an app sends against the table above."""
+    """Checks each message an app sends against the table above.
 
-    __slots__ = ("state", "trailers")
+    Check, perform, commit: :meth:`check` parses a message and works out the next
+    state without moving; the caller performs the message and then calls
+    :meth:`commit`. A message the connection refuses before writing anything
+    (an invalid header value) is simply not committed, so the app may still send
+    a valid one.
+    """
+
+    __slots__ = ("_next_state", "_next_trailers", "state", "trailers")
 
     def __init__(self) -> None:
         self.state = ResponseState.START
         self.trailers = False
+        self._next_state = ResponseState.START
+        self._next_trailers = False
 
-    def advance(self, message: Message) -> Parsed:
-        """Parse ``message`` and move to the next state.
+    def check(self, message: Message) -> Parsed:
+        """Parse ``message`` and work out the state it leads to; :meth:`commit` moves there.
 
         Raises:
             ASGIProtocolError: the message is malformed or not valid in this state.
@@ -164,13 +173,31 @@ class ResponseOrder:
             )
         parser, more_state, last_state = entry
         parsed: Parsed = parser(message)
+        trailers = self.trailers
         if isinstance(parsed, ResponseStart):
-            self.trailers = parsed.trailers
-            self.state = more_state
+            trailers = parsed.trailers
+            next_state = more_state
         elif parsed.more:
-            self.state = more_state
+            next_state = more_state
         elif last_state is None:
-            self.state = ResponseState.TRAILERS if self.trailers else ResponseState.DONE
+            next_state = ResponseState.TRAILERS if trailers else ResponseState.DONE
         else:
-            self.state = last_state
+            next_state = last_state
+        self._next_state = next_state
+        self._next_trailers = trailers
+        return parsed
+
+    def commit(self) -> None:
+        """Move to the state the last :meth:`check` worked out."""
+        self.state = self._next_state
+        self.trailers = self._next_trailers
+
+    def advance(self, message: Message) -> Parsed:
+        """:meth:`check` and :meth:`commit` in one.
+
+        Raises:
+            ASGIProtocolError: the message is malformed or not valid in this state.
+        """
+        parsed = self.check(message)
+        self.commit()
         return parsed

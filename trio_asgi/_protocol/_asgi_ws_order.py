@@ -184,15 +184,23 @@ PARSERS: Final[dict[str, _Parser]] = {
 
 
 class WebSocketOrder:
-    """Checks each message a WebSocket app sends against :data:`TRANSITIONS`."""
+    """Checks each message a WebSocket app sends against :data:`TRANSITIONS`.
 
-    __slots__ = ("state",)
+    Check, perform, commit: :meth:`check` parses a message and works out the next
+    state without moving; the session performs it, then :meth:`commit` moves. A
+    message the connection refuses before writing anything (an unoffered
+    subprotocol, a reserved close code) is not committed, so the app may still
+    send a valid one.
+    """
+
+    __slots__ = ("_next_state", "state")
 
     def __init__(self) -> None:
         self.state = WebSocketAppState.CONNECTING
+        self._next_state = WebSocketAppState.CONNECTING
 
-    def send(self, message: Mapping[str, Any]) -> AppMessage:
-        """Parse ``message`` and move to the next state.
+    def check(self, message: Mapping[str, Any]) -> AppMessage:
+        """Parse ``message`` and work out the state it leads to; :meth:`commit` moves there.
 
         Returns:
             The parsed message; its class says what the server should do.
@@ -214,5 +222,20 @@ class WebSocketOrder:
             if (self.state, event) in CLOSED_SENDS:
                 raise ClientDisconnected(f"{kind} after the WebSocket was closed")
             raise ASGIProtocolError(f"{event.value} is not allowed {_WHEN[self.state]}")
-        self.state = next_state
+        self._next_state = next_state
+        return parsed
+
+    def commit(self) -> None:
+        """Move to the state the last :meth:`check` worked out."""
+        self.state = self._next_state
+
+    def send(self, message: Mapping[str, Any]) -> AppMessage:
+        """:meth:`check` and :meth:`commit` in one.
+
+        Raises:
+            ASGIProtocolError: the message is malformed or not valid in this state.
+            ClientDisconnected: a send or close after the app closed the WebSocket.
+        """
+        parsed = self.check(message)
+        self.commit()
         return parsed

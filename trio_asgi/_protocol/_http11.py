@@ -32,18 +32,27 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from ._chunked import ChunkedDecoder, ChunkedFramingError
 from ._h11_head import HeadParser, selected_parser
 from ._head_parser import HeadError, ParsedHead
+from ._http11_lifecycle import ConnectionInput, ConnectionState, Fate, Lifecycle
+from ._http11_request import BadRequest, RequestHead, interpret_head
 from ._http11_writer import CONTINUE_RESPONSE, Framing, ResponseError, ResponseWriter
 from ._response import DefaultHeaders, error_response
-from ._target import InvalidTarget, split_target
 
-__all__ = ["ResponseError"]  # re-exported: the I/O layer catches it from here
+# Re-exported: the I/O layer and the scope builder take them from here.
+__all__ = [
+    "BadRequest",
+    "ConnectionInput",
+    "ConnectionState",
+    "Fate",
+    "RequestHead",
+    "ResponseError",
+]
 
 
 class Signal(enum.Enum):
@@ -58,28 +67,6 @@ PAUSED: Final = Signal.PAUSED
 
 
 @dataclass(slots=True)
-class RequestHead:
-    method: str
-    http_version: str
-    raw_target: bytes
-    raw_path: bytes
-    query_string: bytes
-    #: Lower-cased names, order and duplicates kept.
-    headers: list[tuple[bytes, bytes]]
-    content_length: int | None
-    chunked: bool
-    expects_continue: bool
-    #: The client sent ``TE: trailers``, so response trailers may be sent.
-    accepts_trailers: bool
-    #: An ``Upgrade`` header is present (maybe a WebSocket handshake).
-    upgrade: bool = False
-
-    def printable_target(self) -> str:
-        """The target for a log line: visible ASCII only (h11 allows nothing else), cut short."""
-        return self.raw_target.decode("ascii", "backslashreplace")[:200]
-
-
-@dataclass(slots=True)
 class BodyData:
     data: bytes
 
@@ -87,14 +74,6 @@ class BodyData:
 @dataclass(slots=True)
 class EndOfBody:
     pass
-
-
-@dataclass(slots=True)
-class BadRequest:
-    """Malformed input: answer ``status`` and close. ``detail`` is for the debug log only."""
-
-    status: int
-    detail: str
 
 
 @dataclass(slots=True)
@@ -139,14 +118,9 @@ class Limits:
 
 #: The head parser every connection uses (``TRIO_ASGI_HEAD_PARSER=h11`` for h11's).
 _PARSE_HEAD: Final = selected_parser()
-_SERVED_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
-_UNSERVED_METHODS = {b"CONNECT": 501, b"PRI": 501}
 #: Empty lines tolerated before a request line (RFC 9112 section 2.2 asks for at least
 #: one); more would let a client hold an idle connection open by sending only CRLFs.
 _MAX_LEADING_EMPTY_LINES = 2
-#: uri-host [":" port] (RFC 9110 section 7.2, RFC 3986 section 3.2.2): an IP literal in
-#: brackets or a reg-name (unreserved, pct-encoded, sub-delims); no userinfo, no path.
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -162,12 +136,12 @@ class HTTP11Connection:
         "_defaults",
         "_eof",
         "_head_scan_from",
-        "_keep_alive_request",
         "_limits",
         "_parse_head",
         "_phase",
         "_remaining",
         "_writer",
+        "lifecycle",
         "request",
     )
 
@@ -187,11 +161,12 @@ class HTTP11Connection:
         self._blank_lines = 0
         self._remaining = 0
         self._chunked: ChunkedDecoder | None = None
-        self._keep_alive_request = False
         self._continue_pending = False
         self._writer: ResponseWriter | None = None
         #: The request being served, once its head is parsed.
         self.request: RequestHead | None = None
+        #: Keep alive, drain, linger or close: decided here, acted on by the I/O layer.
+        self.lifecycle = Lifecycle()
 
     # --- input --------------------------------------------------------------------------------
 
@@ -299,74 +274,22 @@ class HTTP11Connection:
         return None
 
     def _on_request(self, event: ParsedHead, head: bytes) -> Event:
-        version = _SERVED_VERSIONS.get(event.http_version)
-        if version is None:
-            return self._fail(505, f"HTTP version {event.http_version!r} not supported")
-        status = _UNSERVED_METHODS.get(event.method)
-        if status is not None:
-            return self._fail(status, f"method {event.method!r} not served")
-        method = event.method.decode("ascii")
-        if len(event.target) > self._limits.max_target_length:
-            return self._fail(414, "request target too long")
-        try:
-            raw_path, query = split_target(method, event.target)
-        except InvalidTarget as exc:
-            return self._fail(400, str(exc))
-        headers = event.headers
-        content_length: int | None = None
-        chunked = False
-        expects_continue = accepts_trailers = upgrade = False
-        keep_alive = version == "1.1"
-        for name, value in headers:
-            if name == b"content-length":
-                content_length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"expect":
-                expects_continue = value.lower() == b"100-continue"
-            elif name == b"te":
-                accepts_trailers = b"trailers" in value.lower()
-            elif name == b"connection":
-                keep_alive = keep_alive and b"close" not in value.lower()
-            elif name == b"upgrade":
-                upgrade = True
-            elif name == b"host" and _HOST.fullmatch(value) is None:
-                # RFC 9112 section 3.2: an invalid Host value MUST get a 400.
-                return self._fail(400, "invalid Host header")
-        if chunked and version == "1.0":
-            # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
-            return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
-        if content_length is not None:
-            if chunked:
-                # RFC 9112 section 6.1: both is a smuggling attempt, and the connection must close.
-                return self._fail(400, "both Content-Length and Transfer-Encoding")
-            # h11 merges repeated equal lengths; a strict server takes exactly one.
-            lowered = head.lower()
-            if lowered.count(b"\r\ncontent-length:") != 1 or b"," in _header_value(lowered):
-                return self._fail(400, "repeated Content-Length")
-        request = RequestHead(
-            method=method,
-            http_version=version,
-            raw_target=event.target,
-            raw_path=raw_path,
-            query_string=query,
-            headers=headers,
-            content_length=content_length,
-            chunked=chunked,
-            expects_continue=(
-                expects_continue and version == "1.1" and bool(chunked or content_length)
-            ),
-            accepts_trailers=accepts_trailers,
-            upgrade=upgrade,
-        )
+        request = interpret_head(event, head, self._limits.max_target_length)
+        if type(request) is BadRequest:
+            self._phase = _Phase.CLOSED
+            return request
+        assert type(request) is RequestHead
         self.request = request
-        self._keep_alive_request = keep_alive
         self._continue_pending = request.expects_continue
-        if chunked:
+        lifecycle = self.lifecycle
+        lifecycle.advance(ConnectionInput.REQUEST_HEAD)
+        if not request.keep_alive and lifecycle.state is ConnectionState.SERVING:
+            self.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
+        if request.chunked:
             self._chunked = ChunkedDecoder(max_trailer_size=self._limits.max_header_size)
             self._phase = _Phase.BODY
-        elif content_length:
-            self._remaining = content_length
+        elif request.content_length:
+            self._remaining = request.content_length
             self._phase = _Phase.BODY
         else:
             self._finish_body()
@@ -413,6 +336,8 @@ class HTTP11Connection:
         self._phase = _Phase.REQUEST_DONE
         self._chunked = None
         self._continue_pending = False
+        if self.lifecycle.state is ConnectionState.DRAINING:
+            self.lifecycle.advance(ConnectionInput.BODY_DRAINED)
 
     @property
     def request_complete(self) -> bool:
@@ -429,7 +354,7 @@ class HTTP11Connection:
         return CONTINUE_RESPONSE
 
     def response_head(
-        self, status: int, headers: Iterable[tuple[bytes, bytes]], *, close: bool
+        self, status: int, headers: Sequence[tuple[bytes, bytes]], *, close: bool
     ) -> bytes:
         """Serialise the status line and headers; we choose the framing, not the app.
 
@@ -438,6 +363,8 @@ class HTTP11Connection:
         """
         request = self.request
         assert request is not None
+        lifecycle = self.lifecycle
+        close = close or lifecycle.state is ConnectionState.SERVING_LAST
         writer = ResponseWriter()
         head = writer.head(
             status,
@@ -445,10 +372,15 @@ class HTTP11Connection:
             defaults=self._defaults,
             http11_client=request.http_version == "1.1",
             head_request=request.method == "HEAD",
-            keep_alive=self._keep_alive_request and not close,
+            keep_alive=request.keep_alive and not close,
         )
         self._writer = writer
         self._continue_pending = False  # a final response cancels the client's wait
+        lifecycle.advance(
+            ConnectionInput.HEAD_KEEP_ALIVE
+            if writer.keep_alive
+            else ConnectionInput.CLOSE_REQUESTED
+        )
         return head
 
     @property
@@ -464,12 +396,22 @@ class HTTP11Connection:
         Raises:
             ResponseError: more or fewer bytes than the declared Content-Length.
         """
-        assert self._writer is not None
-        return self._writer.body(data, final=final, trailers=trailers)
+        writer = self._writer
+        assert writer is not None
+        data = writer.body(data, final=final, trailers=trailers)
+        if final:
+            done = self._phase is _Phase.REQUEST_DONE
+            self.lifecycle.advance(
+                ConnectionInput.RESPONSE_DONE if done else ConnectionInput.RESPONSE_DONE_BODY_LEFT
+            )
+        return data
 
     def error_response(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
-        """A complete error reply, after which the connection must close."""
-        self._phase = _Phase.CLOSED
+        """A complete error reply, after which the connection must close.
+
+        Only serialises: the I/O layer that writes it tells :attr:`lifecycle`
+        (:attr:`ConnectionInput.ERROR_ANSWERED`).
+        """
         request = self.request
         version = request.http_version.encode("ascii") if request else b"1.1"
         return error_response(
@@ -485,13 +427,18 @@ class HTTP11Connection:
     @property
     def reusable(self) -> bool:
         """After a finished response: can another request be read on this connection?"""
-        writer = self._writer
+        state = self.lifecycle.state
         return (
-            writer is not None
-            and writer.complete
-            and writer.keep_alive
-            and self._phase is _Phase.REQUEST_DONE
-        )
+            state is ConnectionState.IDLE or state is ConnectionState.IDLE_LAST
+        ) and self._writer is not None
+
+    @property
+    def fate(self) -> Fate:
+        """What the I/O layer should do with the connection now.
+
+        See :data:`~._http11_lifecycle.LIFECYCLE`.
+        """
+        return self.lifecycle.fate
 
     def detach(self) -> bytes:
         """Hand the connection to another protocol (a WebSocket): return the unread bytes.
@@ -511,8 +458,3 @@ class HTTP11Connection:
         self._blank_lines = 0
         self.request = None
         self._writer = None
-
-
-def _header_value(lowered_head: bytes) -> bytes:
-    start = lowered_head.index(b"\r\ncontent-length:") + len(b"\r\ncontent-length:")
-    return lowered_head[start : lowered_head.index(b"\r\n", start)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from ._response import DefaultHeaders, reason_phrase
@@ -61,7 +61,7 @@ class ResponseWriter:
     def head(
         self,
         status: int,
-        headers: Iterable[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         *,
         defaults: DefaultHeaders,
         http11_client: bool,
@@ -82,25 +82,9 @@ class ResponseWriter:
             raise ResponseError(f"{status} is not a final status")
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
         present: set[bytes] = set()
-        length: bytes | None = None
-        for name, value in headers:
-            if _TOKEN_RE.fullmatch(name) is None:
-                raise ResponseError(f"illegal header name {name!r}")
-            if _VALUE_RE.fullmatch(value) is None:
-                raise ResponseError(f"illegal header value {value!r}")
-            lowered = name.lower()
-            if lowered == b"transfer-encoding":
-                continue  # framing is ours
-            if lowered == b"content-length":
-                if _DIGITS_RE.fullmatch(value) is None or (length is not None and value != length):
-                    raise ResponseError(f"bad Content-Length {value!r}")
-                if length is not None:
-                    continue  # the same length twice: send it once
-                length = value
-            elif lowered == b"connection" and b"close" in value.lower():
-                keep_alive = False
-            present.add(lowered)
-            lines.append(b"%s: %s\r\n" % (name, value))
+        length = _app_headers(headers, lines, present)
+        if b"connection" in present and _says_close(headers):
+            keep_alive = False
         if head_request or status in _NO_BODY_STATUSES:
             self.framing = Framing.NONE
         elif length is not None:
@@ -164,3 +148,38 @@ def _last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
 
 
 CONTINUE_RESPONSE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def _app_headers(
+    headers: Iterable[tuple[bytes, bytes]], lines: list[bytes], present: set[bytes]
+) -> bytes | None:
+    """Check the app's headers and append them as lines; the Content-Length, if any.
+
+    Raises:
+        ResponseError: an invalid name or value, or conflicting Content-Lengths.
+    """
+    length: bytes | None = None
+    for name, value in headers:
+        if _TOKEN_RE.fullmatch(name) is None:
+            raise ResponseError(f"illegal header name {name!r}")
+        if _VALUE_RE.fullmatch(value) is None:
+            raise ResponseError(f"illegal header value {value!r}")
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            continue  # framing is ours
+        if lowered == b"content-length":
+            if _DIGITS_RE.fullmatch(value) is None or (length is not None and value != length):
+                raise ResponseError(f"bad Content-Length {value!r}")
+            if length is not None:
+                continue  # the same length twice: send it once
+            length = value
+        present.add(lowered)
+        lines.append(b"%s: %s\r\n" % (name, value))
+    return length
+
+
+def _says_close(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    """Whether an app's ``Connection`` header asks to close (only asked when it has one)."""
+    return any(
+        name.lower() == b"connection" and b"close" in value.lower() for name, value in headers
+    )

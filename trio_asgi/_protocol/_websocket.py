@@ -167,7 +167,9 @@ class Closer(enum.Enum):
     REMOTE = enum.auto()
 
 
-class _Action(enum.Enum):
+class Action(enum.Enum):
+    """What can happen to a WebSocket connection, as :data:`TRANSITIONS` sees it."""
+
     ACCEPT = "accept"
     REJECT = "reject"
     DENY_START = "start a denial response"
@@ -181,10 +183,10 @@ class _Action(enum.Enum):
 
 
 _S = WebSocketState
-_A = _Action
+_A = Action
 
 #: (state, action) -> next state; a missing pair is an error (see ``_next``).
-_TRANSITIONS: Final[dict[tuple[WebSocketState, _Action], WebSocketState]] = {
+TRANSITIONS: Final[dict[tuple[WebSocketState, Action], WebSocketState]] = {
     (_S.HANDSHAKE, _A.ACCEPT): _S.OPEN,
     (_S.HANDSHAKE, _A.REJECT): _S.REJECTED,
     (_S.HANDSHAKE, _A.DENY_START): _S.DENYING,
@@ -204,6 +206,21 @@ _TRANSITIONS: Final[dict[tuple[WebSocketState, _Action], WebSocketState]] = {
 
 #: In these states the WebSocket is over for the app: its actions raise ClientDisconnected.
 _GONE_STATES: Final = frozenset({_S.LOCAL_CLOSING, _S.CLOSED})
+
+
+def next_state(state: WebSocketState, action: Action) -> WebSocketState:
+    """Where ``action`` leads from ``state`` by :data:`TRANSITIONS`.
+
+    Raises:
+        ClientDisconnected: the WebSocket is closed (or closing) on our side.
+        ASGIProtocolError: any other pair the table does not list.
+    """
+    following = TRANSITIONS.get((state, action))
+    if following is not None:
+        return following
+    if state in _GONE_STATES:
+        raise ClientDisconnected(f"cannot {action.value}: the WebSocket is closed")
+    raise ASGIProtocolError(f"cannot {action.value} while the WebSocket is in state {state.name}")
 
 
 # --- the connection ---------------------------------------------------------------------------
@@ -286,6 +303,11 @@ class WebSocketConnection:
         return self._deflate is not None
 
     @property
+    def message_bytes(self) -> int:
+        """Bytes of the message being received that are held here until it is whole."""
+        return self._message_size
+
+    @property
     def closed_by(self) -> Closer | None:
         """Who closed first, once either side did."""
         return self._closed_by
@@ -295,15 +317,8 @@ class WebSocketConnection:
         """Both close frames went out and came in: a clean close (``wasClean``)."""
         return self._close_sent and self._close_received
 
-    def _next(self, action: _Action) -> WebSocketState:
-        state = _TRANSITIONS.get((self._state, action))
-        if state is not None:
-            return state
-        if self._state in _GONE_STATES:
-            raise ClientDisconnected(f"cannot {action.value}: the WebSocket is closed")
-        raise ASGIProtocolError(
-            f"cannot {action.value} while the WebSocket is in state {self._state.name}"
-        )
+    def _next(self, action: Action) -> WebSocketState:
+        return next_state(self._state, action)
 
     # --- the handshake answer -----------------------------------------------------------------
 
@@ -317,7 +332,7 @@ class WebSocketConnection:
                 name ``sec-websocket-protocol`` or hold an invalid header.
             ClientDisconnected: the client went away during the handshake.
         """
-        state = self._next(_Action.ACCEPT)
+        state = self._next(Action.ACCEPT)
         deflate = None
         if self._per_message_deflate:
             deflate = negotiate_deflate(self._handshake.deflate_offers, self._max_size)
@@ -334,7 +349,7 @@ class WebSocketConnection:
     def reject(self, status: int = 403, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
         """An empty HTTP response instead of the 101: 403 when the app closes before
         accepting, 500 when it fails. Close the connection once it is written."""
-        state = self._next(_Action.REJECT)
+        state = self._next(Action.REJECT)
         out = [(b"content-length", b"0"), (b"connection", b"close"), *headers]
         response = render_response(status, out, self._defaults)
         self._state = state
@@ -348,7 +363,7 @@ class WebSocketConnection:
         Raises:
             ASGIProtocolError: a status outside 200-599, a bad Content-Length or header.
         """
-        state = self._next(_Action.DENY_START)
+        state = self._next(Action.DENY_START)
         self._denial = DenialResponse(status, headers, self._defaults)
         self._state = state
         return b""
@@ -361,7 +376,7 @@ class WebSocketConnection:
         Raises:
             ASGIProtocolError: more or fewer bytes than the declared Content-Length.
         """
-        state = self._next(_Action.DENY_BODY if more_body else _Action.DENY_END)
+        state = self._next(Action.DENY_BODY if more_body else Action.DENY_END)
         assert self._denial is not None  # DENYING state
         out = self._denial.body(body, more_body)
         self._state = state
@@ -399,7 +414,7 @@ class WebSocketConnection:
             return NEED_DATA
         if not self._eof:
             return NEED_DATA
-        self._state = self._next(_Action.PEER_GONE)
+        self._state = self._next(Action.PEER_GONE)
         self._closed_by = self._closed_by or Closer.REMOTE
         self._stop_receiving()
         return ConnectionLost()
@@ -425,7 +440,7 @@ class WebSocketConnection:
             self._close_sent = True
             self._closed_by = Closer.REMOTE
         self._close_received = True
-        self._state = self._next(_Action.PEER_CLOSE)
+        self._state = self._next(Action.PEER_CLOSE)
         self._stop_receiving()
         return CloseReceived(code, reason)
 
@@ -498,7 +513,7 @@ class WebSocketConnection:
             )
             self._close_sent = True
             self._closed_by = Closer.LOCAL
-        self._state = self._next(_Action.FAIL)
+        self._state = self._next(Action.FAIL)
         self._stop_receiving()
         return ProtocolViolation(code, reason, str(exc))
 
@@ -526,7 +541,7 @@ class WebSocketConnection:
             ClientDisconnected: the WebSocket is closing or closed.
             ASGIProtocolError: it is not open yet, or the text is not valid Unicode.
         """
-        self._state = self._next(_Action.SEND)
+        self._state = self._next(Action.SEND)
         if isinstance(data, str):
             opcode = Opcode.TEXT
             try:
@@ -552,7 +567,7 @@ class WebSocketConnection:
         """
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
-        self._state = self._next(_Action.SEND)
+        self._state = self._next(Action.SEND)
         return self.pending_output() + encode_frame(Opcode.PING, payload)
 
     def close(self, code: int = 1000, reason: str = "") -> bytes:
@@ -563,7 +578,7 @@ class WebSocketConnection:
             ClientDisconnected: the WebSocket is already closing or closed.
         """
         payload = check_close(code, reason)
-        state = self._next(_Action.CLOSE)
+        state = self._next(Action.CLOSE)
         self._state = state
         self._close_sent = True
         self._closed_by = self._closed_by or Closer.LOCAL

@@ -153,49 +153,77 @@ def validate_handshake(
         return _reject(400, "WebSocket handshakes need HTTP/1.1")
     if method != b"GET":
         return _reject(400, "WebSocket handshakes use the GET method")
-    single: dict[bytes, list[bytes]] = {name: [] for name in _SINGLE_HEADERS}
-    protocols: list[bytes] = []
-    extensions: list[bytes] = []
-    has_body = False
     headers = list(headers)
-    for name, value in headers:
-        if name in single:
-            single[name].append(value)
-        elif name == b"sec-websocket-protocol":
-            protocols.append(value)
-        elif name == b"sec-websocket-extensions":
-            extensions.append(value)
-        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-            has_body = True
+    fields = _HandshakeFields.collect(headers)
     if not is_websocket_upgrade(headers):
         return _reject(
             400, "a WebSocket handshake needs 'Upgrade: websocket' and 'Connection: Upgrade'"
         )
-    if has_body:
+    if fields.has_body:
         # The bytes after the head must be frames; a body there would be read as frames.
         return _reject(400, "a WebSocket handshake has no body")
-    for name, display in _SINGLE_HEADERS.items():
-        if len(single[name]) > 1:
-            return _reject(400, f"repeated {display} header")
-    if len(single[b"host"]) != 1:
-        return _reject(400, "missing Host header")
-    versions = single[b"sec-websocket-version"]
-    if not versions or versions[0].strip(b" \t") != WEBSOCKET_VERSION:
-        # Checked before the key, so that a client of another version learns which we speak.
-        return _reject(
-            426,
-            "this server speaks WebSocket version 13",
-            (b"sec-websocket-version", WEBSOCKET_VERSION),
-        )
-    keys = single[b"sec-websocket-key"]
+    problem = fields.check_single()
+    if problem is not None:
+        return problem
+    keys = fields.single[b"sec-websocket-key"]
     if not keys or not _valid_key(keys[0]):
         return _reject(400, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
+    return _negotiate(keys[0].strip(b" \t"), fields)
+
+
+class _HandshakeFields:
+    """The header fields of a handshake that matter, gathered in one pass."""
+
+    __slots__ = ("extensions", "has_body", "protocols", "single")
+
+    def __init__(self) -> None:
+        self.single: dict[bytes, list[bytes]] = {name: [] for name in _SINGLE_HEADERS}
+        self.protocols: list[bytes] = []
+        self.extensions: list[bytes] = []
+        self.has_body = False
+
+    @classmethod
+    def collect(cls, headers: list[tuple[bytes, bytes]]) -> _HandshakeFields:
+        fields = cls()
+        single = fields.single
+        for name, value in headers:
+            if name in single:
+                single[name].append(value)
+            elif name == b"sec-websocket-protocol":
+                fields.protocols.append(value)
+            elif name == b"sec-websocket-extensions":
+                fields.extensions.append(value)
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                fields.has_body = True
+        return fields
+
+    def check_single(self) -> HandshakeRejection | None:
+        """The fields that must appear once (Host, the version) are right, or the rejection."""
+        single = self.single
+        for name, display in _SINGLE_HEADERS.items():
+            if len(single[name]) > 1:
+                return _reject(400, f"repeated {display} header")
+        if len(single[b"host"]) != 1:
+            return _reject(400, "missing Host header")
+        versions = single[b"sec-websocket-version"]
+        if not versions or versions[0].strip(b" \t") != WEBSOCKET_VERSION:
+            # Checked before the key, so that a client of another version learns which we speak.
+            return _reject(
+                426,
+                "this server speaks WebSocket version 13",
+                (b"sec-websocket-version", WEBSOCKET_VERSION),
+            )
+        return None
+
+
+def _negotiate(key: bytes, fields: _HandshakeFields) -> Handshake | HandshakeRejection:
+    """The subprotocols and extensions the client offers, or why they cannot be read."""
     try:
-        subprotocols = _parse_protocols(protocols)
+        subprotocols = _parse_protocols(fields.protocols)
     except _Malformed:
         return _reject(400, "Sec-WebSocket-Protocol must be a comma-separated list of tokens")
     try:
-        offers = tuple(offer for value in extensions for offer in _parse_extensions(value))
+        offers = tuple(offer for value in fields.extensions for offer in _parse_extensions(value))
     except _Malformed:
         return _reject(400, "malformed Sec-WebSocket-Extensions header")
     deflate = tuple(
@@ -203,7 +231,7 @@ def validate_handshake(
         for offer in offers
         if offer.name == "permessage-deflate" and (parsed := _deflate_offer(offer)) is not None
     )
-    return Handshake(keys[0].strip(b" \t"), subprotocols, offers, deflate)
+    return Handshake(key, subprotocols, offers, deflate)
 
 
 def _valid_key(value: bytes) -> bool:

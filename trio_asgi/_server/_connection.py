@@ -10,25 +10,30 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
+from .._config import Config
 from .._protocol._http11 import (
     NEED_DATA,
     BadRequest,
     BodyData,
+    ConnectionInput,
     EndOfBody,
+    Fate,
     HTTP11Connection,
     RequestHead,
 )
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
 from ._fast_paths import open_transport
-from ._http_cycle import DRAIN_LIMIT, HTTPCycle
-from ._proxy import open_peer
+from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
+from ._http_cycle import HTTPCycle
+from ._proxy import Client, open_peer
+from ._request_stream import CycleContext, CycleEnd, CycleResult
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
 from ._websocket import WebSocketSession
@@ -36,6 +41,9 @@ from ._websocket import WebSocketSession
 logger = logging.getLogger("trio_asgi")
 
 DRAIN_TIMEOUT = 1.0
+#: After a response that said keep-alive completes during a graceful shutdown, how long
+#: a request the client already sent gets to arrive before the connection closes.
+LAST_REQUEST_GRACE = 0.1
 
 
 def socket_addresses(
@@ -55,17 +63,9 @@ def socket_addresses(
 
 
 class HTTPConnection:
-    __slots__ = (
-        "client",
-        "closing",
-        "lingering",
-        "protocol",
-        "scheme",
-        "server",
-        "state",
-        "transport",
-        "upgraded",
-    )
+    """One HTTP/1.1 connection: reads requests, runs a cycle for each, acts on the lifecycle."""
+
+    __slots__ = ("_deadlines", "context", "protocol", "state", "stream", "transport", "upgraded")
 
     def __init__(
         self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
@@ -73,20 +73,40 @@ class HTTPConnection:
         self.state = state
         self.transport: Transport = open_transport(stream)
         self.protocol = HTTP11Connection(state.limits, state.defaults)
-        self.client, self.server = socket_addresses(stream)
-        self.scheme = scheme
-        #: Close after the current response (shutdown, request limit, or an error).
-        self.closing = False
-        #: We answered an error: close gently so the client can read the answer.
-        self.lingering = False
+        client, server = socket_addresses(stream)
+        self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
+        self.stream = HTTP11Stream(self.protocol, self.transport, state, client)
+        self._deadlines = _HeadDeadlines(state.config)
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
 
     def begin_shutdown(self) -> None:
-        self.closing = True
-        self.transport.cancel_idle_read()
+        protocol = self.protocol
+        if protocol.fate is Fate.KEEP_ALIVE:
+            # Between requests (half a head is not a request in flight): close at once.
+            protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
+            self.transport.cancel_idle_read()
+        else:
+            # Serving: close after the response (see ConnectionState.RESPONDING_LAST).
+            protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
         if self.upgraded is not None:
             self.upgraded.begin_shutdown()
+
+    def client_departed(self) -> bool:
+        stream = self.stream
+        if (
+            stream.app_running
+            and self.protocol.request_complete
+            and not stream.disconnected
+            and self.transport.peer_closed()
+        ):
+            logger.debug("client %s left while the app computes: closing", self.context.client)
+            stream.peer_gone()
+            return True
+        return False
+
+    async def close_departed(self) -> None:
+        await self.transport.close()
 
     async def run(self) -> None:
         """Serve requests until the connection should close; always closes the stream."""
@@ -96,7 +116,7 @@ class HTTPConnection:
             await self._serve_requests()
         finally:
             state.connections.discard(self)
-            if self.lingering:
+            if self.protocol.fate is Fate.LINGER_CLOSE:
                 await self.transport.linger_close()  # cancellable: closes either way
             else:
                 await self.transport.close()
@@ -104,14 +124,18 @@ class HTTPConnection:
     async def _serve_requests(self) -> None:
         state = self.state
         config = state.config
+        protocol = self.protocol
+        stream = self.stream
         served = 0
+        own = self.context
         opened = await open_peer(
-            self.transport, config, client=self.client, server=self.server, scheme=self.scheme
+            self.transport, config, client=own.client, server=own.server, scheme=own.scheme
         )
         if opened is None:
             return
         peer, early_bytes = opened
-        self.client, self.scheme = peer.client, peer.scheme
+        if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
+            own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
         if early_bytes:
             self.protocol.receive_data(early_bytes)
         while True:
@@ -119,30 +143,44 @@ class HTTPConnection:
             if request is None:
                 return
             if peer.trusted:  # the proxy headers of a trusted peer: client and scheme
-                self.client, self.scheme = peer.resolve(request.headers)
+                self.context = _as_forwarded(own, *peer.resolve(request.headers))
             served += 1
-            if config.max_requests_per_connection is not None:
-                self.closing = self.closing or served >= config.max_requests_per_connection
+            limit = config.max_requests_per_connection
+            if limit is not None and served >= limit:
+                protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
                 return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
                 await self._serve_websocket(request)
                 return
-            cycle = HTTPCycle(self, request)
-            await cycle.run()
-            if cycle.close_after or self.closing or self.transport.broken:
-                self.lingering = self.lingering or not self.protocol.request_complete
-                return
-            if not self.protocol.request_complete and not await self._drain_request_body():
-                # Unread body bytes are left: a plain close would send RST, which can
-                # destroy the response the client has not read yet.
-                self.lingering = True
-                return
-            if not self.protocol.reusable:
+            stream.begin(request)
+            fate = self._after_cycle(await HTTPCycle(self.context, stream).run())
+            if fate is Fate.DRAIN:
+                fate = await self._drain_request_body()
+            if fate is not Fate.KEEP_ALIVE and fate is not Fate.FINISH_ARRIVING:
                 return
             # Nothing of this request stays referenced while the connection idles.
-            del cycle, request
-            self.protocol.start_next_cycle()
+            del request
+            stream.end()
+            protocol.start_next_cycle()
+
+    def _after_cycle(self, result: CycleResult) -> Fate:
+        """Feed what the cycle's end means for the connection to its lifecycle table."""
+        protocol = self.protocol
+        lifecycle = protocol.lifecycle
+        end = result.end
+        if end is CycleEnd.ABANDONED:
+            logger.debug("closing connection: %s", result.reason)
+            lifecycle.advance(
+                ConnectionInput.ABANDONED
+                if protocol.request_complete
+                else ConnectionInput.ABANDONED_BODY_LEFT
+            )
+        elif end is CycleEnd.GONE or self.transport.broken:
+            lifecycle.advance(ConnectionInput.CLOSE_NOW)
+        elif end is CycleEnd.ANSWERED:
+            logger.debug("closing connection: %s", result.reason)
+        return lifecycle.fate
 
     async def _refused(self, request: RequestHead) -> bool:
         """Answer requests we refuse before the app is called; True if we did."""
@@ -155,23 +193,20 @@ class HTTPConnection:
         else:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
-        self.log_response(request, status, 0, time.monotonic())
+        self._log_refusal(request, status)
         return True
 
-    def log_response(
-        self, request: RequestHead, status: int, response_bytes: int, started: float
-    ) -> None:
-        """One access-log line for a response to ``request`` (``started``: time.monotonic())."""
+    def _log_refusal(self, request: RequestHead, status: int) -> None:
         access_log = self.state.access_log
         if access_log.enabled:
             access_log.log_http(
-                client=self.client,
+                client=self.context.client,
                 method=request.method,
                 raw_target=request.raw_target,
                 http_version=request.http_version,
                 status=status,
-                response_bytes=response_bytes,
-                duration=time.monotonic() - started,
+                response_bytes=0,
+                duration=0.0,
                 headers=request.headers,
             )
 
@@ -180,18 +215,27 @@ class HTTPConnection:
             request.method.encode("ascii"), request.http_version.encode("ascii"), request.headers
         )
         if isinstance(handshake, HandshakeRejection):
-            logger.debug("bad WebSocket handshake from %s: %s", self.client, handshake.reason)
-            self.lingering = True
+            logger.debug(
+                "bad WebSocket handshake from %s: %s", self.context.client, handshake.reason
+            )
+            self.state.rejections.rejected(
+                self.context.client, handshake.status, "WebSocket handshake"
+            )
+            self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
             await self.transport.write_quietly(
                 handshake.to_bytes(self.state.defaults), self.state.config.timeout_write
             )
             return
-        session = WebSocketSession(self, request, handshake)
+        self.protocol.lifecycle.advance(ConnectionInput.UPGRADED)
+        session = WebSocketSession(
+            self.context, self.transport, request, handshake, self.protocol.detach()
+        )
         self.upgraded = session
-        await session.run()
+        result = await session.run()  # whatever it was, the connection was handed over
+        logger.debug("WebSocket ended (%s): closing the connection", result.reason)
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-        self.lingering = True
+        self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self.transport.write_quietly(
             self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
         )
@@ -199,43 +243,37 @@ class HTTPConnection:
     async def _next_request(self, *, first: bool) -> RequestHead | None:
         """Read until a request head is complete; None when the connection should close."""
         protocol = self.protocol
-        config = self.state.config
-        head_deadline = math.inf
+        deadlines = self._deadlines
+        deadlines.reset(first=first)
         event = protocol.next_event()
         while event is NEED_DATA:
-            if not protocol.buffered:
-                if self.closing:
-                    return None
-                wait = config.timeout_first_byte if first else config.timeout_keep_alive
-                deadline = anyio.current_time() + wait if wait is not None else math.inf
-                data = await self.transport.read_idle(deadline)
-                if data is None:
-                    return None
-            else:
-                # A half-received head is not a request in flight yet: shutdown closes
-                # it at once (the read below is cancelled like an idle one).
-                if self.closing:
-                    return None
-                if head_deadline == math.inf and config.timeout_request_head is not None:
-                    head_deadline = anyio.current_time() + config.timeout_request_head
-                data = await self.transport.read_idle(head_deadline)
-                if data is None:
-                    if self.state.shutting_down:
-                        return None
-                    logger.debug("request head timed out (%s)", self.client)
+            deadline = deadlines.next(protocol.fate, buffered=protocol.buffered > 0)
+            if deadline is None:
+                return None  # asked to close, and no request is arriving
+            data = await self.transport.read_idle(deadline)
+            if data is None:
+                if deadlines.head_timed_out(protocol.fate, buffered=protocol.buffered > 0):
+                    logger.debug("request head timed out (%s)", self.context.client)
                     await self._reject(408)
                     return None
+                protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
+                return None
             protocol.receive_data(data)
             event = protocol.next_event()
         if type(event) is RequestHead:
             return event
         if type(event) is BadRequest:
-            logger.debug("bad request from %s: %s (%d)", self.client, event.detail, event.status)
+            logger.debug(
+                "bad request from %s: %s (%d)", self.context.client, event.detail, event.status
+            )
+            self.state.rejections.rejected(self.context.client, event.status, "request head")
             await self._reject(event.status)
+        else:
+            protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)  # the client closed its side
         return None
 
-    async def _drain_request_body(self) -> bool:
-        """Read and drop the body the app did not read; True if the connection is reusable."""
+    async def _drain_request_body(self) -> Fate:
+        """Read and drop the body the app did not read, so the connection can be reused."""
         protocol = self.protocol
         budget = DRAIN_LIMIT
         deadline = anyio.current_time() + DRAIN_TIMEOUT
@@ -244,14 +282,75 @@ class HTTPConnection:
             if type(event) is BodyData:
                 budget -= len(event.data)
                 if budget < 0:
-                    return False
+                    break
             elif type(event) is EndOfBody:
-                break
+                return protocol.fate  # the lifecycle saw the end of the body
             elif event is NEED_DATA:
                 try:
                     protocol.receive_data(await self.transport.read(deadline))
                 except ReadTimeout:
-                    return False
+                    break
             else:
-                return False
-        return True
+                break
+        if protocol.request_complete:
+            return protocol.fate
+        # Unread body bytes are left: a plain close would send RST, which can destroy
+        # the response the client has not read yet.
+        protocol.lifecycle.advance(ConnectionInput.DRAIN_FAILED)
+        return protocol.fate
+
+
+class _HeadDeadlines:
+    """The deadline of each read while a connection waits for a request head.
+
+    The first byte of a connection gets ``timeout_first_byte``, a kept-alive one
+    ``timeout_keep_alive``, a head that has begun ``timeout_request_head``. After a
+    response that said keep-alive but ended during a shutdown, a next request the
+    client may have sent before it could know gets :data:`LAST_REQUEST_GRACE` to
+    arrive whole; otherwise a connection asked to close does not wait at all.
+    """
+
+    __slots__ = ("_config", "_first", "_head", "_last")
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._first = True
+        self._head = math.inf
+        self._last = math.inf
+
+    def reset(self, *, first: bool) -> None:
+        """Start on the next request head (one object per connection: nothing allocated)."""
+        self._first = first
+        self._head = math.inf
+        self._last = math.inf
+
+    def next(self, fate: Fate, *, buffered: bool) -> float | None:
+        """The deadline of the next read, or None to close now."""
+        config = self._config
+        if fate is Fate.FINISH_ARRIVING:
+            if self._last == math.inf:
+                self._last = anyio.current_time() + LAST_REQUEST_GRACE
+            return min(self._last, self._head_deadline()) if buffered else self._last
+        if fate is not Fate.KEEP_ALIVE:
+            return None
+        if buffered:
+            return self._head_deadline()
+        wait = config.timeout_first_byte if self._first else config.timeout_keep_alive
+        return anyio.current_time() + wait if wait is not None else math.inf
+
+    def _head_deadline(self) -> float:
+        timeout = self._config.timeout_request_head
+        if self._head == math.inf and timeout is not None:
+            self._head = anyio.current_time() + timeout
+        return self._head
+
+    def head_timed_out(self, fate: Fate, *, buffered: bool) -> bool:
+        """A read came back empty because a begun head took too long (not a shutdown)."""
+        return buffered and fate is Fate.KEEP_ALIVE
+
+
+def _as_forwarded(own: CycleContext, client: Client, scheme: str) -> CycleContext:
+    """The context of one request whose proxy headers name ``client`` and ``scheme``."""
+    if client == own.client and scheme == own.scheme:
+        return own  # no proxy headers: the connection's own, not a copy per request
+    return replace(own, client=client, scheme=scheme)

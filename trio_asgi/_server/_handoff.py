@@ -12,6 +12,7 @@ They work on every anyio backend.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import anyio
@@ -31,12 +32,35 @@ class MessageQueue(Generic[T]):
     behind slows the producer down (backpressure) instead of growing the queue.
     """
 
-    __slots__ = ("_capacity", "_consumer_gone", "_items", "_producer_done", "_readable", "_room")
+    __slots__ = (
+        "_capacity",
+        "_consumer_gone",
+        "_items",
+        "_max_bytes",
+        "_producer_done",
+        "_readable",
+        "_room",
+        "_size_of",
+        "bytes",
+    )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        max_bytes: int | None = None,
+        size_of: Callable[[T], int] | None = None,
+    ) -> None:
+        """A queue of at most ``capacity`` items and, with ``size_of``, ``max_bytes`` bytes.
+
+        One item is always let in when the queue is empty, whatever its size.
+        """
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
+        self._max_bytes = max_bytes if max_bytes is not None and size_of is not None else None
+        self._size_of = size_of
+        #: The size of the queued items, by ``size_of`` (0 without it).
+        self.bytes = 0
         self._items: deque[T] = deque()
         self._producer_done = False
         self._consumer_gone = False
@@ -51,6 +75,8 @@ class MessageQueue(Generic[T]):
         """
         if self._items:
             item = self._items.popleft()
+            if self._size_of is not None:
+                self.bytes -= self._size_of(item)
             if self._room is not None:
                 self._room.set()
                 self._room = None
@@ -79,13 +105,15 @@ class MessageQueue(Generic[T]):
         Raises:
             QueueClosed: the consumer is gone (or the producer closed the queue).
         """
-        while len(self._items) >= self._capacity and not self._closed():
+        size = self._size_of(item) if self._size_of is not None else 0
+        while self._full(size) and not self._closed():
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
         if self._closed():
             raise QueueClosed
         self._items.append(item)
+        self.bytes += size
         if self._readable is not None:
             self._readable.set()
             self._readable = None
@@ -99,7 +127,17 @@ class MessageQueue(Generic[T]):
         """Nobody will read: ``put`` raises QueueClosed, and queued items are dropped."""
         self._consumer_gone = True
         self._items.clear()
+        self.bytes = 0
         self._wake_all()
+
+    def _full(self, size: int) -> bool:
+        items = self._items
+        if not items:
+            return False
+        max_bytes = self._max_bytes
+        return len(items) >= self._capacity or (
+            max_bytes is not None and self.bytes + size > max_bytes
+        )
 
     def _closed(self) -> bool:
         return self._producer_done or self._consumer_gone

@@ -34,6 +34,7 @@ from .._loop_choice import start_wrong_loop_reports
 from .._types import ASGIApp
 from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
+from ._departures import watch_departures
 from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
@@ -128,6 +129,7 @@ class Server:
         async with anyio.create_task_group() as root:
             if lifespan.supported:
                 root.start_soon(lifespan.run_app)
+            root.start_soon(watch_departures, state)
             try:
                 await lifespan.startup()
             except LifespanFailure as exc:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import anyio
 
 from .._config import Config
 from .._logging import AccessLog
 from .._protocol._http11 import Limits
 from .._protocol._response import DefaultHeaders
 from .._types import ASGIApp
+from ._rejections import RejectionLog
 
 logger = logging.getLogger("trio_asgi")
 
@@ -34,6 +38,16 @@ class Drainable(Protocol):
         """Close now if idle; otherwise finish the current exchange, then close."""
 
 
+class ServedConnection(Drainable, Protocol):
+    """A connection of the server: drainable, and watched for clients that left."""
+
+    def client_departed(self) -> bool:
+        """Whether an app computes for a client that has gone; if so, the app is told."""
+
+    async def close_departed(self) -> None:
+        """Close our end after :meth:`client_departed` (never waits on the client)."""
+
+
 class ServerState:
     """Shared by all connections of one server; lives as long as :func:`serve`."""
 
@@ -43,9 +57,11 @@ class ServerState:
         "config",
         "connections",
         "defaults",
+        "grace_deadline",
         "lifespan_state",
         "limits",
         "open_connections",
+        "rejections",
         "requests_in_flight",
         "requests_served",
         "shutting_down",
@@ -63,14 +79,18 @@ class ServerState:
             server_header=config.server_header, date_header=config.date_header, extra=config.headers
         )
         self.access_log = AccessLog(config)
+        #: Warnings about requests refused as malformed, rate-limited per address.
+        self.rejections = RejectionLog()
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.
-        self.connections: set[Drainable] = set()
+        self.connections: set[ServedConnection] = set()
         self.open_connections = 0
         self.requests_in_flight = 0
         self.requests_served = 0
         self.shutting_down = False
+        #: When a graceful shutdown's grace period ends (anyio time; inf: none running).
+        self.grace_deadline = math.inf
 
     def at_capacity(self) -> bool:
         limit = self.config.limit_concurrency
@@ -78,8 +98,15 @@ class ServerState:
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
+        grace = self.config.timeout_graceful_shutdown
+        if grace is not None:
+            self.grace_deadline = anyio.current_time() + grace
         for connection in list(self.connections):
             connection.begin_shutdown()
+
+    def grace_period_over(self) -> bool:
+        """Whether a graceful shutdown's grace period has run out (its requests are cancelled)."""
+        return anyio.current_time() >= self.grace_deadline
 
     def statistics(self) -> ServerStatistics:
         return ServerStatistics(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -58,12 +58,19 @@ from .._protocol._ws_handshake import Handshake
 from .._types import Message as ASGIMessage
 from ._app_errors import log_app_exception
 from ._handoff import FairLock, MessageQueue, QueueClosed
+from ._request_stream import (
+    CLIENT_GONE,
+    COMPLETED,
+    CycleContext,
+    CycleEnd,
+    CycleResult,
+)
 from ._transport import Transport
 
-if TYPE_CHECKING:
-    from ._connection import HTTPConnection
-
 logger = logging.getLogger("trio_asgi")
+
+#: The app neither accepted nor closed in time: answered with a 500.
+HANDSHAKE_TIMED_OUT: Final = CycleResult(CycleEnd.ANSWERED, "the WebSocket handshake timed out")
 
 #: The close code sent to every open WebSocket when the server shuts down (service restart).
 SHUTDOWN_CLOSE_CODE: Final = 1012
@@ -73,16 +80,19 @@ _ping_counter = itertools.count()
 class WebSocketSession:
     __slots__ = (
         "_app_done",
-        "_conn",
         "_connect_sent",
+        "_context",
         "_disconnect",
         "_handshake_done",
+        "_max_bytes",
         "_messages",
         "_order",
         "_peer_activity",
         "_ping_payload",
         "_pong",
+        "_reader_room",
         "_request",
+        "_sending_bytes",
         "_started",
         "_subprotocols",
         "_task_group",
@@ -92,25 +102,51 @@ class WebSocketSession:
         "_ws",
     )
 
-    def __init__(self, conn: HTTPConnection, request: RequestHead, handshake: Handshake) -> None:
-        config = conn.state.config
+    def __init__(
+        self,
+        context: CycleContext,
+        transport: Transport,
+        request: RequestHead,
+        handshake: Handshake,
+        trailing_data: bytes,
+    ) -> None:
+        """Serve the WebSocket that ``request`` opens.
+
+        Args:
+            context: What the connection knows (server state, addresses).
+            transport: The connection's transport, handed over whole.
+            request: The upgrade request.
+            handshake: Its validated handshake.
+            trailing_data: Bytes the client sent after the request head.
+        """
+        state = context.state
+        config = state.config
         self._subprotocols = handshake.subprotocols
-        self._conn = conn
+        self._context = context
         self._request = request
-        self._transport: Transport = conn.transport
+        self._transport = transport
         self._ws = WebSocketConnection(
             handshake,
             max_size=config.ws_max_size,
             per_message_deflate=config.ws_per_message_deflate,
-            defaults=conn.state.defaults,
-            trailing_data=conn.protocol.detach(),
+            defaults=state.defaults,
+            trailing_data=trailing_data,
         )
         self._order = WebSocketOrder()
         #: Messages from the reader to the app's receive().
-        self._messages: MessageQueue[Message] = MessageQueue(config.ws_max_queue)
+        #: What the session may hold for the app: queued messages, the message being
+        #: read and the app's message being sent (see _wait_for_room).
+        self._max_bytes = config.ws_max_queue_bytes or config.ws_max_size
+        self._messages: MessageQueue[Message] = MessageQueue(
+            config.ws_max_queue, self._max_bytes, _size
+        )
+        #: Bytes of the app's send() in progress.
+        self._sending_bytes = 0
+        #: Set when what the session holds shrinks, if the reader waits for room.
+        self._reader_room: anyio.Event | None = None
         self._write_lock = FairLock()
         #: Bytes the WebSocketConnection produced that are not written yet (see _write).
-        self._unsent = bytearray()
+        self._unsent: list[bytes] = []
         self._handshake_done = anyio.Event()
         #: Set by the reader after each event it handled, if somebody waits for one.
         self._peer_activity: anyio.Event | None = None
@@ -125,16 +161,21 @@ class WebSocketSession:
 
     # --- the session ------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        conn = self._conn
-        state = conn.state
+    async def run(self) -> CycleResult:
+        """Run the app on the WebSocket until it ends; how it ended.
+
+        Over HTTP/1.1 the connection closes after it whatever the result; over HTTP/2
+        (RFC 8441) only the stream would end.
+        """
+        context = self._context
+        state = context.state
         config = state.config
         scope = websocket_scope(
             self._request,
-            scheme=conn.scheme,
+            scheme=context.scheme,
             root_path=config.root_path,
-            client=conn.client,
-            server=conn.server,
+            client=context.client,
+            server=context.server,
             state=state.lifespan_state,
             subprotocols=self._subprotocols,
         )
@@ -154,7 +195,7 @@ class WebSocketSession:
                     await self._write_quietly(self._ws.reject(500))
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
-                    return
+                    return HANDSHAKE_TIMED_OUT
                 # Accepted: read frames. Also when the app already closed after accepting
                 # (LOCAL_CLOSING), or the peer's answering close would never be read.
                 if self._ws.state in (WebSocketState.OPEN, WebSocketState.LOCAL_CLOSING):
@@ -174,12 +215,13 @@ class WebSocketSession:
             self._messages.close_consumer()
             state.requests_in_flight -= 1
             state.requests_served += 1
-            conn.closing = True
+        disconnect = self._disconnect
+        return CLIENT_GONE if disconnect is not None and disconnect["code"] == 1006 else COMPLETED
 
     async def _run_app(self, scope: dict[str, Any]) -> None:
         error = False
         try:
-            await self._conn.state.app(scope, self.receive, self.send)
+            await self._context.state.app(scope, self.receive, self.send)
         except Exception as exc:
             gone = self._disconnect is not None and raised_for_disconnect(exc)
             if not (only_disconnects(exc) or gone):
@@ -195,6 +237,7 @@ class WebSocketSession:
         """The app's call ended: finish the handshake, or the closing handshake, for it."""
         self._app_done = True
         self._messages.close_consumer()  # a reader blocked on a full queue drops messages now
+        self._wake_reader()
         ws = self._ws
         if ws.state is WebSocketState.HANDSHAKE:
             # Returned or raised before answering: the handshake fails with a 500.
@@ -215,7 +258,7 @@ class WebSocketSession:
         await self._write_quietly(b"")
         if ws.state is WebSocketState.LOCAL_CLOSING:
             # Give the peer a moment to answer our close frame, then drop the connection.
-            with anyio.move_on_after(self._conn.state.config.timeout_ws_close):
+            with anyio.move_on_after(self._context.state.config.timeout_ws_close):
                 while ws.state is WebSocketState.LOCAL_CLOSING and not self._transport.broken:
                     if self._peer_activity is None:
                         self._peer_activity = anyio.Event()
@@ -239,6 +282,7 @@ class WebSocketSession:
                 message = await self._messages.get()
         except QueueClosed:
             return self._disconnect_message()
+        self._wake_reader()
         if isinstance(message.data, str):
             return {"type": "websocket.receive", "text": message.data}
         return {"type": "websocket.receive", "bytes": message.data}
@@ -258,16 +302,24 @@ class WebSocketSession:
 
     async def send(self, message: ASGIMessage) -> None:
         order = self._order
-        before = order.state
-        parsed = order.send(message)  # ASGIProtocolError, or ClientDisconnected after close
+        parsed = order.check(message)  # ASGIProtocolError, or ClientDisconnected after close
+        if isinstance(parsed, Send):
+            self._sending_bytes = len(parsed.data)
         try:
             await self._perform(parsed)
         except ASGIProtocolError:
             # The connection refused a value the order table cannot judge (an unoffered
             # subprotocol, a reserved close code, a bad status) before writing anything:
             # the message counts as never sent, so the app may still send a valid one.
-            order.state = before
             raise
+        except BaseException:
+            order.commit()  # maybe written in part: no second try
+            raise
+        finally:
+            if self._sending_bytes:
+                self._sending_bytes = 0
+                self._wake_reader()
+        order.commit()
 
     async def _perform(self, parsed: AppMessage) -> None:
         ws = self._ws
@@ -311,18 +363,21 @@ class WebSocketSession:
         leaves its bytes queued and the next writer sends them. A write cancelled
         midway may leave part of a frame on the wire: nothing more can be written.
         """
-        self._unsent += data
-        if not self._unsent:
+        unsent = self._unsent
+        if data:
+            unsent.append(data)
+        elif not unsent:
             return
         async with self._write_lock:
-            data = bytes(self._unsent)
-            self._unsent.clear()
+            # One frame (the common case, and a large echo) goes out as it is: no copy.
+            data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+            unsent.clear()
             if not data:  # an earlier writer took ours with its own
                 if self._transport.broken:
                     raise ClientDisconnected("the client is gone")
                 return
             try:
-                await self._transport.write(data, self._conn.state.config.timeout_write)
+                await self._transport.write(data, self._context.state.config.timeout_write)
             except ClientDisconnected:
                 self._ended(1006)
                 raise
@@ -348,6 +403,7 @@ class WebSocketSession:
                     await self._write(ws.pending_output())  # pongs wait for the client to read
                     if ws.state is WebSocketState.CLOSED:
                         return
+                    await self._wait_for_room()
                     ws.receive_data(await self._transport.read())
                     continue
                 if isinstance(event, Message):
@@ -376,6 +432,29 @@ class WebSocketSession:
             if self._app_done and self._task_group is not None:
                 self._task_group.cancel_scope.cancel()
 
+    async def _wait_for_room(self) -> None:
+        """Wait while what the session holds for the app reaches ``ws_max_queue_bytes``.
+
+        Counted: the queued messages, the message being read, and the app's message
+        being sent (an echo blocked on a client that does not read). Reading goes on
+        when the app takes a message or its send() returns; with nothing queued or
+        being sent, a message up to ``ws_max_size`` can always be read whole.
+        """
+        messages = self._messages
+        while (
+            (messages.bytes or self._sending_bytes)
+            and messages.bytes + self._sending_bytes + self._ws.message_bytes >= self._max_bytes
+            and not self._app_done
+        ):
+            if self._reader_room is None:
+                self._reader_room = anyio.Event()
+            await self._reader_room.wait()
+
+    def _wake_reader(self) -> None:
+        if self._reader_room is not None:
+            self._reader_room.set()
+            self._reader_room = None
+
     def _notify_peer_activity(self) -> None:
         if self._peer_activity is not None:
             self._peer_activity.set()
@@ -394,7 +473,7 @@ class WebSocketSession:
             with anyio.move_on_after(timeout) as waited:
                 await self._pong.wait()
             if waited.cancelled_caught:
-                logger.debug("WebSocket ping timed out (%s)", self._conn.client)
+                logger.debug("WebSocket ping timed out (%s)", self._context.client)
                 try:
                     await self._close(1011, "keepalive ping timeout")
                 except ClientDisconnected:
@@ -415,13 +494,18 @@ class WebSocketSession:
             pass
 
     def _log(self, event: str, code: int | None) -> None:
-        access_log = self._conn.state.access_log
+        access_log = self._context.state.access_log
         if access_log.enabled:
             access_log.log_websocket(
-                client=self._conn.client,
+                client=self._context.client,
                 raw_target=self._request.raw_target,
                 http_version=self._request.http_version,
                 event=event,
                 code=code,
                 duration=time.monotonic() - self._started,
             )
+
+
+def _size(message: Message) -> int:
+    """What a received message counts for against ``ws_max_queue_bytes``."""
+    return len(message.data)
