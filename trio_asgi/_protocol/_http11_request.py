@@ -2,9 +2,10 @@
 
 The head parser (:mod:`._head_parser`, held equal to h11's) has checked the
 grammar of the head; :func:`interpret_head` applies the rules h11 leaves out and
-turns the head into a :class:`RequestHead`. Each header field the server acts on has one handler in :data:`HEADER_HANDLERS`, which
-fills in the request being built or names the status and reason for refusing
-it; the rules that need the whole head (framing, HTTP/1.0) come after, in order.
+turns the head into a :class:`RequestHead`. Each header field the server acts on
+has one handler in :data:`HEADER_HANDLERS`, which fills in the request being
+built or names the status and reason for refusing it; the rules that need the
+whole head (framing, HTTP/1.0) come after, in order.
 """
 
 from __future__ import annotations
