@@ -35,6 +35,12 @@ from ._websocket import WebSocketSession
 logger = logging.getLogger("trio_asgi")
 
 DRAIN_TIMEOUT = 1.0
+#: Once a graceful shutdown begins, how long a connection may still take to deliver its
+#: next request (counted from when it began waiting for it). A keep-alive client may
+#: be sending it right now: closing under it would lose it (a rolling restart must lose
+#: nothing), so it is answered with ``Connection: close`` instead. A connection idle
+#: for longer is closed at once.
+SHUTDOWN_REQUEST_GRACE = 1.0
 
 
 def socket_addresses(
@@ -64,6 +70,7 @@ class HTTPConnection:
         "state",
         "transport",
         "upgraded",
+        "waiting_since",
     )
 
     def __init__(
@@ -80,10 +87,12 @@ class HTTPConnection:
         self.lingering = False
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
+        #: When the connection began waiting for its next request head.
+        self.waiting_since = math.inf
 
     def begin_shutdown(self) -> None:
         self.closing = True
-        self.transport.cancel_idle_read()
+        self.transport.end_idle_read_by(self._shutdown_deadline())
         if self.upgraded is not None:
             self.upgraded.begin_shutdown()
 
@@ -118,7 +127,9 @@ class HTTPConnection:
                 return
             cycle = HTTPCycle(self, request)
             await cycle.run()
-            if cycle.close_after or self.closing or self.transport.broken:
+            # A shutdown that began after this response promised keep-alive closes
+            # with the next response instead (the client may be sending its request).
+            if cycle.close_after or self.transport.broken:
                 self.lingering = self.lingering or not self.protocol.request_complete
                 return
             if not self.protocol.request_complete and not await self._drain_request_body():
@@ -189,23 +200,24 @@ class HTTPConnection:
         protocol = self.protocol
         config = self.state.config
         head_deadline = math.inf
+        self.waiting_since = anyio.current_time()
         event = protocol.next_event()
         while event is NEED_DATA:
             if not protocol.buffered:
-                if self.closing:
-                    return None
                 wait = config.timeout_first_byte if first else config.timeout_keep_alive
                 deadline = anyio.current_time() + wait if wait is not None else math.inf
+                if self.closing:
+                    deadline = min(deadline, self._shutdown_deadline())
                 data = await self.transport.read_idle(deadline)
                 if data is None:
                     return None
             else:
-                # A half-received head is not a request in flight yet: shutdown closes
-                # it at once (the read below is cancelled like an idle one).
-                if self.closing:
-                    return None
+                # A half-received head gets the same shutdown grace as an idle
+                # connection (begin_shutdown shortens this read's deadline too).
                 if head_deadline == math.inf and config.timeout_request_head is not None:
                     head_deadline = anyio.current_time() + config.timeout_request_head
+                if self.closing:
+                    head_deadline = min(head_deadline, self._shutdown_deadline())
                 data = await self.transport.read_idle(head_deadline)
                 if data is None:
                     if self.state.shutting_down:
@@ -221,6 +233,9 @@ class HTTPConnection:
             logger.debug("bad request from %s: %s (%d)", self.client, event.detail, event.status)
             await self._reject(event.status)
         return None
+
+    def _shutdown_deadline(self) -> float:
+        return self.waiting_since + SHUTDOWN_REQUEST_GRACE
 
     async def _drain_request_body(self) -> bool:
         """Read and drop the body the app did not read; True if the connection is reusable."""
