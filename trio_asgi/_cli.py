@@ -231,6 +231,8 @@ def config_options() -> tuple[Option, ...]:
         elif typing.get_origin(hint) is typing.Literal:
             choices = tuple(str(arg) for arg in typing.get_args(hint))
             options.append(Option(name, "value", choices=choices, **common))
+        elif hint == tuple[str, ...]:
+            options.append(Option(name, "list", metavar="TEXT", **{**common, "default": None}))
         elif hint in _PARSERS:
             metavar = _METAVARS.get(name) or _METAVARS.get(hint)
             options.append(Option(name, "value", parse=_PARSERS[hint], metavar=metavar, **common))
@@ -356,6 +358,20 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _supervise(config: Config, target: str, values: Mapping[str, Any]) -> int:
+    """``--workers`` and ``--limit-max-requests``: a supervisor and its worker processes."""
+    from ._supervisor import _command, _spec
+
+    app = _spec.AppTarget(target, bool(values.get("factory")), values.get("app_dir", "."))
+    log = _spec.LogSettings(
+        values.get("log_level"),
+        values.get("log_config"),
+        values.get("use_colors"),
+        values.get("log_format", "text"),
+    )
+    return _command.run_workers(config, app, log)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command: parse options, configure logging, load the app, serve it."""
     options = all_options()
@@ -364,6 +380,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     target = values.get("app") or None
     if target is None and values.get("factory"):
         parser.error("--factory needs an APP")
+    if "workers" not in values and not values.get("reload") and "WEB_CONCURRENCY" in os.environ:
+        # Heroku's and Uvicorn's variable: --workers when nothing else says.
+        try:
+            values = {**values, "workers": _integer(os.environ["WEB_CONCURRENCY"])}
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"WEB_CONCURRENCY: {exc}")
     try:
         config = make_config(values)
         configure_logging(
@@ -376,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _fail(str(exc), EXIT_USAGE)
     if target is None:
         logger.info("No app given: serving the built-in demo app (%s)", DEMO_APP)
+    if config.workers is not None or config.limit_max_requests is not None:
+        sys.exit(_supervise(config, target or DEMO_APP, values))
     try:
         loaded = load_app(
             target or DEMO_APP,

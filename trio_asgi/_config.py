@@ -191,6 +191,31 @@ class Config:
     #: How long to wait for the peer's close frame after ours.
     timeout_ws_close: float | None = 5.0
 
+    # --- processes ----------------------------------------------------------------------------
+    #: Serve from this many worker processes under a supervisor (the command only; default:
+    #: ``WEB_CONCURRENCY`` if set, else one process and no supervisor).
+    workers: int | None = None
+    #: Restart the server when a watched file changes (development; the ``reload`` extra).
+    reload: bool = False
+    #: Directories ``reload`` watches (default: the current directory and ``--app-dir``).
+    reload_dir: tuple[str, ...] = ()
+    #: Glob patterns of files whose change reloads (default: ``*.py``).
+    reload_include: tuple[str, ...] = ()
+    #: Glob patterns of files never watched (default: hidden files, ``*.pyc``, ``*~``).
+    reload_exclude: tuple[str, ...] = ()
+    #: Seconds to wait for more changes before reloading (a save touches several files).
+    reload_delay: float | None = 0.25
+    #: A worker is replaced after serving this many requests (the command; ``None``: never).
+    limit_max_requests: int | None = None
+    #: Adds up to this many requests to each worker's limit, so workers do not all
+    #: restart at once.
+    limit_max_requests_jitter: int = 0
+    #: A worker that sends no heartbeat for this long is killed and replaced.
+    timeout_worker_healthcheck: float | None = 5.0
+    #: Each worker binds its own socket with SO_REUSEPORT (the kernel spreads connections)
+    #: instead of sharing the supervisor's.
+    reuse_port: bool = False
+
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
 
@@ -228,6 +253,7 @@ class Config:
         from ._logging import check_access_log_format
 
         check_access_log_format(self.access_log_format)
+        _check_processes(self)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> Config:
@@ -290,3 +316,22 @@ _TOKEN_CHARS = frozenset(
 
 def _is_token(text: str) -> bool:
     return all(c in _TOKEN_CHARS for c in text)
+
+
+def _check_processes(config: Config) -> None:
+    if config.workers is not None:
+        _check_count("workers", config.workers, minimum=1)
+    if config.limit_max_requests is not None:
+        _check_count("limit_max_requests", config.limit_max_requests, minimum=1)
+    _check_count("limit_max_requests_jitter", config.limit_max_requests_jitter, minimum=0)
+    for name in ("reload_dir", "reload_include", "reload_exclude"):
+        value = getattr(config, name)
+        if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{name}: give a tuple of strings")
+        object.__setattr__(config, name, tuple(value))
+    if config.reload_delay is not None:
+        object.__setattr__(
+            config, "reload_delay", _check_seconds("reload_delay", config.reload_delay)
+        )
+    if config.reload and config.workers is not None:
+        raise ConfigError("reload: cannot be combined with workers (--reload runs one process)")

@@ -1,0 +1,39 @@
+"""Apps the process tests serve in real worker processes (``--app-dir`` is this folder)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import anyio
+
+logger = logging.getLogger("trio_asgi")
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/``: this worker's PID; ``/slow``: the same after 0.5 s; ``/block``: blocks the loop."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    path = scope["path"]
+    if path == "/slow":
+        logger.warning("slow request started")
+        await anyio.sleep(0.5)
+    elif path == "/block":
+        logger.warning("blocking the event loop")
+        time.sleep(60)  # noqa: ASYNC251 - the behaviour under test: a loop that stops
+    body = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def blocked_startup(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app whose lifespan startup blocks its worker's event loop for good."""
+    if scope["type"] == "lifespan":
+        await receive()
+        time.sleep(60)  # noqa: ASYNC251 - the behaviour under test
