@@ -35,6 +35,7 @@ from ._config import Config, ConfigError, TCPBind
 from ._errors import AppLoadError
 from ._logging import ACCESS_LOG_FIELDS, LOG_LEVELS, check_access_log_format, configure_logging
 from ._run import run
+from ._systemd import activated_binds
 from ._version import __version__
 
 PROG = "trio-asgi"
@@ -345,6 +346,8 @@ def _binds(values: Mapping[str, Any]) -> list[str]:
         binds.append(f"unix:{values['uds']}")
     if "fd" in values:
         binds.append(f"fd://{values['fd']}")
+    if not binds and "host" not in values and "port" not in values:
+        binds = activated_binds()  # systemd socket activation, when no address is given
     if not binds:
         binds.append(str(TCPBind(values.get("host", "127.0.0.1"), values.get("port", 8000))))
     return binds
@@ -387,13 +390,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         except argparse.ArgumentTypeError as exc:
             parser.error(f"WEB_CONCURRENCY: {exc}")
     try:
-        config = make_config(values)
         configure_logging(
             values.get("log_level"),
             values.get("log_config"),
             values.get("use_colors"),
             log_format=values.get("log_format", "text"),
         )
+        config = make_config(values)  # after the logging: it may log (socket activation)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     if target is None:

@@ -29,13 +29,20 @@ class ServerProcess:
     """``python -m trio_asgi ARGS`` in its own session, its output in a file."""
 
     def __init__(
-        self, args: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        *,
+        wrapper: Sequence[str] = (),
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.log_file = tempfile.NamedTemporaryFile(prefix="trio-asgi-", suffix=".log")  # noqa: SIM115
         environ = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"}
         environ.update({"NO_COLOR": "1", **(env or {})})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "trio_asgi", "--app-dir", str(HERE), *args],
+            [*wrapper, sys.executable, "-m", "trio_asgi", "--app-dir", str(HERE), *args],
+            pass_fds=pass_fds,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             env=environ,
@@ -104,9 +111,13 @@ class ServerProcess:
 
 @contextmanager
 def server(
-    *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    wrapper: Sequence[str] = (),
+    pass_fds: Sequence[int] = (),
 ) -> Iterator[ServerProcess]:
-    proc = ServerProcess(args, env, cwd)
+    proc = ServerProcess(args, env, cwd, wrapper=wrapper, pass_fds=pass_fds)
     try:
         yield proc
     finally:

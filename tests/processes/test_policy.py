@@ -12,7 +12,11 @@ from trio_asgi._supervisor._policy import Command, Phase
 
 
 def kinds(actions: list[p.Action]) -> list[str]:
-    return [type(a).__name__ for a in actions if not isinstance(a, p.Log)]
+    return [type(a).__name__ for a in actions if not isinstance(a, p.Log | p.Notify)]
+
+
+def notified(actions: list[p.Action]) -> list[str]:
+    return [f for a in actions if isinstance(a, p.Notify) for f in a.fields]
 
 
 def of(actions: list[p.Action], kind: type) -> list[int]:
@@ -151,6 +155,16 @@ def test_no_heartbeat_check_before_the_first_beat_or_when_off() -> None:
     policy = p.Policy(target=1, healthcheck=1.0)
     started(policy)
     assert kinds(policy.handle(p.Tick(100.0))) == []
+
+
+def test_systemd_hears_ready_once_all_serve_then_stopping() -> None:
+    policy = p.Policy(target=2)
+    a, b = of(policy.handle(p.Tick(0.0)), p.Spawn)
+    assert notified(policy.handle(p.Ready(a, 1.0))) == ["STATUS=1 worker(s) serving"]
+    assert notified(policy.handle(p.Ready(b, 1.0))) == ["READY=1", "STATUS=2 worker(s) serving"]
+    (c,) = of(policy.handle(p.Exited(a, -9, 2.0)), p.Spawn)
+    assert notified(policy.handle(p.Ready(c, 3.0))) == ["STATUS=2 worker(s) serving"]
+    assert notified(policy.handle(p.Signalled(Command.STOP, 4.0))) == ["STOPPING=1"]
 
 
 def test_stop_drains_every_worker_then_exits_0() -> None:

@@ -144,6 +144,13 @@ class StopListening:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Tell systemd (``sd_notify``): ``READY=1``, ``STOPPING=1``, ``STATUS=...``."""
+
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Log:
     level: int
     message: str
@@ -154,7 +161,7 @@ class Exit:
     code: int
 
 
-Action = Spawn | Drain | Force | Kill | StopListening | Log | Exit
+Action = Spawn | Drain | Force | Kill | StopListening | Notify | Log | Exit
 
 
 @dataclass
@@ -188,6 +195,7 @@ class Policy:
     stopping: bool = False
     forced: bool = False
     stopped_listening: bool = False
+    announced_ready: bool = False
     exit_code: int | None = None
     ever_ready: bool = False
     startup_failures: int = 0
@@ -268,6 +276,13 @@ class Policy:
         self.ever_ready = True
         self.startup_failures = 0
         actions.append(Log(logging.INFO, f"{worker.name} is ready"))
+        serving = sum(1 for w in self.workers.values() if w.phase is Phase.SERVING)
+        status = f"STATUS={serving} worker(s) serving"
+        if serving >= self.target and not self.announced_ready:
+            self.announced_ready = True
+            actions.append(Notify(("READY=1", status)))
+        else:
+            actions.append(Notify((status,)))
 
     def _on_exit(self, worker: Worker, status: int, now: float, actions: list[Action]) -> None:
         del self.workers[worker.id]
@@ -316,6 +331,7 @@ class Policy:
         if self.stopping and not self.stopped_listening:
             self.stopped_listening = True
             actions.append(StopListening())
+            actions.append(Notify(("STOPPING=1",)))
         if self.stopping:
             for worker in self.workers.values():
                 self._drain(worker, now, actions)

@@ -27,6 +27,7 @@ from dataclasses import replace
 import trio
 
 from .._config import Config
+from .._systemd import Notifier
 from . import _policy as p
 from ._spec import BEAT, READY, RECYCLE, WORKER_MODULE, WorkerSpec, parse_message, send_spec
 
@@ -145,6 +146,7 @@ class Supervisor:
     ) -> None:
         self.config = config
         self.sockets = sockets
+        self.notifier = Notifier.from_environ()
         self.base_spec = base_spec
         self.policy = p.Policy(
             target=workers,
@@ -177,6 +179,8 @@ class Supervisor:
             logger.log(action.level, "%s", action.message)
         elif isinstance(action, p.Spawn):
             await nursery.start(self._run_worker, action.worker)
+        elif isinstance(action, p.Notify):
+            self.notifier.notify(*action.fields)
         elif isinstance(action, p.StopListening):
             for sock in self.sockets:
                 sock.close()
