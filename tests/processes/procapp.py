@@ -20,10 +20,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+    if scope["type"] == "websocket":
+        await echo(receive, send)
+        return
     path = scope["path"]
     if path == "/slow":
         logger.warning("slow request started")
         await anyio.sleep(0.5)
+    elif path == "/hang":
+        logger.warning("hanging request started")
+        await anyio.sleep(60)
     elif path == "/block":
         logger.warning("blocking the event loop")
         time.sleep(60)  # noqa: ASYNC251 - the behaviour under test: a loop that stops
@@ -37,3 +43,14 @@ async def blocked_startup(scope: dict[str, Any], receive: Any, send: Any) -> Non
     if scope["type"] == "lifespan":
         await receive()
         time.sleep(60)  # noqa: ASYNC251 - the behaviour under test
+
+
+async def echo(receive: Any, send: Any) -> None:
+    """Accept, then send every text message back until the client closes."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": message.get("text") or ""})
