@@ -362,7 +362,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _supervise(config: Config, target: str, values: Mapping[str, Any]) -> int:
-    """``--workers`` and ``--limit-max-requests``: a supervisor and its worker processes."""
+    """``--workers``, ``--limit-max-requests`` and ``--reload``: processes that serve."""
     from ._supervisor import _command, _spec
 
     app = _spec.AppTarget(target, bool(values.get("factory")), values.get("app_dir", "."))
@@ -372,7 +372,7 @@ def _supervise(config: Config, target: str, values: Mapping[str, Any]) -> int:
         values.get("use_colors"),
         values.get("log_format", "text"),
     )
-    return _command.run_workers(config, app, log)
+    return _command.run_supervised(config, app, log)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -401,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _fail(str(exc), EXIT_USAGE)
     if target is None:
         logger.info("No app given: serving the built-in demo app (%s)", DEMO_APP)
-    if config.workers is not None or config.limit_max_requests is not None:
+    if config.reload or config.workers is not None or config.limit_max_requests is not None:
         sys.exit(_supervise(config, target or DEMO_APP, values))
     try:
         loaded = load_app(

@@ -1,45 +1,19 @@
-"""``trio-asgi --workers N`` (and ``--limit-max-requests``): bind once, then supervise.
-
-The supervisor binds every socket before any worker starts, so an address in use
-fails at once with exit code 3, and a worker never binds anything: all of them
-accept on the same inherited sockets (or, with ``--reuse-port``, each on its own
-SO_REUSEPORT socket for the same address).
-"""
+"""``trio-asgi --workers N`` (and ``--limit-max-requests``): bind once, then supervise."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import trio
 
-from .._config import Config, ConfigError, UnixBind
-from .._server._listeners import open_listeners
+from .._config import Config
+from ._binding import EXIT_STARTUP_FAILED, bind_for_workers, unlink_unix_sockets
 from ._processes import Supervisor
-from ._reuse_port import reserve_reuse_port_sockets
 from ._spec import AppTarget, LogSettings, WorkerSpec
 from ._worker import tag_log_lines
 
 logger = logging.getLogger("trio_asgi")
-
-#: Exit code when an address cannot be bound or the app cannot start.
-EXIT_STARTUP_FAILED = 3
-
-
-def bind_for_workers(config: Config) -> tuple[list[socket.socket], tuple[str, ...]] | None:
-    """The listening sockets the workers inherit; None (logged) when one cannot be bound."""
-    try:
-        if config.reuse_port:
-            return reserve_reuse_port_sockets(config)
-        return open_listeners(config, None)
-    except ConfigError as exc:
-        logger.error("%s", exc)  # noqa: TRY400 - one line, no traceback
-        return None
-    except OSError as exc:
-        where = f" on {exc.strerror}" if exc.strerror else f": {exc}"
-        logger.error("Cannot listen%s", where)  # noqa: TRY400 - one line, no traceback
-        return None
 
 
 def run_workers(config: Config, app: AppTarget, log: LogSettings) -> int:
@@ -67,13 +41,13 @@ def run_workers(config: Config, app: AppTarget, log: LogSettings) -> int:
     finally:
         for sock in sockets:
             sock.close()
-        _unlink_unix_sockets(config)
+        unlink_unix_sockets(config)
 
 
-def _unlink_unix_sockets(config: Config) -> None:
-    for bind in config.binds:
-        if isinstance(bind, UnixBind):
-            try:
-                os.unlink(bind.path)
-            except OSError:
-                pass
+def run_supervised(config: Config, app: AppTarget, log: LogSettings) -> int:
+    """The command's entry point for ``--workers``, ``--limit-max-requests`` and ``--reload``."""
+    if config.reload:
+        from .._reload import run_reloader
+
+        return run_reloader(config, app, log)
+    return run_workers(config, app, log)

@@ -158,7 +158,7 @@ class WorkerRunner:
                 if limit is not None and served >= limit and not recycling_asked:
                     recycling_asked = True
                     self._send(RECYCLE)
-                await anyio.sleep(LIMIT_POLL)
+                await anyio.sleep(LIMIT_POLL if limit is not None else spec.heartbeat_interval)
 
     async def _watch_supervisor(self, everything: anyio.CancelScope) -> None:
         while True:
