@@ -160,3 +160,70 @@ def test_reload_and_workers_are_refused_together() -> None:
     with server("--workers", "2", "--reload", "procapp:app") as proc:
         assert proc.wait(10) == 2
         assert "cannot be combined with workers" in proc.log
+
+
+def test_reuse_port_workers_each_accept_on_their_own_socket() -> None:
+    with server("--workers", "2", "--reuse-port", "--port", "0", "procapp:app") as proc:
+        pids = set(proc.ready_pids(2))
+        assert distinct_pids(proc, 2, timeout=20) == pids
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_a_second_sigint_forces_the_workers() -> None:
+    with server(
+        "--workers", "1", "--timeout-graceful-shutdown", "60", "--port", "0", "procapp:app"
+    ) as proc:
+        proc.ready_pids(1)
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as client:
+            client.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+            proc.wait_for("hanging request started")
+            proc.signal(signal.SIGINT)
+            proc.wait_for(r"Draining \(SIGTERM\)")  # the hanging request holds the drain
+            proc.signal(signal.SIGINT)
+            assert proc.wait(20) == 130
+            assert "forcing the workers to stop" in proc.log
+
+
+def test_a_worker_that_overstays_its_drain_is_killed() -> None:
+    args = (
+        "--workers",
+        "1",
+        "--timeout-graceful-shutdown",
+        "1",
+        "--timeout-lifespan-shutdown",
+        "1",
+    )
+    with server(
+        *args, "--timeout-worker-healthcheck", "none", "--port", "0", "procapp:app"
+    ) as proc:
+        (stuck,) = proc.ready_pids(1)
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as client:
+            client.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+            proc.wait_for("blocking the event loop")
+            proc.signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+        assert f"worker {stuck}: still draining after its shutdown deadline; killing it" in proc.log
+        assert f"worker {stuck} exited (signal 9)" in proc.log
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed() -> None:
+    with server("--workers", "2", "--port", "0", "procapp:app") as proc:
+        workers = proc.ready_pids(2)
+        proc.process.kill()
+        proc.process.wait(10)
+        for pid in workers:
+            proc.wait_for(rf"\[{pid}\] WARNING  The supervisor is gone")
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, proc.log
+            time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
