@@ -219,6 +219,7 @@ class Policy:
             pass  # a late message from a worker already gone
         elif type(event) is Spawned:
             worker.pid, worker.spawned_at = event.pid, event.now
+            actions.append(Log(logging.INFO, f"Spawned worker {event.pid}"))
         elif type(event) is Ready:
             self._on_ready(worker, actions)
         elif type(event) is Heartbeat:

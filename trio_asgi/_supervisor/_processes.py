@@ -29,7 +29,7 @@ import trio
 from .._config import Config
 from .._systemd import Notifier
 from . import _policy as p
-from ._spec import BEAT, READY, RECYCLE, WORKER_MODULE, WorkerSpec, parse_message, send_spec
+from ._spec import BEAT, READY, RECYCLE, WORKER_MODULE, WorkerSpec, parse_message, spec_bytes
 
 logger = logging.getLogger("trio_asgi")
 
@@ -92,11 +92,11 @@ class WorkerProcess:
                     worker_command(theirs.fileno()),
                     pass_fds=(*self.spec.socket_fds, theirs.fileno()),
                 )
-            send_spec(ours, self.spec)
+            control = trio.socket.from_stdlib_socket(ours)
+            await _send_all(control, spec_bytes(self.spec))
             if self.pending_signal is not None:
                 self.signal(self.pending_signal)
             await on_spawned(self.process.pid)
-            control = trio.socket.from_stdlib_socket(ours)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_read_messages, control, on_message)
                 status = await self.process.wait()
@@ -116,6 +116,12 @@ class WorkerProcess:
         elif self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(sig)
+
+
+async def _send_all(control: trio.socket.SocketType, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[await control.send(view) :]
 
 
 async def _read_messages(control: trio.socket.SocketType, on_message: OnMessage) -> None:

@@ -61,9 +61,10 @@ class WorkerSpec:
     supervised: bool = True
 
 
-def send_spec(sock: socket.socket, spec: WorkerSpec) -> None:
+def spec_bytes(spec: WorkerSpec) -> bytes:
+    """The spec as the supervisor writes it: a length, then the pickle."""
     data = pickle.dumps(spec)
-    sock.sendall(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
 
 
 def receive_spec(sock: socket.socket) -> WorkerSpec:
