@@ -136,3 +136,13 @@ def test_gunicorn_sigquit_stops_at_once() -> None:
             g.process.send_signal(signal.SIGQUIT)
             assert g.process.wait(20) == 0
             assert time.monotonic() - started < 10
+
+
+def test_the_docs_worker_subclass_applies_its_config_kwargs() -> None:
+    examples = HERE.parent.parent / "docs" / "examples"
+    assert (examples / "gunicorn_worker.py").is_file()
+    with gunicorn(
+        "--pythonpath", str(examples), "-k", "gunicorn_worker.MyWorker", "procapp:app"
+    ) as g:
+        booted(g)
+        assert b"x-served-by: trio-asgi under gunicorn" in g.request().lower()
