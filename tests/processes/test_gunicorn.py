@@ -112,7 +112,8 @@ def test_gunicorn_serves_http_and_websocket_then_stops_gracefully(worker: str) -
 
 
 def test_gunicorn_max_requests_replaces_the_worker() -> None:
-    with gunicorn("-k", "trio_asgi.workers.TrioWorker", "--max-requests", "5", "procapp:app") as g:
+    args = ("--max-requests", "5", "--access-logfile", "-")
+    with gunicorn("-k", "trio_asgi.workers.TrioWorker", *args, "procapp:app") as g:
         booted(g)
         pids = set()
         deadline = time.monotonic() + 30
@@ -122,6 +123,7 @@ def test_gunicorn_max_requests_replaces_the_worker() -> None:
             assert response.startswith(b"HTTP/1.1 200 "), g.log
             pids.add(response.split(b"\r\n")[-4])  # chunked: size, PID, 0, end
         assert "Max requests reached" in g.log
+        assert '"GET / HTTP/1.1" 200 OK' in g.log  # our access lines, Gunicorn's handler
 
 
 def test_gunicorn_sigquit_stops_at_once() -> None:
