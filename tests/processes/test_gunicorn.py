@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import HERE, POLL
+from process_helpers import HERE, POLL
 from websockets.sync.client import connect as ws_connect
 
 pytest.importorskip("gunicorn")

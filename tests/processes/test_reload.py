@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import POLL, ServerProcess, server
+from process_helpers import POLL, ServerProcess, server
 
 from trio_asgi._config import Config
 from trio_asgi._reload import ChangeFilter, watched_dirs

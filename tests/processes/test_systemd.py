@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import server
+from process_helpers import server
 
 from trio_asgi._systemd import Notifier, listen_fds
 

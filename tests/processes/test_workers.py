@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from helpers import server, wrk, wrk_result
+from process_helpers import server, wrk, wrk_result
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX processes and signals")
 
