@@ -37,6 +37,9 @@ def test_every_worker_serves_and_sigterm_stops_them_all() -> None:
         for pid in pids:
             assert f"[{pid}] INFO     Started worker process [{pid}]" in log  # says which worker
             assert f"worker {pid} exited (exit code 0)" in log
+            # Lifespan runs in each worker, shutdown included.
+            assert f"lifespan.startup in {pid}" in log
+            assert f"lifespan.shutdown in {pid}" in log
         assert "request(s) served in all" in log
 
 
