@@ -148,3 +148,13 @@ def test_the_docs_worker_subclass_applies_its_config_kwargs() -> None:
     ) as g:
         booted(g)
         assert b"x-served-by: trio-asgi under gunicorn" in g.request().lower()
+
+
+def test_gunicorn_sighup_replaces_the_worker_gracefully() -> None:
+    with gunicorn("-k", "trio_asgi.workers.TrioWorker", "procapp:app") as g:
+        booted(g)
+        old = g.request().split(b"\r\n")[-4]
+        g.process.send_signal(signal.SIGHUP)  # the arbiter: new workers, SIGTERM to old ones
+        g.wait_for(r"Booting worker with pid", count=2)
+        g.wait_for(rf"Worker exiting \(pid: {old.decode()}\)")
+        assert g.request().split(b"\r\n")[-4] != old
