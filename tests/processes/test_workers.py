@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
@@ -77,6 +78,13 @@ def test_sighup_rolling_restart_under_load_loses_nothing() -> None:
         assert result.non_2xx == 0, result.output
         assert result.requests > 0
         assert distinct_pids(proc, 2) == set(new)
+        # The old workers drained with wrk's connections open: the case that loses requests.
+        drained = [
+            int(m[1])
+            for pid in old
+            for m in re.finditer(rf"\[{pid}\] INFO     Shutting down: waiting for (\d+)", proc.log)
+        ]
+        assert sum(drained) > 0, proc.log
 
 
 def test_sigterm_lets_every_accepted_request_finish() -> None:
