@@ -55,3 +55,10 @@ async def echo(receive: Any, send: Any) -> None:
         if message["type"] == "websocket.disconnect":
             return
         await send({"type": "websocket.send", "text": message.get("text") or ""})
+
+
+async def failing_startup(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app whose lifespan startup fails."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})

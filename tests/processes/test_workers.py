@@ -132,6 +132,13 @@ def test_an_app_that_fails_to_import_exits_3_without_a_restart_loop() -> None:
         assert "The app cannot start" in proc.log
 
 
+def test_an_app_whose_startup_fails_exits_3_without_a_restart_loop() -> None:
+    with server("--workers", "2", "--port", "0", "procapp:failing_startup") as proc:
+        assert proc.wait(20) == 3
+        assert proc.log.count("Started worker process") <= 2, proc.log
+        assert "no database" in proc.log
+
+
 def test_an_address_in_use_fails_fast_with_exit_3() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
