@@ -46,7 +46,7 @@ def test_reload_picks_up_an_edit_and_survives_a_syntax_error(tmp_path: Path) -> 
         serves(proc, "v2")
         module.write_text("def broken(:\n")
         proc.wait_for(r"waiting for a file change")
-        assert "SyntaxError: invalid syntax (reloadable.py, line 1)" in proc.log
+        assert "SyntaxError" in proc.log
         assert "Traceback" not in proc.log  # one line, not a traceback
         assert proc.process.poll() is None  # the reloader waits, it does not exit
         module.write_text(APP.format(version="v3"))
