@@ -36,6 +36,8 @@ CEILING_WORKLOADS = frozenset(
 )
 # The FIFO diagnostic is about latency under concurrent keep-alive load only.
 LATENCY_WORKLOADS = frozenset({"hello_64", "hello_256"})
+# Run only by the servers that list them: the multi-process configurations.
+MULTI_WORKER_WORKLOADS = frozenset({"hello_256_workers"})
 
 
 class StartFailure(Exception):
@@ -67,7 +69,9 @@ class ServerSpec:
     packages: tuple[str, ...] = ()
 
     def runs(self, workload: str) -> bool:
-        return self.workloads is None or workload in self.workloads
+        if self.workloads is None:
+            return workload not in MULTI_WORKER_WORKLOADS
+        return workload in self.workloads
 
     def command(self, host: str, port: int, *, optional: bool) -> list[str]:
         fields = {
@@ -178,6 +182,32 @@ SERVERS: tuple[ServerSpec, ...] = (
         " --backpressure 16384",
         requires=("granian",),
         packages=("granian",),
+    ),
+    # Two worker processes each (issue 15): our supervisor against Uvicorn's and
+    # Gunicorn's, on the multi-worker workload only.
+    ServerSpec(
+        "trio-asgi-w2",
+        f"{_TRIO_ASGI} --workers 2",
+        requires=("trio_asgi.__main__",),
+        optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+        workloads=MULTI_WORKER_WORKLOADS,
+        rejected_note="n/a: --workers not supported yet",
+    ),
+    ServerSpec(
+        "uvicorn-h11-w2",
+        f"{_UVICORN} --http h11 --loop asyncio --ws wsproto --workers 2",
+        requires=("uvicorn", "h11", "wsproto"),
+        workloads=MULTI_WORKER_WORKLOADS,
+    ),
+    ServerSpec(
+        # The worker class most Gunicorn users run (httptools and uvloop when installed).
+        "gunicorn-uvicorn-w2",
+        "{python} -m gunicorn {app} -k uvicorn.workers.UvicornWorker -w 2 -b {host}:{port}"
+        f" --log-level warning --keep-alive {KEEP_ALIVE}",
+        requires=("gunicorn", "uvicorn"),
+        optional_args="--no-control-socket",
+        workloads=MULTI_WORKER_WORKLOADS,
+        packages=("gunicorn",),
     ),
     ServerSpec(
         "daphne",

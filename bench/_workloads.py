@@ -60,6 +60,13 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("hello_64", "hello world, 64 connections", "wrk", "req/s", connections=64),
     Workload("hello_256", "hello world, 256 connections", "wrk", "req/s", connections=256),
     Workload(
+        "hello_256_workers",
+        "hello world, 256 connections, 2 worker processes",
+        "wrk",
+        "req/s",
+        connections=256,
+    ),
+    Workload(
         "pipeline_16",
         "hello world pipelined, depth 16, 32 connections",
         "wrk",

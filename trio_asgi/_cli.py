@@ -41,6 +41,7 @@ from ._config import Config, ConfigError, TCPBind
 from ._errors import AppLoadError
 from ._logging import LOG_LEVELS, configure_logging
 from ._run import serve_in_foreground
+from ._systemd import activated_binds
 from ._version import __version__
 
 PROG = "trio-asgi"
@@ -230,6 +231,8 @@ def config_options() -> tuple[Option, ...]:
         elif typing.get_origin(hint) is typing.Literal:
             choices = tuple(str(arg) for arg in typing.get_args(hint))
             options.append(Option(name, "value", choices=choices, **common))
+        elif hint == tuple[str, ...]:
+            options.append(Option(name, "list", metavar="TEXT", **{**common, "default": None}))
         elif hint in _PARSERS:
             metavar = _METAVARS.get(name) or _METAVARS.get(hint)
             options.append(Option(name, "value", parse=_PARSERS[hint], metavar=metavar, **common))
@@ -346,6 +349,8 @@ def _binds(values: Mapping[str, Any]) -> list[str]:
         binds.append(f"unix:{values['uds']}")
     if "fd" in values:
         binds.append(f"fd://{values['fd']}")
+    if not binds and "host" not in values and "port" not in values:
+        binds = activated_binds()  # systemd socket activation, when no address is given
     if not binds:
         binds.append(str(TCPBind(values.get("host", "127.0.0.1"), values.get("port", 8000))))
     return binds
@@ -357,6 +362,20 @@ def _binds(values: Mapping[str, Any]) -> list[str]:
 def _fail(message: str, code: int) -> NoReturn:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _supervise(config: Config, target: str, values: Mapping[str, Any]) -> int:
+    """``--workers``, ``--limit-max-requests`` and ``--reload``: processes that serve."""
+    from ._supervisor import _command, _spec
+
+    app = _spec.AppTarget(target, bool(values.get("factory")), values.get("app_dir", "."))
+    log = _spec.LogSettings(
+        values.get("log_level"),
+        values.get("log_config"),
+        values.get("use_colors"),
+        values.get("log_format", "text"),
+    )
+    return _command.run_supervised(config, app, log)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -373,18 +392,26 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     target = values.get("app") or None
     if target is None and values.get("factory"):
         parser.error("--factory needs an APP")
+    if "workers" not in values and not values.get("reload") and "WEB_CONCURRENCY" in os.environ:
+        # Heroku's and Uvicorn's variable: --workers when nothing else says.
+        try:
+            values = {**values, "workers": _integer(os.environ["WEB_CONCURRENCY"])}
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"WEB_CONCURRENCY: {exc}")
     try:
-        config = make_config(values)
         configure_logging(
             values.get("log_level"),
             values.get("log_config"),
             values.get("use_colors"),
             log_format=values.get("log_format", "text"),
         )
+        config = make_config(values)  # after the logging: it may log (socket activation)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     if target is None:
         logger.info("No app given: serving the built-in demo app (%s)", DEMO_APP)
+    if config.reload or config.workers is not None or config.limit_max_requests is not None:
+        sys.exit(_supervise(config, target or DEMO_APP, values))
     try:
         loaded = load_app(
             target or DEMO_APP,

@@ -109,6 +109,7 @@ _HEADERS = "response headers"
 _LOGGING = "logging"
 _WEBSOCKET = "WebSocket"
 _TLS = "TLS"
+_PROCESSES = "processes"
 _PROXY = "behind a proxy"
 
 
@@ -421,6 +422,81 @@ class Config:
         metadata=_about(_TLS, "A new TLS connection must finish its handshake within this time."),
     )
 
+    # --- processes ----------------------------------------------------------------------------
+    workers: int | None = field(
+        default=None,
+        metadata=_about(
+            _PROCESSES,
+            "Serve from this many worker processes under a supervisor (the command only; "
+            "default: ``WEB_CONCURRENCY`` if set, else one process and no supervisor).",
+        ),
+    )
+    reload: bool = field(
+        default=False,
+        metadata=_about(
+            _PROCESSES,
+            "Restart the server when a watched file changes (development; the ``reload`` extra).",
+        ),
+    )
+    reload_dir: tuple[str, ...] = field(
+        default=(),
+        metadata=_about(
+            _PROCESSES,
+            "Directories ``reload`` watches (default: the current directory and ``--app- dir``).",
+        ),
+    )
+    reload_include: tuple[str, ...] = field(
+        default=(),
+        metadata=_about(
+            _PROCESSES,
+            "Glob patterns of files whose change reloads (default: ``*.py``).",
+        ),
+    )
+    reload_exclude: tuple[str, ...] = field(
+        default=(),
+        metadata=_about(
+            _PROCESSES,
+            "Glob patterns of files never watched (default: hidden files, ``*.pyc``, ``*~``).",
+        ),
+    )
+    reload_delay: float | None = field(
+        default=0.25,
+        metadata=_about(
+            _PROCESSES,
+            "Seconds to wait for more changes before reloading (a save touches several files).",
+        ),
+    )
+    limit_max_requests: int | None = field(
+        default=None,
+        metadata=_about(
+            _PROCESSES,
+            "A worker is replaced after serving this many requests (the command; ``None``: never).",
+        ),
+    )
+    limit_max_requests_jitter: int = field(
+        default=0,
+        metadata=_about(
+            _PROCESSES,
+            "Adds up to this many requests to each worker's limit, so workers do not all "
+            "restart at once.",
+        ),
+    )
+    timeout_worker_healthcheck: float | None = field(
+        default=5.0,
+        metadata=_about(
+            _PROCESSES,
+            "A worker that sends no heartbeat for this long is killed and replaced.",
+        ),
+    )
+    reuse_port: bool = field(
+        default=False,
+        metadata=_about(
+            _PROCESSES,
+            "Each worker binds its own socket with SO_REUSEPORT (the kernel spreads "
+            "connections) instead of sharing the supervisor's.",
+        ),
+    )
+
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
     # derived, not an option: the parsed forwarded_allow_ips
@@ -458,6 +534,7 @@ class Config:
         object.__setattr__(self, "headers", _check_headers(self.headers))
         _check_trusted_peers(self)
         check_access_log_format(self.access_log_format)
+        _check_processes(self)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> Config:
@@ -567,3 +644,22 @@ _TOKEN_CHARS = frozenset(
 
 def _is_token(text: str) -> bool:
     return all(c in _TOKEN_CHARS for c in text)
+
+
+def _check_processes(config: Config) -> None:
+    if config.workers is not None:
+        _check_count("workers", config.workers, minimum=1)
+    if config.limit_max_requests is not None:
+        _check_count("limit_max_requests", config.limit_max_requests, minimum=1)
+    _check_count("limit_max_requests_jitter", config.limit_max_requests_jitter, minimum=0)
+    for name in ("reload_dir", "reload_include", "reload_exclude"):
+        value = getattr(config, name)
+        if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{name}: give a tuple of strings")
+        object.__setattr__(config, name, tuple(value))
+    if config.reload_delay is not None:
+        object.__setattr__(
+            config, "reload_delay", _check_seconds("reload_delay", config.reload_delay)
+        )
+    if config.reload and config.workers is not None:
+        raise ConfigError("reload: cannot be combined with workers (--reload runs one process)")

@@ -32,6 +32,7 @@ from ._errors import AppLoadError, ConfigError, LifespanFailure, one_line
 from ._logging import configure_logging
 from ._loop_choice import choose_loop
 from ._server._serve import Server, serve
+from ._systemd import Notifier
 from ._types import ASGIApp
 
 logger = logging.getLogger("trio_asgi")
@@ -59,6 +60,8 @@ class _Runner:
         self.server: Server | None = None
         self.stopping_signal: str | None = None
         self.forced = False
+        #: systemd's Type=notify readiness (does nothing without NOTIFY_SOCKET).
+        self.notifier = Notifier.from_environ()
 
     async def main(self) -> None:
         async with anyio.create_task_group() as group:
@@ -67,6 +70,7 @@ class _Runner:
                 # Installed before serving starts, so a signal during startup is handled too.
                 await group.start(self._watch_signals, watcher, group.cancel_scope)
             self.server = await group.start(self._serve, watcher)
+            self.notifier.notify("READY=1", f"STATUS=Serving on {', '.join(self.server.addresses)}")
 
     async def _serve(
         self, watcher: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[Server]
@@ -102,6 +106,7 @@ class _Runner:
                 everything.cancel()
             else:
                 logger.info("Shutting down (signal %s)...", sig.name)
+                self.notifier.notify("STOPPING=1")
                 self.server.shutdown()
         elif sig == signal.SIGINT:
             logger.warning("Second SIGINT: forcing shutdown, cancelling what is still running")

@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from trio_asgi import LifespanFailure, Server, ServerStatistics, serve
+from trio_asgi._server._connection import SHUTDOWN_REQUEST_GRACE
 
 pytestmark = pytest.mark.anyio
 
@@ -148,7 +149,7 @@ async def test_shutdown_finishes_the_request_in_flight_with_connection_close(
     assert app.events == ["request", "response sent"]
 
 
-async def test_shutdown_closes_idle_keep_alive_connections_at_once(server_config, connect):
+async def test_shutdown_closes_idle_keep_alive_connections_after_the_grace(server_config, connect):
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as nursery:
             config = server_config(timeout_keep_alive=60)
@@ -157,7 +158,9 @@ async def test_shutdown_closes_idle_keep_alive_connections_at_once(server_config
             await client.send(GET)
             response = await client.read_response()
             assert response.header(b"connection") is None
-            with anyio.fail_after(1):  # not the keep-alive timeout, not the grace period
+            # The request grace (the client may be sending its next request), not the
+            # keep-alive timeout, not the grace period.
+            with anyio.fail_after(SHUTDOWN_REQUEST_GRACE + 2):
                 server.shutdown()
                 await client.expect_eof()
 
@@ -407,7 +410,8 @@ async def test_shutdown_does_not_wait_for_a_half_received_head(server_config, co
             server = await nursery.start(serve, hello_app, config)
             client = await connect(server)
             await client.send(b"GET / HTTP/1.1\r\nHost: te")
-            with anyio.fail_after(1):  # neither the head timeout nor the grace period
+            # The request grace; neither the head timeout nor the grace period.
+            with anyio.fail_after(SHUTDOWN_REQUEST_GRACE + 2):
                 server.shutdown()
                 raw = await client.read_until_eof()
     # Either closed silently or answered with an error and closed; never served.

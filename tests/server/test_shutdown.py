@@ -28,6 +28,7 @@ from memory_helpers import (
 
 import trio_asgi
 from trio_asgi import Server
+from trio_asgi._server._connection import SHUTDOWN_REQUEST_GRACE
 from trio_asgi._types import Receive, Scope, Send
 from trio_asgi.testing._memory import MemoryListener
 from trio_asgi.testing._virtual_clock import wait_all_tasks_blocked
@@ -69,7 +70,9 @@ class Forever:
 # --- graceful shutdown --------------------------------------------------------------------
 
 
-async def test_shutdown_closes_idle_connections_at_once() -> None:
+async def test_shutdown_closes_idle_connections_after_the_request_grace() -> None:
+    # An idle keep-alive client may be sending its next request as the drain begins:
+    # it gets SHUTDOWN_REQUEST_GRACE (from when it went idle) to deliver it.
     async with running(hello_app, make_config(timeout_keep_alive=60.0)) as srv:
         kept, silent = await srv.connect(), await srv.connect()
         await kept.request()
@@ -78,11 +81,57 @@ async def test_shutdown_closes_idle_connections_at_once() -> None:
         assert srv.stats() == (2, 0, 1)
         t0 = now()
         srv.server.shutdown()
-        assert await srv.wait_stopped() == pytest.approx(t0)
-        assert await kept.expect_closed() == pytest.approx(t0)
-        assert await silent.expect_closed() == pytest.approx(t0)
+        assert await srv.wait_stopped() == pytest.approx(t0 + SHUTDOWN_REQUEST_GRACE)
+        assert await kept.expect_closed() == pytest.approx(t0 + SHUTDOWN_REQUEST_GRACE)
+        assert await silent.expect_closed() == pytest.approx(t0 + SHUTDOWN_REQUEST_GRACE)
         assert srv.stats() == (0, 0, 1)
         srv.server.shutdown()  # idempotent, also after the end
+
+
+async def test_shutdown_closes_long_idle_connections_at_once() -> None:
+    async with running(hello_app, make_config(timeout_keep_alive=60.0)) as srv:
+        kept = await srv.connect()
+        await kept.request()
+        assert (await kept.response()).status == 200
+        await anyio.sleep(SHUTDOWN_REQUEST_GRACE + 5.0)
+        t0 = now()
+        srv.server.shutdown()
+        assert await kept.expect_closed() == pytest.approx(t0)
+        assert await srv.wait_stopped() == pytest.approx(t0)
+
+
+async def test_next_request_during_the_drain_is_answered_with_connection_close() -> None:
+    # What makes a rolling restart lose nothing: the keep-alive request that arrives
+    # as the drain begins is served, and the response tells the client to reconnect.
+    async with running(hello_app, make_config(timeout_keep_alive=60.0)) as srv:
+        kept = await srv.connect()
+        await kept.request()
+        assert not (await kept.response()).closes
+        srv.server.shutdown()
+        await anyio.sleep(SHUTDOWN_REQUEST_GRACE / 2)
+        await kept.request()
+        response = await kept.response()
+        assert response.status == 200
+        assert response.closes
+        assert await kept.read_until_eof() == b""
+        await srv.wait_stopped()
+
+
+async def test_response_started_before_the_drain_closes_with_the_next_one() -> None:
+    # A response that already promised keep-alive when the drain began: closing right
+    # after it would cut the client's next request, so that one gets Connection: close.
+    gate = anyio.Event()
+    async with running(gated_app(gate), make_config(timeout_keep_alive=60.0)) as srv:
+        client = await srv.connect()
+        await client.request()
+        await wait_all_tasks_blocked()
+        srv.server.shutdown()
+        gate.set()
+        assert (await client.response()).status == 200
+        await client.request()
+        response = await client.response()
+        assert (response.status, response.closes) == (200, True)
+        await srv.wait_stopped()
 
 
 async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close() -> None:
@@ -97,7 +146,7 @@ async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close(
         assert srv.stats() == (2, 1, 0)
         t0 = now()
         srv.server.shutdown()
-        assert await idle.expect_closed() == pytest.approx(t0)
+        assert await idle.expect_closed() == pytest.approx(t0 + SHUTDOWN_REQUEST_GRACE)
         await wait_all_tasks_blocked()
         assert srv.stats() == (1, 1, 0)
         assert not srv.stopped.is_set()
@@ -105,7 +154,7 @@ async def test_shutdown_lets_the_request_in_flight_finish_with_connection_close(
         with pytest.raises(trio.BrokenResourceError):
             await srv.listener.connect()  # no longer accepting
 
-        await anyio.sleep(2.0)
+        await anyio.sleep(2.0 - SHUTDOWN_REQUEST_GRACE)
         gate.set()
         response = await busy.response()
         assert (response.status, response.body) == (200, b"done")
@@ -304,10 +353,10 @@ async def test_outer_cancellation_while_an_error_reply_lingers() -> None:
         assert stopped - t0 <= 1.0
 
 
-async def test_shutdown_does_not_wait_for_a_half_sent_request_head() -> None:
-    # A connection that is between requests (here: half a head, nothing for the app
-    # yet) is not a request in flight: shutdown closes it at once, not at the head
-    # deadline or the end of the grace period.
+async def test_shutdown_waits_for_a_half_sent_request_head_only_for_the_grace() -> None:
+    # A connection between requests (here: half a head, nothing for the app yet) is
+    # not a request in flight: it gets the request grace, not the head deadline or
+    # the whole grace period.
     config = make_config(timeout_request_head=8.0, timeout_graceful_shutdown=20.0)
     async with running(hello_app, config) as srv:
         client = await srv.connect()
@@ -315,8 +364,21 @@ async def test_shutdown_does_not_wait_for_a_half_sent_request_head() -> None:
         await wait_all_tasks_blocked()
         t0 = now()
         srv.server.shutdown()
-        assert await srv.wait_stopped() == pytest.approx(t0)
+        assert await srv.wait_stopped() == pytest.approx(t0 + SHUTDOWN_REQUEST_GRACE)
         assert await client.read_until_eof() in (b"",)
+
+
+async def test_a_head_completed_during_the_grace_is_served() -> None:
+    async with running(hello_app, make_config(timeout_request_head=8.0)) as srv:
+        client = await srv.connect()
+        await client.send(b"GET / HTTP/1.1\r\nHo")
+        await wait_all_tasks_blocked()
+        srv.server.shutdown()
+        await wait_all_tasks_blocked()  # the drain has begun
+        await client.send(b"st: x\r\n\r\n")
+        response = await client.response()
+        assert (response.status, response.closes) == (200, True)
+        await srv.wait_stopped()
 
 
 async def test_outer_cancellation_during_the_grace_period() -> None:

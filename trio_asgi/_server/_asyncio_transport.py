@@ -288,6 +288,11 @@ class AsyncioTransport(Transport):
         if self._idle:  # not a read(): that one keeps waiting for its body bytes
             _wake(self._protocol.reader)
 
+    def end_idle_read_by(self, deadline: float) -> None:
+        if self._idle:
+            # Bound to this read's future: a later read is not woken by it.
+            self._loop.call_at(deadline, _wake, self._protocol.reader)
+
     def peer_closed(self) -> bool:
         protocol = self._protocol
         if protocol.buffered:

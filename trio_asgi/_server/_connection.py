@@ -41,9 +41,12 @@ from ._websocket import WebSocketSession
 logger = logging.getLogger("trio_asgi")
 
 DRAIN_TIMEOUT = 1.0
-#: After a response that said keep-alive completes during a graceful shutdown, how long
-#: a request the client already sent gets to arrive before the connection closes.
-LAST_REQUEST_GRACE = 0.1
+#: Once a graceful shutdown begins, how long a connection may still take to deliver its
+#: next request, counted from when it began waiting for it. A keep-alive client may be
+#: sending it right now (it could not know): closing under it would lose it, and a
+#: rolling restart must lose nothing, so it is answered with ``Connection: close``
+#: instead. A connection idle for longer is closed at once.
+SHUTDOWN_REQUEST_GRACE = 1.0
 
 
 def socket_addresses(
@@ -83,8 +86,14 @@ class HTTPConnection:
     def begin_shutdown(self) -> None:
         protocol = self.protocol
         if protocol.fate is Fate.KEEP_ALIVE:
-            # Between requests (half a head is not a request in flight): close at once.
-            protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
+            # Between requests: a request may be on its way (SHUTDOWN_REQUEST_GRACE), to
+            # be answered with Connection: close; a connection idle for longer closes now.
+            waited = anyio.current_time() - self._deadlines.since
+            arriving = waited < SHUTDOWN_REQUEST_GRACE
+            protocol.lifecycle.advance(
+                ConnectionInput.CLOSE_REQUESTED if arriving else ConnectionInput.CLOSE_NOW
+            )
+            # Wake the waiting read: it waits again under the grace deadline, or closes.
             self.transport.cancel_idle_read()
         else:
             # Serving: close after the response (see ConnectionState.RESPONDING_LAST).
@@ -256,6 +265,8 @@ class HTTPConnection:
                     logger.debug("request head timed out (%s)", self.context.client)
                     await self._reject(408)
                     return None
+                if deadlines.woken_for_shutdown(protocol.fate):
+                    continue  # wait again, under the shutdown's grace deadline
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
                 return None
             protocol.receive_data(data)
@@ -304,32 +315,35 @@ class _HeadDeadlines:
     """The deadline of each read while a connection waits for a request head.
 
     The first byte of a connection gets ``timeout_first_byte``, a kept-alive one
-    ``timeout_keep_alive``, a head that has begun ``timeout_request_head``. After a
-    response that said keep-alive but ended during a shutdown, a next request the
-    client may have sent before it could know gets :data:`LAST_REQUEST_GRACE` to
-    arrive whole; otherwise a connection asked to close does not wait at all.
+    ``timeout_keep_alive``, a head that has begun ``timeout_request_head``. Once the
+    connection is asked to close while a next request may be on its way (a shutdown
+    that began while it waited, or a response that said keep-alive but ended during
+    one), that request gets until :data:`SHUTDOWN_REQUEST_GRACE` after the wait began
+    to arrive whole; otherwise a connection asked to close does not wait at all.
     """
 
-    __slots__ = ("_config", "_first", "_head", "_last")
+    __slots__ = ("_config", "_first", "_head", "_last", "since")
 
     def __init__(self, config: Config) -> None:
         self._config = config
         self._first = True
         self._head = math.inf
         self._last = math.inf
+        #: When the connection began waiting for this request head.
+        self.since = -math.inf
 
     def reset(self, *, first: bool) -> None:
         """Start on the next request head (one object per connection: nothing allocated)."""
         self._first = first
         self._head = math.inf
         self._last = math.inf
+        self.since = anyio.current_time()
 
     def next(self, fate: Fate, *, buffered: bool) -> float | None:
         """The deadline of the next read, or None to close now."""
         config = self._config
         if fate is Fate.FINISH_ARRIVING:
-            if self._last == math.inf:
-                self._last = anyio.current_time() + LAST_REQUEST_GRACE
+            self._last = self.since + SHUTDOWN_REQUEST_GRACE
             return min(self._last, self._head_deadline()) if buffered else self._last
         if fate is not Fate.KEEP_ALIVE:
             return None
@@ -347,6 +361,10 @@ class _HeadDeadlines:
     def head_timed_out(self, fate: Fate, *, buffered: bool) -> bool:
         """A read came back empty because a begun head took too long (not a shutdown)."""
         return buffered and fate is Fate.KEEP_ALIVE
+
+    def woken_for_shutdown(self, fate: Fate) -> bool:
+        """A read came back empty because a shutdown began: wait again, under the grace."""
+        return fate is Fate.FINISH_ARRIVING and self._last == math.inf
 
 
 def _as_forwarded(own: CycleContext, client: Client, scheme: str) -> CycleContext:

@@ -66,6 +66,11 @@ class Transport:
         if self.idle_scope is not None:
             self.idle_scope.cancel()
 
+    def end_idle_read_by(self, deadline: float) -> None:
+        """Bring a waiting :meth:`read_idle`'s deadline forward to ``deadline`` (shutdown)."""
+        if self.idle_scope is not None:
+            self.idle_scope.deadline = min(self.idle_scope.deadline, deadline)
+
     async def read(self, deadline: float = math.inf) -> bytes:
         """Up to READ_SIZE bytes; ``b""`` once the client closed or the connection broke.
 

@@ -1,0 +1,1 @@
+"""The ``--workers`` supervisor, its worker processes and ``--reload``."""
