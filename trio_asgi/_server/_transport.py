@@ -241,11 +241,13 @@ class Transport(Protocol):
 class AnyioTransport:
     """:class:`Transport` over any anyio byte stream: the generic path."""
 
-    __slots__ = ("_ahead", "_broken", "idle_scope", "stream")
+    __slots__ = ("_ahead", "_at_end", "_broken", "idle_scope", "stream")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self._broken = False
+        #: A read returned the end (EOF or reset), or we closed: the peer is gone.
+        self._at_end = False
         #: Bytes :meth:`wait_peer_closed` read ahead, for the next read.
         self._ahead = b""
         #: The scope of a :meth:`read_idle` that is waiting, for :meth:`cancel_idle_read`.
@@ -289,6 +291,7 @@ class AnyioTransport:
                 with anyio.CancelScope(deadline=deadline) as scope:
                     return await self.stream.receive(READ_SIZE)
         except ClientDisconnected:
+            self._at_end = True
             return b""
         assert scope.cancelled_caught
         raise ReadTimeout
@@ -341,9 +344,16 @@ class AnyioTransport:
             pass
 
     def peer_closed(self) -> bool:
+        if self._at_end:
+            return True
         if self._ahead:
             return False
-        sock: object = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        try:
+            sock: object = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        except AttributeError:
+            # anyio's stream on uvloop once the loop closed the connection (reset, or
+            # our close): uvloop no longer has a socket to hand out.
+            return True
         if sock is None:
             return False
         if isinstance(sock, socket.socket):
@@ -371,7 +381,7 @@ class AnyioTransport:
         await anyio.sleep_forever()
 
     async def close(self) -> None:
-        self._broken = True
+        self._broken = self._at_end = True
         if getattr(self.stream, "is_tls", False):
             # Closing TLS sends close_notify, which waits on a peer that does not read.
             await anyio.aclose_forcefully(self.stream)
