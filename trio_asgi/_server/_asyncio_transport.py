@@ -284,6 +284,11 @@ class AsyncioTransport:
             protocol.reader = None
             if timer is not None:
                 timer.cancel()
+        return self._after_wait()
+
+    def _after_wait(self) -> bytes | None:
+        """What a wait that ended brought: bytes, ``b""`` (EOF or loss), or None (deadline)."""
+        protocol = self._protocol
         if protocol.buffered:
             return protocol.take()
         if protocol.eof or protocol.lost:
@@ -311,11 +316,23 @@ class AsyncioTransport:
             return data
         if protocol.eof or protocol.lost:
             return b""
+        # The wait repeats _wait_readable on purpose: one coroutine frame less (256
+        # bytes) for every idle connection to keep.
+        self._unyielded = 0
+        if protocol.reader is not None:
+            raise anyio.BusyResourceError("reading from")
+        loop = asyncio.get_running_loop()
+        waiter = protocol.reader = loop.create_future()
+        timer = None if deadline == math.inf else loop.call_at(deadline, _wake, waiter)
         self._idle = True
         try:
-            return await self._wait_readable(deadline)
+            await waiter
         finally:
             self._idle = False
+            protocol.reader = None
+            if timer is not None:
+                timer.cancel()
+        return self._after_wait()
 
     def cancel_idle_read(self) -> None:
         if self._idle:  # not a read(): that one keeps waiting for its body bytes
