@@ -46,10 +46,12 @@ import anyio.lowlevel
 
 from .._errors import ClientDisconnected
 from ._transport import (
+    GONE_ERRORS,
     READ_SIZE,
     WRITE_SLICE,
     YIELD_EVERY,
     ReadTimeout,
+    client_gone,
     map_transport_errors,
     peek_closed,
     stalled,
@@ -364,7 +366,7 @@ class AsyncioTransport:
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self._broken or self._protocol.lost:
             self._broken = True
-            raise ClientDisconnected("the client is gone")
+            raise client_gone()
         if len(data) >= 2 * WRITE_SLICE:
             await self._write_slices(data, timeout)
             return
@@ -379,15 +381,14 @@ class AsyncioTransport:
         """``transport.write(data)``; the loop sends at once what the kernel takes."""
         transport = self.loop_transport
         try:
-            with map_transport_errors():  # RuntimeError: closed (after our write_eof, say)
-                transport.write(data)
-        except ClientDisconnected:
-            self._broken = True
-            raise
+            transport.write(data)
+        except GONE_ERRORS as exc:  # the error map's classes, without a `with` per call
+            self._broken = True  # RuntimeError: closed (after our write_eof, say)
+            raise client_gone() from exc
         if transport.is_closing() and not self._protocol.write_paused:
             # The send failed: the transport dropped the data and is closing.
             self._broken = True
-            raise ClientDisconnected("the client is gone")
+            raise client_gone()
 
     async def _write_slices(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         """Write a large ``data`` one WRITE_SLICE at a time, each drained within ``timeout``.
@@ -432,7 +433,7 @@ class AsyncioTransport:
                     protocol.drainer = None
         if protocol.lost or self.loop_transport.is_closing():
             self._broken = True
-            raise ClientDisconnected("the client is gone")
+            raise client_gone()
         if scope.cancelled_caught:
             self._broken = True
             raise stalled(timeout)

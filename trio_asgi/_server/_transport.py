@@ -81,7 +81,7 @@ class _TransportErrorMap:
     ) -> None:
         if exc is None or isinstance(exc, _UNMAPPED) or not isinstance(exc, GONE_ERRORS):
             return
-        raise ClientDisconnected("the client is gone") from exc
+        raise client_gone() from exc
 
 
 _ERROR_MAP = _TransportErrorMap()
@@ -94,8 +94,20 @@ def map_transport_errors() -> _TransportErrorMap:
     (with the original as ``__cause__``); ``BlockingIOError`` and ``InterruptedError``
     pass (they mean "try again"), as do cancellation and everything else. A read turns
     the ClientDisconnected into ``b""``; a write marks its transport broken and raises it.
+    The fast paths' per-request syscalls catch :data:`GONE_ERRORS` with ``except`` and
+    raise :func:`client_gone` themselves: the same mapping, without a ``with`` per call.
     """
     return _ERROR_MAP
+
+
+def client_gone() -> ClientDisconnected:
+    """The error for an operation on a connection whose peer is gone.
+
+    Raised ``from`` the transport error by :func:`map_transport_errors`, and by the fast
+    paths' non-blocking syscalls, which catch :data:`GONE_ERRORS` with ``except``
+    instead (free until something is raised, where a ``with`` per call is not).
+    """
+    return ClientDisconnected("the client is gone")
 
 
 def stalled(timeout: float | None) -> ClientDisconnected:
@@ -139,9 +151,10 @@ class Transport(Protocol):
     Writing:
         :meth:`write` returns once all of ``data`` is handed to the kernel. Its
         ``timeout`` bounds progress, not the whole write: the deadline is ``timeout``
-        after the write starts and moves to ``timeout`` after each further
-        :data:`WRITE_SLICE` bytes the kernel took, so a slow but steady reader of a big
-        body is served while one that stopped reading is cut off. Where an implementation
+        after the write starts, and moves to ``timeout`` later each time the kernel has
+        taken another slice (:data:`WRITE_SLICE` bytes; the trio fast path counts them
+        as they go, the others per slice handed over), so a slow but steady reader of a
+        big body is served while one that stopped reading is cut off. Where an implementation
         hands bytes to a buffer of its own first (asyncio's transport, anyio's
         ``send()``), it hands over one slice at a time, a tail shorter than a slice going
         with the slice before it: at most ``2 * WRITE_SLICE - 1`` bytes wait in user
@@ -298,7 +311,7 @@ class AnyioTransport:
 
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self._broken:
-            raise ClientDisconnected("the client is gone")
+            raise client_gone()
         try:
             with map_transport_errors():
                 if len(data) >= 2 * WRITE_SLICE:

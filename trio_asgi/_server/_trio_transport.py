@@ -31,10 +31,12 @@ import trio
 
 from .._errors import ClientDisconnected
 from ._transport import (
+    GONE_ERRORS,
     READ_SIZE,
     WRITE_SLICE,
     YIELD_EVERY,
     ReadTimeout,
+    client_gone,
     map_transport_errors,
     peek,
     peek_closed,
@@ -103,12 +105,11 @@ class TrioSocketTransport:
     def _recv_now(self) -> bytes | None:
         """What the kernel has for us now (``b""``: gone); None if nothing yet."""
         try:
-            with map_transport_errors():
-                data = self._sock.recv(READ_SIZE)
+            data = self._sock.recv(READ_SIZE)
         except BlockingIOError:
             self._speculate = False
             return None
-        except ClientDisconnected:
+        except GONE_ERRORS:  # the error map's classes, caught without a `with` per call
             return b""
         # A short read took all there was: the peer (an HTTP client waiting for our
         # answer, a WebSocket client waiting for an echo) has most likely sent nothing
@@ -116,21 +117,15 @@ class TrioSocketTransport:
         self._speculate = len(data) == READ_SIZE
         return data
 
-    async def _wait_readable(self) -> bool:
-        """Wait until the socket is readable; False if it was closed under us."""
-        try:
-            await trio.lowlevel.wait_readable(self._sock)
-        except trio.ClosedResourceError:
-            return False
-        return True
-
     async def _recv_when_ready(self) -> bytes:
         self._unyielded = 0
         data = await self._late_poll()
         if data is not None:
             return data
         while True:
-            if not await self._wait_readable():
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
                 return b""
             data = self._recv_now()
             if data is not None:
@@ -183,15 +178,14 @@ class TrioSocketTransport:
 
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self._broken:
-            raise ClientDisconnected("the client is gone")
+            raise client_gone()
         try:
-            with map_transport_errors():
-                sent = self._sock.send(data)
+            sent = self._sock.send(data)
         except BlockingIOError:
             sent = 0
-        except ClientDisconnected:
+        except GONE_ERRORS as exc:  # the error map's classes, without a `with` per call
             self._broken = True
-            raise
+            raise client_gone() from exc
         if sent == len(data):
             await self._completed_at_once()
             return
@@ -239,8 +233,10 @@ class TrioSocketTransport:
         # Readable means bytes, FIN or RST: peek tells the last two apart from the first.
         # Bytes that are not the end hide whether it follows: then wait forever.
         while True:
-            if not await self._wait_readable():
-                return
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
+                return  # closed under us: nobody is there any more
             waiting = peek(self._sock)
             if waiting == b"":
                 return
