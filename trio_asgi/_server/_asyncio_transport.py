@@ -46,13 +46,12 @@ import anyio.lowlevel
 
 from .._errors import ClientDisconnected
 from ._transport import (
-    GONE_ERRORS,
+    LOOP_WRITE_GONE_ERRORS,
     READ_SIZE,
     WRITE_SLICE,
     YIELD_EVERY,
     ReadTimeout,
     client_gone,
-    map_transport_errors,
     peek_closed,
     stalled,
 )
@@ -382,8 +381,8 @@ class AsyncioTransport:
         transport = self.loop_transport
         try:
             transport.write(data)
-        except GONE_ERRORS as exc:  # the error map's classes, without a `with` per call
-            self._broken = True  # RuntimeError: closed (after our write_eof, say)
+        except LOOP_WRITE_GONE_ERRORS as exc:  # the error map's, without a `with` per call
+            self._broken = True
             raise client_gone() from exc
         if transport.is_closing() and not self._protocol.write_paused:
             # The send failed: the transport dropped the data and is closing.
@@ -446,8 +445,10 @@ class AsyncioTransport:
 
     def send_eof(self) -> None:
         """Half-close our side: the peer reads EOF after what we wrote."""
-        with map_transport_errors():
+        try:
             self.loop_transport.write_eof()
+        except LOOP_WRITE_GONE_ERRORS as exc:
+            raise client_gone() from exc
 
     async def close(self) -> None:
         self._broken = True

@@ -39,17 +39,20 @@ CLOCK_RESOLUTION = 0.001
 PEEK_FLAGS = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
 
 #: What a transport's stream or socket raises when the peer is gone or the connection
-#: was closed under us. OSError covers resets, broken pipes and closed descriptors;
-#: RuntimeError is what asyncio's transports raise for a write after they closed.
+#: was closed under us. OSError covers resets, broken pipes and closed descriptors.
 GONE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
-    RuntimeError,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
     anyio.EndOfStream,
     trio.BrokenResourceError,
     trio.ClosedResourceError,
 )
+
+#: The same for a write to an event-loop transport: asyncio's and uvloop's raise
+#: RuntimeError for one that is closed or half-closed (kept out of GONE_ERRORS, where it
+#: would hide bugs behind "the client is gone").
+LOOP_WRITE_GONE_ERRORS: tuple[type[BaseException], ...] = (*GONE_ERRORS, RuntimeError)
 
 #: OSErrors that mean "not now", never "gone": the fast paths catch them at the syscall.
 _RETRY_ERRORS = (BlockingIOError, InterruptedError)
@@ -64,8 +67,7 @@ class ReadTimeout(Exception):
 class _TransportErrorMap:
     """The one boundary where transport errors become :class:`~trio_asgi.ClientDisconnected`.
 
-    A single instance serves every ``with``: entering and leaving it allocates nothing,
-    which matters on the fast paths, where it wraps every operation that can fail.
+    A single instance serves every ``with``: entering and leaving it allocates nothing.
     """
 
     __slots__ = ()
