@@ -34,6 +34,40 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "report", "--fail-under=95")
 
 
+#: The modules about the fast paths themselves: they check that the fast path is taken.
+FAST_PATH_MODULES = (
+    "tests/server/test_trio_fast_path.py",
+    "tests/server/test_asyncio_transport.py",
+)
+
+
+@nox.session(python=PYTHON)
+def tests_generic(session: nox.Session) -> None:
+    """The test suite with the fast paths off (``TRIO_ASGI_FAST_PATH=0``): anyio's streams only.
+
+    Every connection then goes through the generic transport, on trio and asyncio. The
+    fast paths' own modules are left out; the transport contract test still runs all
+    transports. Arguments after ``--`` go to pytest.
+    """
+    session.install("-e", ".[test]")
+    ignored = [f"--ignore={module}" for module in FAST_PATH_MODULES]
+    session.run(
+        "python", "-m", "pytest", *ignored, *session.posargs, env={"TRIO_ASGI_FAST_PATH": "0"}
+    )
+
+
+@nox.session(python=PYTHON)
+def tests_uvloop(session: nox.Session) -> None:
+    """The server tests with uvloop as their asyncio loop (``TRIO_ASGI_TEST_UVLOOP=1``).
+
+    The real-socket tests run on trio and on uvloop (instead of the standard asyncio
+    loop); virtual-time tests keep their own loop. Arguments after ``--`` go to pytest.
+    """
+    session.install("-e", ".[test]")
+    args = session.posargs or ["tests/server"]
+    session.run("python", "-m", "pytest", *args, env={"TRIO_ASGI_TEST_UVLOOP": "1"})
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: lint rules and formatting (check only; run ``ruff format`` to fix)."""

@@ -6,7 +6,9 @@ API only. The in-memory modules (``test_deadlines``, ``test_shutdown``,
 ``test_lifespan``, ``test_limits``, ``test_backpressure``, ``test_ws_memory``) run on
 both too, in virtual time: they use the ``virtual_clock`` fixture, which makes
 ``anyio_backend`` run trio under ``MockClock(autojump_threshold=0)`` and asyncio in a
-:class:`~trio_asgi.testing._virtual_clock.VirtualClockEventLoop`.
+:class:`~trio_asgi.testing._virtual_clock.VirtualClockEventLoop`. With
+``TRIO_ASGI_TEST_UVLOOP=1`` in the environment (``nox -s tests_uvloop``), the real-socket
+tests' asyncio runs use uvloop instead of the standard loop (its event loop policy).
 
 * ``run_server(app, **options)``: an async context manager that starts
   :func:`trio_asgi.serve` on port 0 in a task group, yields the :class:`~trio_asgi.Server`,
@@ -24,6 +26,8 @@ Test bodies wrap themselves in ``anyio.fail_after``: a hang fails instead of blo
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +43,11 @@ from trio.testing import MockClock
 
 from trio_asgi import Config, Server, serve
 from trio_asgi.testing._virtual_clock import VirtualClockEventLoop
+
+if os.environ.get("TRIO_ASGI_TEST_UVLOOP") == "1":
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 #: Defaults for test servers: fast shutdown, and no lifespan unless a test asks for it.
 TEST_DEFAULTS: dict[str, Any] = {

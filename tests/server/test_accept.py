@@ -14,12 +14,22 @@ import logging
 import socket
 import struct
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import pytest
+import trio
+import trio.testing
+from anyio.abc import SocketAttribute
 
+from trio_asgi import serve
 from trio_asgi._server._accept import ACCEPT_BATCH, SocketAcceptor, open_accepted
+from trio_asgi._server._connection import socket_addresses
+from trio_asgi._server._listeners import CapacityLog
+from trio_asgi._server._trio_streams import TrioByteStream
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +167,90 @@ async def _read_all(sock: socket.socket) -> bytes:
         if not chunk:
             return data
         data += chunk
+
+
+def test_a_trio_stream_without_addresses_reports_none_never_invented_ones() -> None:
+    # An in-memory trio stream has no addresses: the scope's client and server are then
+    # None (ASGI allows it), not a made-up 127.0.0.1:50000 that looks like a real peer.
+    left, right = trio.testing.memory_stream_pair()
+    stream = TrioByteStream(right)
+    assert stream.extra(SocketAttribute.remote_address, None) is None
+    assert stream.extra(SocketAttribute.local_address, None) is None
+    assert stream.extra(SocketAttribute.family, None) is None
+    assert socket_addresses(stream) == (None, None)
+    # Addresses that are known are reported, each on its own.
+    known = TrioByteStream(left, remote_address=("10.0.0.7", 4242))
+    assert socket_addresses(known) == (("10.0.0.7", 4242), None)
+    assert known.extra(SocketAttribute.remote_port) == 4242
+    assert known.extra(SocketAttribute.family) == socket.AF_INET
+    unix = TrioByteStream(left, local_address="/run/app.sock")
+    assert socket_addresses(unix) == (None, ("/run/app.sock", None))
+
+
+class _OutOfDescriptors:
+    """A listener whose accept() fails with EMFILE until ``until`` (virtual time)."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.failures = 0
+
+    async def accept(self) -> anyio.abc.ByteStream:
+        await anyio.lowlevel.checkpoint()
+        if anyio.current_time() < self.until:
+            self.failures += 1
+            raise anyio.BrokenResourceError from OSError(errno.EMFILE, "Too many open files")
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    async def aclose(self) -> None:
+        pass
+
+    def extra(self, attribute: object, default: object = None) -> object:
+        return ("127.0.0.1", 1)
+
+
+async def test_running_out_of_descriptors_logs_once_then_once_a_minute(
+    virtual_clock: None, server_config: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Retried every 100 ms for ten minutes: 6,000 failures, and 1 + 10 lines, not 6,000.
+    listener = _OutOfDescriptors(until=anyio.current_time() + 600)
+    caplog.set_level(logging.ERROR, "trio_asgi")
+    async with anyio.create_task_group() as group:
+        server = await group.start(partial(serve, listeners=[listener]), _app, server_config())
+        await anyio.sleep(610)
+        server.shutdown()
+    lines = [r.getMessage() for r in caplog.records if "accept()" in r.getMessage()]
+    assert listener.failures >= 5000
+    assert lines[0] == "accept() failed ([Errno 24] Too many open files); retrying in 0.1s"
+    assert 9 <= len(lines) - 1 <= 10
+    assert all(line.startswith("accept() still failing ([Errno 24]") for line in lines[1:])
+    assert "failure(s) in the last 60s" in lines[1]
+
+
+def test_the_capacity_log_summarises_and_says_when_it_is_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    log = CapacityLog(lambda: now[0], interval=60)
+    caplog.set_level(logging.WARNING, "trio_asgi")
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    for tick in range(1300):  # 130 s of failures every 100 ms
+        now[0] = tick / 10
+        log.failed(emfile, 0.1)
+    log.succeeded()
+    log.succeeded()  # nothing was failing: nothing to say
+    now[0] = 1000.0
+    log.failed(emfile, 0.1)  # a new run starts with a first line of its own
+    assert [r.getMessage() for r in caplog.records] == [
+        "accept() failed ([Errno 24] Too many open files); retrying in 0.1s",
+        "accept() still failing ([Errno 24] Too many open files): 600 more failure(s) in the"
+        " last 60s, 601 in all over 60s; retrying every 0.1s",
+        "accept() still failing ([Errno 24] Too many open files): 600 more failure(s) in the"
+        " last 60s, 1201 in all over 120s; retrying every 0.1s",
+        "accept() works again after 1300 failure(s) over 130s",
+        "accept() failed ([Errno 24] Too many open files); retrying in 0.1s",
+    ]
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - never called
+    raise AssertionError

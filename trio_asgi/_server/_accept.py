@@ -27,6 +27,9 @@ from typing import Protocol, TypeAlias
 import anyio
 import anyio.abc
 
+from . import _fast_paths
+from ._asyncio_transport import open_asyncio_stream
+
 #: What an accept loop hands a connection task: a ready stream, or a socket we
 #: accepted ourselves that the task wraps (so the accept loop never waits on it).
 Accepted: TypeAlias = anyio.abc.ByteStream | socket.socket
@@ -131,6 +134,8 @@ async def open_accepted(accepted: Accepted) -> anyio.abc.ByteStream | None:
     Owns ``accepted``: if wrapping fails or is cancelled, the socket is closed.
     Returns ``None`` for a client that is already gone (it reset the connection
     between our accept() and now): nothing to serve and nothing worth a log line.
+    A TCP socket under asyncio or uvloop gets the asyncio fast path's own stream
+    (unless ``TRIO_ASGI_FAST_PATH=0``), anything else anyio's.
     """
     if not isinstance(accepted, socket.socket):
         return accepted
@@ -139,6 +144,8 @@ async def open_accepted(accepted: Accepted) -> anyio.abc.ByteStream | None:
             return await anyio.abc.UNIXSocketStream.from_socket(accepted)
         # Responses are written whole; waiting for more to coalesce only adds latency.
         accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _fast_paths.ENABLED and not _fast_paths.running_on_trio():
+            return await open_asyncio_stream(accepted)
         return await anyio.abc.SocketStream.from_socket(accepted)
     except (OSError, ValueError):
         # anyio raises ValueError for a socket that is no longer connected.

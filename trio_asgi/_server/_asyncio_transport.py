@@ -4,9 +4,10 @@ Under asyncio, anyio's TCP socket stream is an ``asyncio.Transport`` with a smal
 protocol behind it, and its stream methods pay per call for generality we do not
 need: ``receive()`` resumes reading before every wait and pauses it after (two
 ``epoll_ctl`` syscalls per request on the selector loop), ``send()`` always
-checkpoints and waits on an event. :class:`AsyncioTransport` keeps
-:class:`~trio_asgi._server._transport.Transport`'s contract exactly and puts its
-own :class:`_ConnectionProtocol` behind the same event-loop transport:
+checkpoints and waits on an event. So for a socket the server accepted itself,
+:func:`open_asyncio_stream` asks the loop for a transport with our own
+:class:`_ConnectionProtocol` behind it (``loop.connect_accepted_socket``, public API),
+and :class:`AsyncioTransport` implements :class:`~._transport.Transport` on the two:
 
 - reading stays on while fewer than :data:`READ_LIMIT` bytes wait in our buffer and
   is paused above it, so a client that pipelines without end makes us hold at most
@@ -18,68 +19,49 @@ own :class:`_ConnectionProtocol` behind the same event-loop transport:
   :data:`~._transport.WRITE_SLICE` pieces (a shorter tail joins the last one), each
   of which must drain within the write timeout, so the transport never buffers
   more than two slices;
-- EOF and ``connection_lost`` become ``b""`` for a read and
-  :class:`~trio_asgi.ClientDisconnected` for a write;
+- EOF and ``connection_lost`` become ``b""`` for a read, :class:`~trio_asgi.ClientDisconnected`
+  for a write, and the end of :meth:`AsyncioTransport.wait_peer_closed`;
 - an operation that completes at once does not go through the scheduler; every
-  :data:`YIELD_EVERY`-th one still checkpoints, as on the trio fast path.
+  :data:`~._transport.YIELD_EVERY`-th one still checkpoints, as on the trio fast path.
 
-Deadlines are anyio cancel scopes, as everywhere else; a waiting read or drain is
-one future that the protocol completes.
-
-How we reach the transport: anyio does not expose a stream's event-loop transport,
-only its socket, and the transport owns that socket (it is registered with the
-loop; nobody else may read it). So we take the transport from anyio's stream
-(``SocketStream._transport``, a private attribute stable across anyio 3 and 4) and
-hand it our protocol through the public ``set_protocol()``, moving over whatever
-anyio's protocol had already buffered. This is the one private access, and
-:func:`asyncio_transport_for` checks every assumption it makes (the stream's
-class, the transport's methods, the protocol found through the public
-``get_protocol()``); when one does not hold, the connection falls back to the
-generic :class:`~._transport.Transport`, and ``test_asyncio_transport.py`` asserts
-that the fast path is really taken on both loops, so an anyio change that breaks
-it fails a test instead of silently costing speed. Unix sockets on asyncio are
-plain sockets in anyio (no event-loop transport) and stay on the generic path.
+A waiting read is one future that the protocol completes, its deadline a timer of the
+loop that completes the same future. The rest of the server sees an anyio byte stream,
+:class:`AsyncioSocketStream`, for the connection's addresses; ``open_transport`` takes
+the transport out of it. Per idle connection this is a transport, a protocol, a stream
+adapter and no event or deque: anyio's stream and protocol cost 3 KiB more.
+Unix sockets on asyncio stay on anyio's stream and the generic transport.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
-from typing import Any, Protocol
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
+from .._errors import ClientDisconnected
+from ._transport import (
+    LOOP_WRITE_GONE_ERRORS,
+    READ_SIZE,
+    WRITE_SLICE,
+    YIELD_EVERY,
+    ReadTimeout,
+    client_gone,
+    peek_closed,
+    stalled,
+)
 
 #: Reading is paused while at least this many received bytes wait for :meth:`read`.
 READ_LIMIT = READ_SIZE
-#: At most this many operations in a row complete without a checkpoint.
-YIELD_EVERY = 16
-
-
-class _LoopTransport(Protocol):
-    """What we use of an event-loop transport (asyncio's and uvloop's both have it)."""
-
-    def write(self, data: bytes | memoryview, /) -> None: ...
-    def write_eof(self) -> None: ...
-    def is_closing(self) -> bool: ...
-    def is_reading(self) -> bool: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-    def set_write_buffer_limits(self, high: int | None = ..., low: int | None = ...) -> None: ...
-    def set_protocol(self, protocol: asyncio.BaseProtocol, /) -> None: ...
-    def get_protocol(self) -> asyncio.BaseProtocol: ...
-
-
-_TRANSPORT_METHODS = tuple(name for name in _LoopTransport.__dict__ if not name.startswith("_"))
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
-    """Complete a waiting read's or drain's future (if it still waits)."""
+    """Complete a waiting read's, drain's or close watch's future (if it still waits)."""
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
 
@@ -95,12 +77,16 @@ class _ConnectionProtocol(asyncio.Protocol):
         "lost",
         "reader",
         "transport",
+        "watcher",
         "write_paused",
     )
 
-    def __init__(self, transport: _LoopTransport) -> None:
-        self.transport = transport
-        self.chunks: deque[bytes] = deque()
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        #: What the loop read and :meth:`take` did not hand on yet. A list, not a deque:
+        #: it holds a few chunks at most (READ_LIMIT bounds it), and an empty deque
+        #: costs 600 bytes per idle connection where an empty list costs 56.
+        self.chunks: list[bytes] = []
         #: Bytes in ``chunks`` not read yet.
         self.buffered = 0
         #: The client sent FIN: nothing more will arrive.
@@ -109,9 +95,16 @@ class _ConnectionProtocol(asyncio.Protocol):
         self.lost = False
         #: Bytes stayed in the transport's buffer (the kernel did not take them yet).
         self.write_paused = False
-        #: The future a waiting read or drain awaits (one of each at most).
+        #: The futures a waiting read, drain or wait_peer_closed awaits (one of each).
         self.reader: asyncio.Future[None] | None = None
         self.drainer: asyncio.Future[None] | None = None
+        self.watcher: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        # Zero limits: paused exactly while anything waits in user space, which the
+        # drain in AsyncioTransport.write depends on.
+        self.transport.set_write_buffer_limits(0, 0)
 
     def take(self) -> bytes:
         """Buffered bytes (there must be some); resumes reading below the limit.
@@ -122,14 +115,15 @@ class _ConnectionProtocol(asyncio.Protocol):
         reads are joined up to READ_SIZE.
         """
         chunks = self.chunks
-        data = chunks.popleft()
+        data = chunks.pop(0)
         if len(data) < READ_SIZE:
             # Pipelined input that arrived in several pieces: up to READ_SIZE of it.
             while chunks and len(data) + len(chunks[0]) <= READ_SIZE:
-                data += chunks.popleft()
+                data += chunks.pop(0)
         before = self.buffered
         self.buffered = before - len(data)
         if before >= READ_LIMIT > self.buffered and not (self.eof or self.lost):
+            assert self.transport is not None
             self.transport.resume_reading()
         return data
 
@@ -138,18 +132,21 @@ class _ConnectionProtocol(asyncio.Protocol):
         before = self.buffered
         self.buffered = before + len(data)
         if before < READ_LIMIT <= self.buffered:
+            assert self.transport is not None
             self.transport.pause_reading()  # the bound: the kernel holds the rest
         _wake(self.reader)
 
     def eof_received(self) -> bool:
         self.eof = True
         _wake(self.reader)
+        _wake(self.watcher)
         return True  # keep the transport open: the response may still be written
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         _wake(self.reader)
         _wake(self.drainer)
+        _wake(self.watcher)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -159,67 +156,104 @@ class _ConnectionProtocol(asyncio.Protocol):
         _wake(self.drainer)
 
 
-def asyncio_transport_for(stream: anyio.abc.ByteStream) -> AsyncioTransport | None:
-    """An :class:`AsyncioTransport` for anyio's asyncio TCP stream; None if it cannot apply.
+async def open_asyncio_stream(sock: socket.socket) -> AsyncioSocketStream:
+    """The stream of a TCP socket we accepted, with :class:`AsyncioTransport` inside.
 
-    Bytes anyio already received are handed over. From then on only the returned
-    transport reads and writes: the stream's own ``send``/``receive`` no longer see
-    the connection's bytes (closing through the stream still works).
+    Raises:
+        OSError: the loop could not take the socket (the client is gone already).
     """
-    kind = type(stream)
-    if kind.__name__ != "SocketStream" or kind.__module__ != "anyio._backends._asyncio":
-        return None
-    transport: Any = getattr(stream, "_transport", None)
-    if not all(callable(getattr(transport, name, None)) for name in _TRANSPORT_METHODS):
-        return None
-    if transport.is_closing():
-        return None  # already gone: anyio's stream reports that as well as we would
-    anyio_protocol = transport.get_protocol()
-    queue = getattr(anyio_protocol, "read_queue", None)
-    if not isinstance(queue, deque):
-        return None
-    protocol = _ConnectionProtocol(transport)
-    # What anyio's protocol already received (the loop reads from the moment of accept).
-    for chunk in queue:
-        protocol.chunks.append(chunk)
-        protocol.buffered += len(chunk)
-    queue.clear()
-    protocol.eof = bool(getattr(anyio_protocol, "is_at_eof", False))
-    protocol.write_paused = transport.get_write_buffer_size() > 0
-    transport.set_protocol(protocol)
-    # Zero limits: paused exactly while anything waits in user space (anyio sets the
-    # same, but our drain logic depends on it).
-    transport.set_write_buffer_limits(0, 0)
-    if protocol.buffered >= READ_LIMIT:
-        transport.pause_reading()
-    elif not protocol.eof and not transport.is_reading():
-        transport.resume_reading()  # anyio pauses reading between its receive() calls
-    return AsyncioTransport(stream, transport, protocol)
+    sock.getpeername()  # OSError if the client is gone already (reset since accept)
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_accepted_socket(_ConnectionProtocol, sock)
+    return AsyncioSocketStream(AsyncioTransport(transport, protocol, sock))
 
 
-class AsyncioTransport(Transport):
-    """:class:`Transport` over anyio's TCP socket stream on asyncio or uvloop."""
+class AsyncioSocketStream(anyio.abc.ByteStream):
+    """The anyio face of an :class:`AsyncioTransport`, for what asks for a stream.
 
-    __slots__ = ("_idle", "_loop", "_protocol", "_transport", "_unyielded")
+    The server reads the connection's addresses from it (``extra()``) and closes it
+    should its handler fail; the bytes go through :attr:`transport` (``receive`` and
+    ``send`` work too, as any anyio stream's, for completeness).
+    """
+
+    def __init__(self, transport: AsyncioTransport) -> None:
+        self.transport = transport
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data = await self.transport.read()
+        if not data:
+            raise anyio.EndOfStream
+        if len(data) > max_bytes:
+            self.transport.unread(data[max_bytes:])
+            data = data[:max_bytes]
+        return data
+
+    async def send(self, item: bytes) -> None:
+        try:
+            await self.transport.write(item, None)
+        except ClientDisconnected as exc:
+            raise anyio.BrokenResourceError from exc
+
+    async def send_eof(self) -> None:
+        self.transport.send_eof()
+
+    async def aclose(self) -> None:
+        await self.transport.close()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        attrs = anyio.abc.SocketAttribute
+        info = self.transport.loop_transport.get_extra_info
+        return {
+            attrs.family: lambda: info("socket").family,
+            attrs.local_address: lambda: info("sockname")[:2],
+            attrs.local_port: lambda: info("sockname")[1],
+            attrs.raw_socket: lambda: info("socket"),
+            attrs.remote_address: lambda: info("peername")[:2],
+            attrs.remote_port: lambda: info("peername")[1],
+        }
+
+
+class AsyncioTransport:
+    """:class:`~._transport.Transport` over an event-loop transport with our protocol."""
+
+    __slots__ = ("_broken", "_idle", "_protocol", "_sock", "_unyielded", "loop_transport")
 
     def __init__(
-        self,
-        stream: anyio.abc.ByteStream,
-        transport: _LoopTransport,
-        protocol: _ConnectionProtocol,
+        self, transport: asyncio.Transport, protocol: _ConnectionProtocol, sock: socket.socket
     ) -> None:
-        super().__init__(stream)
-        self._loop = asyncio.get_running_loop()
-        self._transport = transport
+        self.loop_transport = transport
         self._protocol = protocol
+        #: The socket the loop's transport owns: only ever peeked at (peer_closed).
+        self._sock = sock
+        self._broken = False
         self._unyielded = 0
         #: A read_idle() is waiting: cancel_idle_read() may end it.
         self._idle = False
 
     @property
+    def broken(self) -> bool:
+        return self._broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        if not value:
+            raise ValueError("a broken transport stays broken")
+        self.mark_broken()
+
+    def mark_broken(self) -> None:
+        self._broken = True
+
+    @property
     def buffered(self) -> int:
         """Bytes received and not read yet: under READ_LIMIT plus one read of the loop."""
         return self._protocol.buffered
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data`` back in front of what :meth:`read` returns next."""
+        protocol = self._protocol
+        protocol.chunks.insert(0, data)
+        protocol.buffered += len(data)
 
     async def _completed_at_once(self) -> None:
         """After an operation that did not wait: checkpoint if we have not for a while."""
@@ -242,7 +276,7 @@ class AsyncioTransport(Transport):
         protocol = self._protocol
         if protocol.reader is not None:
             raise anyio.BusyResourceError("reading from")
-        loop = self._loop
+        loop = asyncio.get_running_loop()
         waiter = protocol.reader = loop.create_future()
         timer = None if deadline == math.inf else loop.call_at(deadline, _wake, waiter)
         try:
@@ -251,6 +285,11 @@ class AsyncioTransport(Transport):
             protocol.reader = None
             if timer is not None:
                 timer.cancel()
+        return self._after_wait()
+
+    def _after_wait(self) -> bytes | None:
+        """What a wait that ended brought: bytes, ``b""`` (EOF or loss), or None (deadline)."""
+        protocol = self._protocol
         if protocol.buffered:
             return protocol.take()
         if protocol.eof or protocol.lost:
@@ -278,11 +317,23 @@ class AsyncioTransport(Transport):
             return data
         if protocol.eof or protocol.lost:
             return b""
+        # The wait repeats _wait_readable on purpose: one coroutine frame less (256
+        # bytes) for every idle connection to keep.
+        self._unyielded = 0
+        if protocol.reader is not None:
+            raise anyio.BusyResourceError("reading from")
+        loop = asyncio.get_running_loop()
+        waiter = protocol.reader = loop.create_future()
+        timer = None if deadline == math.inf else loop.call_at(deadline, _wake, waiter)
         self._idle = True
         try:
-            return await self._wait_readable(deadline)
+            await waiter
         finally:
             self._idle = False
+            protocol.reader = None
+            if timer is not None:
+                timer.cancel()
+        return self._after_wait()
 
     def cancel_idle_read(self) -> None:
         if self._idle:  # not a read(): that one keeps waiting for its body bytes
@@ -300,26 +351,48 @@ class AsyncioTransport(Transport):
         if protocol.eof or protocol.lost:
             return True
         # The loop may not have read a FIN or reset that is already there: peek.
-        return super().peer_closed()
+        return peek_closed(self._sock)
+
+    async def wait_peer_closed(self) -> None:
+        # The loop reads on (up to READ_LIMIT), so a FIN or a reset reaches the protocol;
+        # bytes read meanwhile stay buffered for the next read. Reading paused at the
+        # limit, the end cannot be seen: the wait then lasts until cancelled.
+        protocol = self._protocol
+        if protocol.watcher is not None:
+            raise anyio.BusyResourceError("watching")
+        while not (protocol.eof or protocol.lost):
+            waiter = protocol.watcher = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                protocol.watcher = None
 
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
-        if self.broken or self._protocol.lost:
-            raise self._gone()
+        if self._broken or self._protocol.lost:
+            self._broken = True
+            raise client_gone()
         if len(data) >= 2 * WRITE_SLICE:
             await self._write_slices(data, timeout)
             return
-        transport = self._transport
-        try:
-            transport.write(data)
-        except RuntimeError as exc:  # the transport closed (after our write_eof, say)
-            raise self._gone() from exc
+        self._hand_over(data)
         if self._protocol.write_paused:
             self._unyielded = 0
             await self._drain(timeout)
-        elif transport.is_closing():  # the send failed: the transport dropped the data
-            raise self._gone()
         else:
             await self._completed_at_once()
+
+    def _hand_over(self, data: bytes | memoryview) -> None:
+        """``transport.write(data)``; the loop sends at once what the kernel takes."""
+        transport = self.loop_transport
+        try:
+            transport.write(data)
+        except LOOP_WRITE_GONE_ERRORS as exc:  # the error map's, without a `with` per call
+            self._broken = True
+            raise client_gone() from exc
+        if transport.is_closing() and not self._protocol.write_paused:
+            # The send failed: the transport dropped the data and is closing.
+            self._broken = True
+            raise client_gone()
 
     async def _write_slices(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         """Write a large ``data`` one WRITE_SLICE at a time, each drained within ``timeout``.
@@ -327,7 +400,6 @@ class AsyncioTransport(Transport):
         A tail shorter than a slice goes with the slice before it: a 64 KiB body chunk
         plus its chunked framing is one write (one send), not a slice and a crumb.
         """
-        transport = self._transport
         view = memoryview(data)
         size = len(view)
         start = 0
@@ -335,10 +407,7 @@ class AsyncioTransport(Transport):
             end = start + WRITE_SLICE
             if size - end < WRITE_SLICE:
                 end = size
-            try:
-                transport.write(view[start:end])
-            except RuntimeError as exc:
-                raise self._gone() from exc
+            self._hand_over(view[start:end])
             if self._protocol.write_paused:
                 self._unyielded = 0
                 try:
@@ -347,10 +416,8 @@ class AsyncioTransport(Transport):
                     # Cancelled between slices: the bytes on the wire end mid-message,
                     # so nothing written after them could be read right.
                     if end < size:
-                        self.broken = True
+                        self._broken = True
                     raise
-            elif transport.is_closing():
-                raise self._gone()
             start = end
         await self._completed_at_once()
 
@@ -360,31 +427,53 @@ class AsyncioTransport(Transport):
         if protocol.drainer is not None:
             raise anyio.BusyResourceError("writing to")
         deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        loop = asyncio.get_running_loop()
         with anyio.CancelScope(deadline=deadline) as scope:
             while protocol.write_paused and not protocol.lost:
-                waiter = protocol.drainer = self._loop.create_future()
+                waiter = protocol.drainer = loop.create_future()
                 try:
                     await waiter
                 finally:
                     protocol.drainer = None
-        if protocol.lost or self._transport.is_closing():
-            raise self._gone()
+        if protocol.lost or self.loop_transport.is_closing():
+            self._broken = True
+            raise client_gone()
         if scope.cancelled_caught:
-            raise self._stalled(timeout)
+            self._broken = True
+            raise stalled(timeout)
+
+    async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
+        try:
+            await self.write(data, timeout)
+        except ClientDisconnected:
+            pass
+
+    def send_eof(self) -> None:
+        """Half-close our side: the peer reads EOF after what we wrote."""
+        try:
+            self.loop_transport.write_eof()
+        except LOOP_WRITE_GONE_ERRORS as exc:
+            raise client_gone() from exc
+
+    async def close(self) -> None:
+        self._broken = True
+        # abort(), not close(): close() would wait for unsent bytes to go, i.e. on the
+        # peer. A write returns only once the kernel took everything, so at most the
+        # tail of a write that failed or was cancelled is dropped.
+        self.loop_transport.abort()
+        await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:  # noqa: ASYNC109
-        # As the base class, but reading through our protocol: anyio's stream no
-        # longer sees the connection's bytes.
         try:
-            if not self.broken:
-                self._transport.write_eof()
+            if not self._broken:
+                self.send_eof()
                 with anyio.move_on_after(timeout):
                     while limit > 0:
                         chunk = await self.read()
                         if not chunk:
                             break
                         limit -= len(chunk)
-        except (OSError, RuntimeError, NotImplementedError):
+        except ClientDisconnected:
             pass
         finally:
             await self.close()  # also when cancelled: closing never waits

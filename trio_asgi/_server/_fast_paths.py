@@ -4,8 +4,9 @@ The I/O layer is one code path on anyio. Only the innermost step, moving bytes
 between a socket and our buffers, has a runtime-specific version where anyio's
 generic one costs a measurable share of a request (see docs/benchmarks.md):
 :class:`~._trio_transport.TrioSocketTransport` on trio and
-:class:`~._asyncio_transport.AsyncioTransport` on asyncio and uvloop. Each keeps the
-:class:`~._transport.Transport` contract, and the server tests run on all of them.
+:class:`~._asyncio_transport.AsyncioTransport` on asyncio and uvloop. Each implements
+the :class:`~._transport.Transport` contract, and ``test_transport_contract.py`` runs
+all three (with anyio's generic one) on every loop.
 
 ``TRIO_ASGI_FAST_PATH=0`` in the environment turns the fast paths off, so the
 benchmark can measure what they save (and a regression can be bisected).
@@ -17,16 +18,18 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.abc
 import trio
 
-from ._accept import Accepted
-from ._asyncio_transport import asyncio_transport_for
-from ._transport import Transport
+from ._asyncio_transport import AsyncioSocketStream
+from ._transport import AnyioTransport, Transport
 from ._trio_transport import TrioSocketTransport
+
+#: What a connection task is started with (an accepted socket or stream).
+_Accepted = TypeVar("_Accepted")
 
 #: Read once at import: the benchmark sets it per server process.
 ENABLED = os.environ.get("TRIO_ASGI_FAST_PATH", "1") != "0"
@@ -36,18 +39,18 @@ def open_transport(stream: anyio.abc.ByteStream) -> Transport:
     """The transport for a connection's stream: a fast path when one applies.
 
     The trio fast path applies to anyio's own socket streams (TCP and Unix) under
-    trio, the asyncio one to anyio's TCP streams under asyncio or uvloop. Anything
-    else (TLS, a wrapped trio stream, an in-memory stream) goes through anyio's
-    stream interface.
+    trio; the asyncio one is already inside the streams that
+    :func:`~._accept.open_accepted` makes for TCP sockets under asyncio or uvloop.
+    Anything else (TLS, a stream or listener handed to ``serve()``, a wrapped trio
+    stream, an in-memory stream) goes through anyio's stream interface.
     """
+    if isinstance(stream, AsyncioSocketStream):
+        return stream.transport
     if ENABLED and isinstance(stream, anyio.abc.SocketStream):
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         if isinstance(sock, socket.socket) and running_on_trio():
-            return TrioSocketTransport(stream, sock)
-        fast = asyncio_transport_for(stream)
-        if fast is not None:
-            return fast
-    return Transport(stream)
+            return TrioSocketTransport(sock)
+    return AnyioTransport(stream)
 
 
 class GroupScope(Protocol):
@@ -72,8 +75,8 @@ class ConnectionGroup:
 
     def start(
         self,
-        handler: Callable[[Accepted], Coroutine[Any, Any, None]],
-        accepted: Accepted,
+        handler: Callable[[_Accepted], Coroutine[Any, Any, None]],
+        accepted: _Accepted,
     ) -> None:
         """Start ``handler(accepted)`` as a task of the group."""
         self._start_soon(handler, accepted, name=_CONNECTION_TASK)

@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._config import Bind, Config, FdBind, TCPBind, UnixBind
@@ -17,6 +17,62 @@ logger = logging.getLogger("trio_asgi")
 
 #: accept() failures that mean "out of resources for now", not "the listener is broken".
 CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: While accept() keeps failing, at most one summary line per this many seconds.
+CAPACITY_LOG_INTERVAL = 60.0
+
+
+class CapacityLog:
+    """The log of an accept loop that ran out of resources (EMFILE and the like).
+
+    The loop retries every few hundred milliseconds while it lasts, which can be hours:
+    the first failure is logged, then a summary at most once per ``interval`` seconds
+    (how many failures since the last line), and one line when accepting works again.
+    Times are read from ``clock`` (the server gives ``anyio.current_time``), and only
+    while failing.
+    """
+
+    __slots__ = ("_clock", "_failures", "_interval", "_logged_at", "_since", "_unlogged")
+
+    def __init__(self, clock: Callable[[], float], interval: float = CAPACITY_LOG_INTERVAL) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._failures = 0  # in the current run of failures
+        self._unlogged = 0  # of them, not yet counted in a line
+        self._since = self._logged_at = 0.0
+
+    def failed(self, cause: OSError, retry_delay: float) -> None:
+        """One accept() that failed for want of resources; it is retried in ``retry_delay``."""
+        now = self._clock()
+        self._failures += 1
+        self._unlogged += 1
+        if self._failures == 1:
+            self._since = self._logged_at = now
+            self._unlogged = 0
+            logger.error("accept() failed (%s); retrying in %ss", cause, retry_delay)
+        elif now - self._logged_at >= self._interval:
+            logger.error(
+                "accept() still failing (%s): %d more failure(s) in the last %.0fs, "
+                "%d in all over %.0fs; retrying every %ss",
+                cause,
+                self._unlogged,
+                now - self._logged_at,
+                self._failures,
+                now - self._since,
+                retry_delay,
+            )
+            self._logged_at = now
+            self._unlogged = 0
+
+    def succeeded(self) -> None:
+        """accept() worked: ends a run of failures (logged if there was one)."""
+        if self._failures:
+            now = self._clock()
+            logger.warning(
+                "accept() works again after %d failure(s) over %.0fs",
+                self._failures,
+                now - self._since,
+            )
+            self._failures = self._unlogged = 0
 
 
 def bind_socket(bind: Bind, backlog: int) -> socket.socket:

@@ -37,7 +37,7 @@ from ._connection import HTTPConnection
 from ._departures import watch_departures
 from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
-from ._listeners import CAPACITY_ERRNOS, describe_address, open_listeners
+from ._listeners import CAPACITY_ERRNOS, CapacityLog, describe_address, open_listeners
 from ._state import ServerState, ServerStatistics
 from ._tls import TLSTerminator
 from ._trio_streams import TrioListener
@@ -197,6 +197,7 @@ class Server:
                 _unlink_unix_sockets(config)
 
     async def _accept_loop(self, listener: Acceptor, connections: ConnectionGroup) -> None:
+        capacity_log = CapacityLog(anyio.current_time)
         while True:
             try:
                 batch = await listener.accept_batch()
@@ -204,11 +205,10 @@ class Server:
                 cause = exc.__cause__
                 if not (isinstance(cause, OSError) and cause.errno in CAPACITY_ERRNOS):
                     raise
-                logger.error(  # noqa: TRY400 - a known condition, not a bug: no traceback
-                    "accept() failed (%s); retrying in %ss", cause, ACCEPT_RETRY_DELAY
-                )
+                capacity_log.failed(cause, ACCEPT_RETRY_DELAY)
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
                 continue
+            capacity_log.succeeded()
             for accepted in batch:
                 connections.start(self._handle_connection, accepted)
 

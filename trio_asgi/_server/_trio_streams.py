@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeAlias
 
 import anyio
@@ -41,6 +42,10 @@ def _anyio_errors(stream: TrioByteStream, action: str) -> Iterator[None]:
         raise anyio.BrokenResourceError from exc
 
 
+def _same(value: object) -> object:
+    return value
+
+
 def _family_of(address: Address) -> socket.AddressFamily:
     if isinstance(address, str):
         return socket.AF_UNIX
@@ -57,8 +62,9 @@ class TrioByteStream(anyio.abc.ByteStream):
     ``remote_address`` (and ``local_port`` / ``remote_port`` for TCP
     addresses) come from the constructor, else from the trio stream's socket (a
     ``trio.SocketStream``, or an SSL stream over one), else from ``local_address`` /
-    ``remote_address`` attributes of the stream (in-memory streams); ``raw_socket``
-    is absent.
+    ``remote_address`` attributes of the stream (in-memory streams). An address that
+    none of them knows is absent (the scope's ``client`` or ``server`` is then None),
+    never made up; so is ``raw_socket``.
 
     Args:
         stream: The trio stream to wrap; ``send_eof()`` needs a
@@ -83,8 +89,8 @@ class TrioByteStream(anyio.abc.ByteStream):
     ) -> None:
         self._stream = stream
         found_local, found_remote = _addresses_of(stream)
-        self._local_address = local_address or found_local or ("127.0.0.1", 8000)
-        self._remote_address = remote_address or found_remote or ("127.0.0.1", 50000)
+        self._local_address = local_address or found_local
+        self._remote_address = remote_address or found_remote
         self._closed = False
 
     @property
@@ -136,16 +142,17 @@ class TrioByteStream(anyio.abc.ByteStream):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         attrs = anyio.abc.SocketAttribute
-        local, remote = self._local_address, self._remote_address
-        extras: dict[Any, Callable[[], Any]] = {
-            attrs.family: lambda: _family_of(local),
-            attrs.local_address: lambda: local,
-            attrs.remote_address: lambda: remote,
-        }
-        if not isinstance(local, str):
-            extras[attrs.local_port] = lambda: local[1]
-        if not isinstance(remote, str):
-            extras[attrs.remote_port] = lambda: remote[1]
+        extras: dict[Any, Callable[[], Any]] = {}
+        for address, attribute, port in (
+            (self._local_address, attrs.local_address, attrs.local_port),
+            (self._remote_address, attrs.remote_address, attrs.remote_port),
+        ):
+            if address is None:
+                continue
+            extras[attribute] = partial(_same, address)
+            extras.setdefault(attrs.family, partial(_family_of, address))
+            if not isinstance(address, str):
+                extras[port] = partial(_same, address[1])
         return extras
 
 

@@ -4,8 +4,8 @@ Under trio, anyio's socket stream is a wrapper over a trio socket, which is a
 wrapper over the kernel socket; every ``send`` and ``receive`` passes through
 both, and each is a full trio checkpoint (a trip through the scheduler) even
 when the kernel took or had the bytes at once. :class:`TrioSocketTransport`
-keeps :class:`~trio_asgi._server._transport.Transport`'s contract exactly and
-talks to the non-blocking socket itself:
+implements :class:`~trio_asgi._server._transport.Transport` on the non-blocking
+socket itself, nothing of anyio's stream in it:
 
 - an operation the kernel completes at once returns without a trip through the
   scheduler; every :data:`YIELD_EVERY`-th one still checkpoints, so a client
@@ -18,8 +18,8 @@ talks to the non-blocking socket itself:
   one-shot, so every wait costs an ``epoll_ctl()`` and a wake-up, and under load the
   client's next request is usually there by the next pass.
 
-Everything else (closing, half-closing, TLS, in-memory streams, asyncio) stays
-on anyio's stream: see :func:`~._fast_paths.open_transport`.
+Closing is trio's (``notify_closing``, then ``close``); TLS, in-memory streams and
+asyncio stay on anyio's stream: see :func:`~._fast_paths.open_transport`.
 """
 
 from __future__ import annotations
@@ -27,31 +27,55 @@ from __future__ import annotations
 import math
 import socket
 
-import anyio.abc
 import trio
 
-from ._transport import READ_SIZE, WRITE_SLICE, ReadTimeout, Transport
+from .._errors import ClientDisconnected
+from ._transport import (
+    GONE_ERRORS,
+    READ_SIZE,
+    WRITE_SLICE,
+    YIELD_EVERY,
+    ReadTimeout,
+    client_gone,
+    map_transport_errors,
+    peek,
+    peek_closed,
+    stalled,
+)
 
-#: At most this many socket operations in a row complete without a checkpoint.
-YIELD_EVERY = 16
 #: After a late poll that found nothing, this many reads wait in epoll without one.
 LATE_POLL_BACKOFF = 8
 
 
-class TrioSocketTransport(Transport):
-    """:class:`Transport` over a plain TCP or Unix socket stream, on trio."""
+class TrioSocketTransport:
+    """:class:`~._transport.Transport` over a plain TCP or Unix socket, on trio."""
 
-    __slots__ = ("_late_polls", "_sock", "_speculate", "_unyielded")
+    __slots__ = ("_broken", "_late_polls", "_sock", "_speculate", "_unyielded", "idle_scope")
 
-    def __init__(self, stream: anyio.abc.SocketStream, sock: socket.socket) -> None:
-        super().__init__(stream)
+    def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self._broken = False
         self._unyielded = 0
         #: Try recv() before waiting: the last read filled the buffer, so more is
         #: likely waiting in the kernel (or nothing was read yet on this connection).
         self._speculate = True
         #: Below zero: waits left before a late poll is tried again (see _late_poll).
         self._late_polls = -LATE_POLL_BACKOFF
+        #: The scope of a :meth:`read_idle` that is waiting, for :meth:`cancel_idle_read`.
+        self.idle_scope: trio.CancelScope | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self._broken
+
+    @broken.setter
+    def broken(self, value: bool) -> None:
+        if not value:
+            raise ValueError("a broken transport stays broken")
+        self.mark_broken()
+
+    def mark_broken(self) -> None:
+        self._broken = True
 
     async def _late_poll(self) -> bytes | None:
         """Let one scheduler pass go by, then recv(): None if there is still nothing.
@@ -85,7 +109,7 @@ class TrioSocketTransport(Transport):
         except BlockingIOError:
             self._speculate = False
             return None
-        except OSError:
+        except GONE_ERRORS:  # the error map's classes, caught without a `with` per call
             return b""
         # A short read took all there was: the peer (an HTTP client waiting for our
         # answer, a WebSocket client waiting for an echo) has most likely sent nothing
@@ -148,16 +172,20 @@ class TrioSocketTransport(Transport):
             self.idle_scope = None
         return None
 
+    def cancel_idle_read(self) -> None:
+        if self.idle_scope is not None:
+            self.idle_scope.cancel()
+
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
-        if self.broken:
-            raise self._gone()
-        sock = self._sock
+        if self._broken:
+            raise client_gone()
         try:
-            sent = sock.send(data)
+            sent = self._sock.send(data)
         except BlockingIOError:
             sent = 0
-        except OSError as exc:
-            raise self._gone() from exc
+        except GONE_ERRORS as exc:  # the error map's classes, without a `with` per call
+            self._broken = True
+            raise client_gone() from exc
         if sent == len(data):
             await self._completed_at_once()
             return
@@ -170,7 +198,7 @@ class TrioSocketTransport(Transport):
         deadline = math.inf if timeout is None else trio.current_time() + timeout
         progress = 0  # bytes taken since the deadline last moved
         try:
-            with trio.CancelScope(deadline=deadline) as scope:
+            with map_transport_errors(), trio.CancelScope(deadline=deadline) as scope:
                 while view:
                     await trio.lowlevel.wait_writable(sock)
                     try:
@@ -183,12 +211,58 @@ class TrioSocketTransport(Transport):
                         progress = 0
                         scope.deadline = trio.current_time() + timeout
                 return
-        except (OSError, trio.ClosedResourceError) as exc:
-            raise self._gone() from exc
         except BaseException:
-            # Cancelled midway: the bytes on the wire end mid-message, so nothing
-            # written after them could be read right.
-            self.broken = True
+            # Gone, or cancelled midway: the bytes on the wire end mid-message, so
+            # nothing written after them could be read right.
+            self._broken = True
             raise
         assert scope.cancelled_caught
-        raise self._stalled(timeout)
+        self._broken = True
+        raise stalled(timeout)
+
+    async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
+        try:
+            await self.write(data, timeout)
+        except ClientDisconnected:
+            pass
+
+    def peer_closed(self) -> bool:
+        return peek_closed(self._sock)
+
+    async def wait_peer_closed(self) -> None:
+        # Readable means bytes, FIN or RST: peek tells the last two apart from the first.
+        # Bytes that are not the end hide whether it follows: then wait forever.
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
+                return  # closed under us: nobody is there any more
+            waiting = peek(self._sock)
+            if waiting == b"":
+                return
+            if waiting is not None:
+                await trio.sleep_forever()
+
+    async def close(self) -> None:
+        self._broken = True
+        sock = self._sock
+        if sock.fileno() != -1:
+            trio.lowlevel.notify_closing(sock)  # a task waiting on it wakes, not a reused fd
+            sock.close()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def linger_close(self, timeout: float = 1.0, limit: int = 256 * 1024) -> None:  # noqa: ASYNC109
+        try:
+            if not self._broken:
+                with map_transport_errors():
+                    self._sock.shutdown(socket.SHUT_WR)
+                with trio.move_on_after(timeout):
+                    while limit > 0:
+                        chunk = await self.read()
+                        if not chunk:
+                            break
+                        limit -= len(chunk)
+        except ClientDisconnected:
+            pass
+        finally:
+            await self.close()  # also when cancelled: closing never waits
