@@ -235,12 +235,6 @@ class AsyncioTransport:
     def broken(self) -> bool:
         return self._broken
 
-    @broken.setter
-    def broken(self, value: bool) -> None:
-        if not value:
-            raise ValueError("a broken transport stays broken")
-        self.mark_broken()
-
     def mark_broken(self) -> None:
         self._broken = True
 
@@ -338,11 +332,6 @@ class AsyncioTransport:
     def cancel_idle_read(self) -> None:
         if self._idle:  # not a read(): that one keeps waiting for its body bytes
             _wake(self._protocol.reader)
-
-    def end_idle_read_by(self, deadline: float) -> None:
-        if self._idle:
-            # Bound to this read's future: a later read is not woken by it.
-            self._loop.call_at(deadline, _wake, self._protocol.reader)
 
     def peer_closed(self) -> bool:
         protocol = self._protocol

@@ -177,7 +177,7 @@ class HTTP11Stream:
         logger.debug("aborting request: %s", why)
         self.disconnected = True
         await self.send_error(status)
-        self._transport.broken = True
+        self._transport.mark_broken()
         return
 
     async def wait_disconnected(self) -> None:

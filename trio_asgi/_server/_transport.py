@@ -185,14 +185,6 @@ class Transport(Protocol):
         """The peer is gone or a write failed: no more writes will be tried."""
         ...
 
-    @broken.setter
-    def broken(self, value: bool) -> None:
-        """Transitional: ``transport.broken = True`` is :meth:`mark_broken`.
-
-        Kept until the request-cycle side calls :meth:`mark_broken`; then removed.
-        """
-        ...
-
     def mark_broken(self) -> None:
         """No more writes: the stream may have ended mid-message, or the peer is gone."""
         ...
@@ -272,12 +264,6 @@ class AnyioTransport:
     def broken(self) -> bool:
         return self._broken
 
-    @broken.setter
-    def broken(self, value: bool) -> None:
-        if not value:
-            raise ValueError("a broken transport stays broken")
-        self.mark_broken()
-
     def mark_broken(self) -> None:
         self._broken = True
 
@@ -293,11 +279,6 @@ class AnyioTransport:
     def cancel_idle_read(self) -> None:
         if self.idle_scope is not None:
             self.idle_scope.cancel()
-
-    def end_idle_read_by(self, deadline: float) -> None:
-        """Bring a waiting :meth:`read_idle`'s deadline forward to ``deadline`` (shutdown)."""
-        if self.idle_scope is not None:
-            self.idle_scope.deadline = min(self.idle_scope.deadline, deadline)
 
     async def read(self, deadline: float = math.inf) -> bytes:
         if self._ahead:

@@ -68,12 +68,6 @@ class TrioSocketTransport:
     def broken(self) -> bool:
         return self._broken
 
-    @broken.setter
-    def broken(self, value: bool) -> None:
-        if not value:
-            raise ValueError("a broken transport stays broken")
-        self.mark_broken()
-
     def mark_broken(self) -> None:
         self._broken = True
 

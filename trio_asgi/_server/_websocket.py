@@ -382,7 +382,7 @@ class WebSocketSession:
                 self._ended(1006)
                 raise
             except BaseException:
-                self._transport.broken = True
+                self._transport.mark_broken()
                 self._ended(1006)
                 raise
 
@@ -478,7 +478,7 @@ class WebSocketSession:
                     await self._close(1011, "keepalive ping timeout")
                 except ClientDisconnected:
                     pass
-                self._transport.broken = True
+                self._transport.mark_broken()
                 await self._transport.close()  # a peer that does not pong will not answer a close
                 return
 
