@@ -47,7 +47,8 @@ from typing import Any
 import pytest
 
 from .._types import ASGIApp
-from ._connection import TestConnection, TestServer, open_test_server
+from ._connection import TestConnection
+from ._test_server import TestServer, open_test_server
 
 
 @pytest.fixture
