@@ -28,8 +28,11 @@ from ._invariants import assert_no_server_errors as assert_no_server_errors
 from ._invariants import capture_server_errors as capture_server_errors
 from ._invariants import expect_one_response_each as expect_one_response_each
 from ._invariants import max_buffered_bytes as max_buffered_bytes
+from ._peak_memory import PeakMemory as PeakMemory
+from ._peak_memory import max_peak as max_peak
 from ._requests import TestRequest as TestRequest
 from ._responses import TestResponse as TestResponse
+from ._runner import BACKENDS as BACKENDS
 from ._runner import Backend as Backend
 from ._runner import run_in_virtual_time as run_in_virtual_time
 from ._runner import with_test_server as with_test_server

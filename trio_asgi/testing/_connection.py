@@ -137,6 +137,14 @@ class TestConnection:
         """Drop the connection (the server's reads end and its writes fail)."""
         await aclose_forcefully(self.stream)
 
+    def set_receive_window(self, window: int | None) -> None:
+        """From now on, at most ``window`` unread bytes from the server (``None``: any).
+
+        A small window is a slow reader: the server's writes, so the app's ``send()``,
+        wait until the test reads. (:meth:`TestServer.connect` sets it at the start.)
+        """
+        self.stream.set_receive_window(window)
+
     def statistics(self) -> MemoryStreamStatistics:
         """Bytes waiting in each direction of the connection."""
         return self.stream.statistics()
