@@ -41,7 +41,7 @@ ITEMS = [f"item {n}" for n in range(23)]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     # Per server, so per hypothesis example: the chat room and the news subscribers.
-    yield {"members": {}, "subscribers": []}
+    yield {"members": {}, "news": anyio.Event()}
 
 
 app = FastAPI(lifespan=lifespan)
@@ -56,15 +56,12 @@ async def list_items(page: int = 1, per_page: int = 10) -> dict[str, Any]:
 
 @app.get("/news")
 async def news(request: Request) -> StreamingResponse:
-    send, receive = anyio.create_memory_object_stream[str](16)
-    request.state.subscribers.append(send)
-
     async def events() -> AsyncIterator[str]:
-        # Planted bug 2: it waits for news, and never looks at whether the client is
-        # still there (``await request.is_disconnected()``, or a timeout and a ping).
-        async with receive:
-            async for item in receive:
-                yield f"data: {item}\n\n"
+        while True:
+            # Planted bug 2: it waits for news, and never looks at whether the client
+            # is still there (``await request.is_disconnected()``, or a timeout and a ping).
+            await request.state.news.wait()
+            yield "data: news\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
 

@@ -143,8 +143,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _uses_only_per_example_fixtures(item: pytest.Function) -> bool:
     if "asgi_serve" not in item.fixturenames:
         return False
-    info = item._fixtureinfo
-    for name in info.argnames:
+    info = item._fixtureinfo  # the fixture scopes pytest resolved
+    callspec = getattr(item, "callspec", None)
+    parametrized = set(callspec.params) if callspec is not None else set()
+    for name in set(info.argnames) - parametrized:
         definitions = info.name2fixturedefs.get(name, ())
         function_scoped = bool(definitions) and definitions[-1].scope == "function"
         if function_scoped and name not in _PER_EXAMPLE_FIXTURES:
