@@ -84,3 +84,15 @@ def test_each_shop_test_finds_its_planted_bug(test_name: str, planted: type[Exce
     )(given(**test.hypothesis._given_kwargs)(test.hypothesis.inner_test))
     with pytest.raises(planted):
         search()
+
+
+def test_the_smuggling_example_passes_on_our_server() -> None:
+    path = EXAMPLE.parent / "fuzz_smuggling.py"  # "fuzz_smuggling.py" in the docs
+    spec = importlib.util.spec_from_file_location("docs_example_fuzz_smuggling", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.test_smuggling_never_reaches_the_app()
+    # It ran: the recording app saw only the requests that were not refused (none).
+    assert module.app.calls == []
