@@ -65,9 +65,9 @@ class TestConnection:
         #: Seconds a read may wait; ``None``: forever.
         self.timeout = timeout
         #: Bytes handed to the connection so far.
-        self.bytes_sent = 0
+        self.bytes_sent: int = 0
         #: The server closed its side and everything it wrote has been read.
-        self.eof = False
+        self.eof: bool = False
         self._buffer = bytearray()
 
     def _deadline(self) -> AbstractContextManager[None]:

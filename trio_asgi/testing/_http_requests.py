@@ -221,15 +221,15 @@ def _origin_targets(draw: st.DrawFn) -> str:
 
 
 #: Origin-form targets: ``/`` segments, percent-encoding and an optional query.
-origin_targets = _origin_targets()
+origin_targets: st.SearchStrategy[str] = _origin_targets()
 
 #: Host names: common ones, IP literals, IDNA, and drawn DNS names.
-hosts = st.one_of(
+hosts: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(["localhost", "example.com", "127.0.0.1", "[::1]", "xn--caf-dma.example"]),
     st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,6})?\Z"),
 )
 #: ``host`` or ``host:port``, as in ``Host`` and absolute-form targets.
-authorities = st.tuples(hosts, st.none() | st.integers(1, 65535)).map(
+authorities: st.SearchStrategy[str] = st.tuples(hosts, st.none() | st.integers(1, 65535)).map(
     lambda t: t[0] if t[1] is None else f"{t[0]}:{t[1]}"
 )
 
@@ -248,11 +248,13 @@ _SPACED_WORDS = st.lists(
 )
 
 #: Header field values: visible characters and obs-text, inner spaces and tabs only.
-field_values = _SPACED_WORDS.map(lambda words: b"".join(sp + w for sp, w in words).strip(b" \t"))
+field_values: st.SearchStrategy[bytes] = _SPACED_WORDS.map(
+    lambda words: b"".join(sp + w for sp, w in words).strip(b" \t")
+)
 
 #: Header field names: common ones and drawn tokens, never one that changes framing,
 #: routing or the connection (:data:`RESERVED_NAMES`).
-header_names = st.one_of(
+header_names: st.SearchStrategy[bytes] = st.one_of(
     st.sampled_from(_COMMON_NAMES),
     tokens().map(lambda t: t.encode("ascii")),
 ).filter(lambda name: name.lower() not in RESERVED_NAMES)
@@ -373,30 +375,21 @@ def http_requests(
 ) -> RawRequest:
     """Valid HTTP/1.1 requests, with their parts kept for comparison.
 
-    Without ``paths``, targets are drawn at random (percent-encoded non-ASCII, raw
-    bytes, optional queries): right for testing a server, while an app's routes are
-    hit by naming them. Whatever is named, the wire varies the way clients do
-    without changing the meaning: header-name case, whitespace around values, header
-    order, percent-encoding hex case, query parameter order, absolute-form targets,
-    chunked bodies with drawn chunk sizes, extensions and trailers. There is always
-    exactly one ``Host``; nothing asks for a connection close, an upgrade or
-    ``100-continue``; methods are never CONNECT.
+    Without ``paths``, targets are random (an app's routes are hit by naming them).
+    The wire varies as clients vary it, meaning unchanged: header case, whitespace,
+    order, hex case, query order, absolute form, chunked bodies with extensions and
+    trailers. One ``Host``; never a close, an upgrade, ``100-continue`` or CONNECT.
 
     Args:
-        paths: The paths to draw from (a sequence or a strategy of ``str``, not
-            percent-encoded): e.g. ``["/items", "/users/1"]``. Default: random targets.
-        methods: The methods to draw from (a sequence or a strategy). Default:
-            standard methods and extension tokens.
-        query: The query: a mapping of parameter names to values or strategies (a
-            drawn ``None`` leaves the parameter out), or a strategy of whole query
-            strings (already encoded). Default: random, or none when ``paths`` is given.
-        headers: Header fields to add: a mapping of names to values or strategies (a
-            drawn ``None`` leaves the field out; see :data:`field_values`).
-        body: The body strategy (default: :func:`bodies`); with it, requests always
-            have a body, unless ``framings`` is only ``["none"]``.
+        paths: Paths to draw from, not percent-encoded (a sequence or a strategy).
+        methods: Methods to draw from (default: standard ones and extension tokens).
+        query: Parameter names to values or strategies (a drawn ``None`` leaves one
+            out), or a strategy of encoded query strings. Default: random, or none
+            with ``paths``.
+        headers: Field names to values or strategies (``None`` leaves one out).
+        body: The body strategy (default: :func:`bodies`); given, there is always one.
         framings: The body framings to draw from.
-        target_forms: The target forms to draw from (asterisk-form only with OPTIONS
-            and random targets).
+        target_forms: The target forms (asterisk-form: OPTIONS to random targets only).
         max_body_size: The largest default body.
         max_headers: The most random extra fields besides the named ones.
 

@@ -76,14 +76,14 @@ class _Pipe:
     """
 
     def __init__(self, window: int | None) -> None:
-        self.buffer = bytearray()
+        self.buffer: bytearray = bytearray()
         self.window = window
         #: The writer sent EOF or closed: readers get ``b""`` once the buffer is empty.
         self.eof = False
         #: The reader closed: writes fail with BrokenResourceError.
         self.reader_closed = False
-        self.readable = _Signal()
-        self.writable = _Signal()
+        self.readable: _Signal = _Signal()
+        self.writable: _Signal = _Signal()
 
     def room(self) -> int:
         if self.window is None:

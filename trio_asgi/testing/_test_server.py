@@ -165,8 +165,7 @@ async def open_test_server(
     """Run ``app`` on the real server stack, in memory, for the duration of the block.
 
     Lifespan startup has completed when the block starts. It runs on trio and on
-    asyncio; under a virtual clock server timeouts pass instantly, and a run depends
-    on nothing but its inputs.
+    asyncio (see :func:`~trio_asgi.testing.with_test_server` for an example).
 
     Args:
         app: The ASGI app (ASGI 3, or ASGI 2 with ``interface="auto"``).
@@ -175,12 +174,11 @@ async def open_test_server(
             (``None``: forever).
         check_server_errors: On leaving the block, raise :class:`AssertionError` if
             an exception escaped a connection handler (a server bug).
-        raise_app_exceptions: The app's errors are the test's failure: the exception
-            the app raised (or :class:`~trio_asgi.testing.IncompleteResponse`, or
-            :class:`~trio_asgi.testing.HungRequest`) is raised by the client's next
-            read, or on leaving the block, and the server does not log it. False:
-            the server logs them, as in production, and the test sees what a client
-            sees (a 500, a close code).
+        raise_app_exceptions: The app's errors are the test's failure: what the app
+            raised (or :class:`~trio_asgi.testing.IncompleteResponse`, or
+            :class:`~trio_asgi.testing.HungRequest`) comes out of the client's next
+            read, or of the block, and is not logged. False: logged, as in
+            production; the test sees what a client sees (a 500, a close code).
         disconnect_timeout: On leaving the block, every client still connected leaves,
             and each request must finish within this many seconds, else
             :class:`~trio_asgi.testing.HungRequest`. ``None`` (and with
@@ -193,22 +191,7 @@ async def open_test_server(
 
     Raises:
         trio_asgi.LifespanFailure: Lifespan startup failed.
-        AssertionError: An exception escaped a connection handler.
-
-    Example:
-        >>> async def app(scope, receive, send):
-        ...     if scope["type"] == "http":
-        ...         await send({"type": "http.response.start", "status": 200})
-        ...         body = b"hi " + scope["path"].encode()
-        ...         await send({"type": "http.response.body", "body": body})
-        >>> async def main():
-        ...     async with open_test_server(app, lifespan="off") as server:
-        ...         client = await server.connect()
-        ...         response = await client.request("GET", "/there")
-        ...         print(response.status, response.body)
-        >>> from trio_asgi.testing import run_in_virtual_time
-        >>> run_in_virtual_time(main)
-        200 b'hi /there'
+        AssertionError: An exception escaped a connection handler (a server bug).
     """
     base = config if config is not None else Config(access_log=False)
     if config_options:

@@ -82,12 +82,12 @@ class TestWebSocket:
         self.timeout = timeout
         self._ws = ws
         self._events: deque[Event] = deque()
-        self.accepted = False
+        self.accepted: bool = False
         self.subprotocol: str | None = None
         self.response_headers: list[tuple[bytes, bytes]] = []
         self.rejection: WebSocketRejection | None = None
         self.close_code: int | None = None
-        self.close_reason = ""
+        self.close_reason: str = ""
         self.pongs: list[bytes] = []
 
     def _deadline(self) -> AbstractContextManager[None]:
