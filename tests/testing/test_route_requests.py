@@ -11,13 +11,22 @@ from hypothesis import strategies as st
 
 from trio_asgi.testing import (
     BACKENDS,
+    Receive,
     RecordingApp,
+    Scope,
+    Send,
     TestRequest,
     TestServer,
     expect_one_response_each,
     with_test_server,
 )
-from trio_asgi.testing.strategies import RawRequest, field_values, http_requests
+from trio_asgi.testing.strategies import (
+    RawRequest,
+    WebSocketHandshake,
+    field_values,
+    http_requests,
+    websocket_handshakes,
+)
 
 PATHS = ["/items", "/users/é", "/a b/c%d"]
 QUERY = {"page": st.integers(0, 50), "q": st.none() | st.text(max_size=6)}
@@ -100,3 +109,36 @@ def test_a_hand_built_request_always_serialises(method: str, target: str, value:
 
 def test_a_hand_built_target_is_percent_encoded() -> None:
     assert TestRequest("GET", "/café a?x=ü").data.startswith(b"GET /caf%C3%A9%20a?x=%C3%BC ")
+
+
+async def _ws_echo_scope(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    offered = scope["subprotocols"]
+    await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
+    text = f"{scope['path']}?{scope['query_string'].decode()}|{dict(scope['headers'])[b'x-room']!r}"
+    await send({"type": "websocket.send", "text": text})
+    await receive()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_named_websocket_handshakes_reach_the_app(backend: str) -> None:
+    @settings(max_examples=20, deadline=None)
+    @given(
+        handshake=websocket_handshakes(
+            paths=["/chat/é"],
+            query={"room": st.integers(1, 3)},
+            headers={"X-Room": st.sampled_from(["a", "b"])},
+            subprotocols=["v1", "v2"],
+        )
+    )
+    @with_test_server(_ws_echo_scope, backend=backend, lifespan="off")
+    async def check(server: TestServer, handshake: WebSocketHandshake) -> None:
+        ws = await handshake.open(await server.connect())
+        path, _, header = str(await ws.receive()).partition("|")
+        assert path.startswith("/chat/é?room=")
+        assert header in ("b'a'", "b'b'")
+        assert ws.subprotocol == (handshake.subprotocols[0] if handshake.subprotocols else None)
+
+    check()

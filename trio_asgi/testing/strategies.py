@@ -16,7 +16,9 @@ HTTP requests:
     listed in :data:`INVALID_REQUEST_KINDS`, each with the status a strict
     server answers.
 
-WebSocket frames:
+WebSocket:
+    :func:`websocket_handshakes` draws handshakes on the paths, query parameters,
+    header fields and subprotocols you name (:class:`WebSocketHandshake`).
     :func:`ws_client_frames` draws valid client traffic (fragmentation, control
     frames between fragments, close codes and reasons), :func:`invalid_ws_frames`
     traffic ending in a defect from :data:`INVALID_WS_KINDS`, with the close
@@ -81,6 +83,8 @@ from ._scenarios import run_scenario as run_scenario
 from ._ws_frames import Frame as Frame
 from ._ws_frames import Opcode as Opcode
 from ._ws_frames import encode_frame as encode_frame
+from ._ws_handshakes import WebSocketHandshake as WebSocketHandshake
+from ._ws_handshakes import websocket_handshakes as websocket_handshakes
 from ._ws_strategies import INVALID_WS_KINDS as INVALID_WS_KINDS
 from ._ws_strategies import RawInvalidWsFrames as RawInvalidWsFrames
 from ._ws_strategies import WsTraffic as WsTraffic
