@@ -17,10 +17,10 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_asgi.testing import TestRequest, open_test_server
+from trio_asgi.testing import Receive, Scope, Send, TestRequest, open_test_server
 
 
-async def app(scope, receive, send):
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     text = ""
@@ -36,12 +36,12 @@ async def app(scope, receive, send):
 
 @settings(max_examples=500, deadline=None)
 @given(text=st.text(min_size=1), data=st.data())
-def test_shouts_any_text(text, data):
+def test_shouts_any_text(text: str, data: st.DataObject) -> None:
     wire = TestRequest("POST", "/shout", body=text.encode("utf-8")).data
     # Where the client's bytes are cut: each piece reaches the server in its own read.
     cuts = data.draw(st.lists(st.integers(1, len(wire) - 1), max_size=4), label="cuts")
 
-    async def check():
+    async def check() -> None:
         async with open_test_server(app, lifespan="off") as server:
             client = await server.connect()
             await client.send_in_pieces(wire, cuts)

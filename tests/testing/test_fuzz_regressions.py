@@ -51,7 +51,7 @@ async def test_a_head_request_gets_an_error_response_without_a_body(autojump_clo
         (b"HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 400),
     ]:
         app = echo_app if status == 400 else invalid
-        async with open_test_server(app, lifespan="off") as server:
+        async with open_test_server(app, lifespan="off", raise_app_exceptions=False) as server:
             client = await server.connect()
             await client.send(data)
             [response] = await expect_one_response_each(client, ["HEAD"])

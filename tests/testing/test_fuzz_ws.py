@@ -94,3 +94,30 @@ def test_invalid_frames_close_with_the_expected_code(traffic, data) -> None:
         }
 
     run(example)
+
+
+async def _closes_after_one_message(scope, receive, send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        if (await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.close", "code": 4001})
+    elif scope["type"] == "lifespan":
+        await echo_app(scope, receive, send)
+
+
+@given(invalid_ws_frames(max_message_size=MAX_SIZE))
+def test_an_app_that_closes_first_is_allowed_its_own_code(traffic) -> None:
+    # The app closes after its first message: when that message comes before the
+    # defect, the server's close is the app's 4001, which close_codes() accepts.
+    async def example() -> None:
+        async with open_test_server(_closes_after_one_message, ws_max_size=MAX_SIZE) as server:
+            client = await server.connect()
+            ws = await client.websocket("/")
+            await ws.send_raw(traffic.data)
+            code, _ = await ws.receive_close()
+        assert code in traffic.close_codes(app_codes=[4001]), traffic.kind
+        if not traffic.messages_before:
+            assert code == traffic.expected_close_code
+
+    run(example)

@@ -101,6 +101,20 @@ async def test_expect_one_response_each_catches_an_extra_response() -> None:
     with pytest.raises(InvalidResponse, match="more than 1 response"):
         await expect_one_response_each(client, ["GET"])
 
+
+async def test_expect_one_response_each_refuses_a_close_in_place_of_a_response() -> None:
+    # No response at all, or a truncated one: lost, unless the test allows a close.
+    for wire in (b"", OK[:-1]):
+        for allowed in (False, True):
+            client, server = fake_server()
+            await server.send_all(wire)
+            await server.aclose()
+            if allowed:
+                assert await expect_one_response_each(client, ["GET"], allow_close=True) == []
+            else:
+                with pytest.raises(AssertionError, match="got no complete response"):
+                    await expect_one_response_each(client, ["GET"])
+    # After a complete response, a close may leave the requests behind it unanswered.
     client, server = fake_server()
     await server.send_all(OK)
     await server.aclose()

@@ -181,8 +181,8 @@ class ScriptedApp:
         self.script = script
         self.catch_errors = catch_errors
         self.calls: list[AppCall] = []
-        self.expected_response = _expected_response(script)
-        self.waits_for_disconnect = _may_wait_for_disconnect(script)
+        self.expected_response: ExpectedResponse | None = _expected_response(script)
+        self.waits_for_disconnect: bool = _may_wait_for_disconnect(script)
 
     def __repr__(self) -> str:
         return f"ScriptedApp({self.script!r}, catch_errors={self.catch_errors})"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._connection import TestResponse
+from ._responses import TestResponse
 
 
 class InvalidResponse(AssertionError):

@@ -1,8 +1,9 @@
-"""The real server in memory, and a small client for it: raw bytes, HTTP/1.1 and WebSocket.
+"""The client end of one in-memory connection to the real server: raw bytes, HTTP/1.1, WebSocket.
 
-Theory of operation: :func:`open_test_server` runs :func:`trio_asgi.serve` (lifespan,
-connection handling, the HTTP/1.1 and WebSocket code: everything that serves a socket)
-on an in-memory listener. Each :meth:`TestServer.connect` hands the server one end of
+Theory of operation: :func:`~trio_asgi.testing.open_test_server` runs
+:func:`trio_asgi.serve` (lifespan, connection handling, the HTTP/1.1 and WebSocket code:
+everything that serves a socket) on an in-memory listener. Each
+:meth:`~trio_asgi.testing.TestServer.connect` hands the server one end of
 a :func:`~trio_asgi.testing.bounded_memory_stream_pair` and the test the other, wrapped
 in a :class:`TestConnection`. Nothing here uses a socket, a thread or the wall clock
 on its own: run tests under ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's
@@ -21,135 +22,21 @@ read back the same way. A server that writes something that is not HTTP raises
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
-import anyio
-import anyio.abc
 import h11
 import trio
 
-from .._config import Config
-from .._server._serve import Server, serve
-from .._server._state import ServerStatistics
-from .._types import ASGIApp
 from ._client_errors import ConnectionClosed, InvalidResponse
-from ._memory import MemoryListener
-from ._server_errors import ServerErrors, capture_server_errors
+from ._requests import HeaderPairs, TestRequest, WireRequest, as_bytes
+from ._responses import TestResponse, response_parser
 from ._streams import BoundedMemoryStream, MemoryStreamStatistics
 from ._virtual_clock import wait_all_tasks_blocked
 from ._waiting import aclose_forcefully, read_deadline
 from ._ws_client import TestWebSocket, open_websocket
 
-#: Virtual seconds a read waits before :class:`trio.TooSlowError`: longer than every
-#: default server timeout, so a hang is reported instead of blocking the test.
-DEFAULT_TIMEOUT = 120.0
-
 _READ_SIZE = 65536
-
-
-@dataclass
-class TestResponse:
-    """One response, as the client read it.
-
-    Attributes:
-        status: The status code.
-        reason: The reason phrase.
-        headers: The header fields, names lower-cased, in order.
-        body: The body, de-chunked (empty for HEAD, 1xx, 204 and 304).
-        http_version: ``"1.1"`` or ``"1.0"``.
-        closes_connection: The server said it closes the connection after this
-            response (``Connection: close``, an HTTP/1.0 answer, or a body that ends
-            at the close).
-        informational: ``(status, headers)`` of each ``1xx`` response before it.
-        trailers: The trailer fields of a chunked body.
-    """
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    status: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    http_version: str
-    closes_connection: bool
-    informational: list[tuple[int, list[tuple[bytes, bytes]]]] = field(default_factory=list)
-    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-    def header(self, name: bytes | str) -> bytes | None:
-        """The value of header ``name`` (any case), or ``None``.
-
-        Raises:
-            AssertionError: The header appears more than once.
-        """
-        key = (name.encode("ascii") if isinstance(name, str) else name).lower()
-        values = [value for n, value in self.headers if n == key]
-        assert len(values) <= 1, f"{key!r} appears {len(values)} times: {values!r}"
-        return values[0] if values else None
-
-
-class WireRequest(Protocol):
-    """Anything with a method and its bytes: :class:`TestRequest`, or a drawn
-    :class:`~trio_asgi.testing.strategies.RawRequest`."""
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def data(self) -> bytes: ...
-
-
-HeaderPairs = Sequence[tuple[str | bytes, str | bytes]]
-
-
-@dataclass(frozen=True)
-class TestRequest:
-    """A well-formed HTTP/1.1 request, serialised by an ``h11`` client.
-
-    ``Host`` is added unless given, and ``Content-Length`` (or, with ``chunked``,
-    ``Transfer-Encoding: chunked``) when there is a body.
-
-    Attributes:
-        method: The method.
-        target: The request target, e.g. ``"/items?id=3"``.
-        headers: Extra header fields.
-        body: The body; a sequence of pieces becomes one chunk each when ``chunked``.
-        chunked: Send the body with chunked framing.
-    """
-
-    __test__ = False
-
-    method: str = "GET"
-    target: str = "/"
-    headers: HeaderPairs = ()
-    body: bytes | Sequence[bytes] = b""
-    chunked: bool = False
-
-    @property
-    def data(self) -> bytes:
-        """The request's bytes on the wire."""
-        pieces = [self.body] if isinstance(self.body, bytes) else list(self.body)
-        headers = [(_b(name), _b(value)) for name, value in self.headers]
-        names = {name.lower() for name, _ in headers}
-        if b"host" not in names:
-            headers.insert(0, (b"host", b"testserver"))
-        if self.chunked:
-            if b"transfer-encoding" not in names:
-                headers.append((b"transfer-encoding", b"chunked"))
-        elif any(pieces) and b"content-length" not in names:
-            headers.append((b"content-length", b"%d" % sum(map(len, pieces))))
-        client = h11.Connection(h11.CLIENT)
-        out = [client.send(h11.Request(method=self.method, target=self.target, headers=headers))]
-        out += [client.send(h11.Data(data=piece)) for piece in pieces if piece]
-        out.append(client.send(h11.EndOfMessage()))
-        return b"".join(part or b"" for part in out)
-
-
-def _b(value: str | bytes) -> bytes:
-    return value.encode("latin-1") if isinstance(value, str) else value
 
 
 class TestConnection:
@@ -165,30 +52,57 @@ class TestConnection:
 
     __test__ = False
 
-    def __init__(self, stream: BoundedMemoryStream, *, timeout: float | None) -> None:
+    def __init__(
+        self,
+        stream: BoundedMemoryStream,
+        *,
+        timeout: float | None,
+        check_app: Callable[[], None] = lambda: None,
+    ) -> None:
         #: The raw client stream.
         self.stream = stream
+        self._check_app = check_app
         #: Seconds a read may wait; ``None``: forever.
         self.timeout = timeout
         #: Bytes handed to the connection so far.
-        self.bytes_sent = 0
+        self.bytes_sent: int = 0
         #: The server closed its side and everything it wrote has been read.
-        self.eof = False
+        self.eof: bool = False
         self._buffer = bytearray()
 
     def _deadline(self) -> AbstractContextManager[None]:
         return read_deadline(self.timeout)
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read under the deadline; an app error that happened meanwhile wins.
+
+        The app's own exception says more than what the client saw of it (a 500, a
+        close, a timeout), so it is raised instead, with the client's error as context.
+        """
+        try:
+            with self._deadline():
+                yield
+        except (ConnectionClosed, InvalidResponse, trio.TooSlowError):
+            self._check_app()
+            raise
+        self._check_app()
+
     # --- raw bytes ----------------------------------------------------------------------------
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes) -> bool:
         """Write ``data`` (waits while the server's receive window is full).
 
-        Raises:
-            trio.BrokenResourceError: The server closed the connection.
+        Returns:
+            True if it was sent; False if the server had closed the connection (a
+            client would see a reset), like :meth:`send_in_pieces`.
         """
-        await self.stream.send_all(data)
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
         self.bytes_sent += len(data)
+        return True
 
     async def send_in_pieces(self, data: bytes, splits: int | Sequence[int]) -> bool:
         """Write ``data`` in pieces, letting the server process each before the next.
@@ -209,9 +123,7 @@ class TestConnection:
         else:
             cuts = sorted({cut for cut in splits if 0 < cut < len(data)})
         for start, end in itertools.pairwise([0, *cuts, len(data)]):
-            try:
-                await self.send(data[start:end])
-            except trio.BrokenResourceError:
+            if not await self.send(data[start:end]):
                 return False
             # The server reads what is there: without this it would get all pieces at once.
             await wait_all_tasks_blocked()
@@ -224,6 +136,14 @@ class TestConnection:
     async def close(self) -> None:
         """Drop the connection (the server's reads end and its writes fail)."""
         await aclose_forcefully(self.stream)
+
+    def set_receive_window(self, window: int | None) -> None:
+        """From now on, at most ``window`` unread bytes from the server (``None``: any).
+
+        A small window is a slow reader: the server's writes, so the app's ``send()``,
+        wait until the test reads. (:meth:`TestServer.connect` sets it at the start.)
+        """
+        self.stream.set_receive_window(window)
 
     def statistics(self) -> MemoryStreamStatistics:
         """Bytes waiting in each direction of the connection."""
@@ -259,7 +179,7 @@ class TestConnection:
         """Everything the server writes until it closes the connection."""
         data = bytearray(self._buffer)
         self._buffer.clear()
-        with self._deadline():
+        with self._reading():
             while chunk := await self._read():
                 data += chunk
         return bytes(data)
@@ -332,16 +252,13 @@ class TestConnection:
             InvalidResponse: The server's answer is not valid HTTP/1.1.
             trio.TooSlowError: No complete response within :attr:`timeout`.
         """
-        parser = h11.Connection(h11.CLIENT)
-        # The parser only needs to know the method; it never sends anything.
-        parser.send(h11.Request(method=method, target="/", headers=[(b"host", b"x")]))
-        parser.send(h11.EndOfMessage())
+        parser = response_parser(method)
         if self._buffer:  # (b"" would mean end-of-stream to h11)
             parser.receive_data(bytes(self._buffer))
             self._buffer.clear()
         if self.eof:
             parser.receive_data(b"")
-        with self._deadline():
+        with self._reading():
             response = await self._parse_response(parser)
         leftover, _ = parser.trailing_data
         self._buffer += leftover
@@ -419,145 +336,9 @@ class TestConnection:
             self.stream,
             target,
             subprotocols=subprotocols,
-            headers=[(_b(n), _b(v)) for n, v in headers],
+            headers=[(as_bytes(n), as_bytes(v)) for n, v in headers],
             per_message_deflate=per_message_deflate,
             pending=pending,
             read_timeout=self.timeout,
+            check_app=self._check_app,
         )
-
-
-class TestServer:
-    """The handle :func:`open_test_server` yields: connect to the server, watch it, stop it.
-
-    Attributes:
-        server: The :class:`trio_asgi.Server` being run.
-        app: The app as given.
-    """
-
-    __test__ = False
-
-    def __init__(
-        self,
-        server: Server,
-        app: ASGIApp,
-        listener: MemoryListener,
-        timeout: float | None,
-        errors: ServerErrors,
-    ) -> None:
-        self.server = server
-        #: What the server logged at ERROR level while running.
-        self.errors = errors
-        self.app = app
-        self._listener = listener
-        self._timeout = timeout
-        #: Every connection made, in order.
-        self.connections: list[TestConnection] = []
-
-    @property
-    def config(self) -> Config:
-        return self.server.config
-
-    async def connect(
-        self,
-        receive_window: int | None = None,
-        *,
-        client_address: tuple[str, int] | None = None,
-    ) -> TestConnection:
-        """Open a new connection to the server.
-
-        Args:
-            receive_window: At most this many unread bytes in each direction; the
-                writer waits beyond it. A small window is a slow client: the
-                server's ``send()`` blocks until the test reads. ``None``: unbounded.
-            client_address: The ``client`` the scope reports (default: 127.0.0.1
-                and a fresh port).
-        """
-        stream = await self._listener.open_stream(
-            receive_window=receive_window, client_address=client_address
-        )
-        connection = TestConnection(stream, timeout=self._timeout)
-        self.connections.append(connection)
-        return connection
-
-    def statistics(self) -> ServerStatistics:
-        """Open connections, requests in flight and requests served, right now."""
-        return self.server.statistics()
-
-    def shutdown(self) -> None:
-        """Start a graceful shutdown (what leaving the ``async with`` block does too)."""
-        self.server.shutdown()
-
-
-@asynccontextmanager
-async def open_test_server(
-    app: ASGIApp,
-    config: Config | None = None,
-    *,
-    read_timeout: float | None = DEFAULT_TIMEOUT,
-    check_server_errors: bool = True,
-    **config_options: Any,
-) -> AsyncIterator[TestServer]:
-    """Run ``app`` on the real server stack, in memory, for the duration of the block.
-
-    Lifespan startup has completed when the block starts; leaving the block shuts
-    the server down gracefully (lifespan shutdown included) and waits for it.
-    It runs on trio and on asyncio. Run it under
-    ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``
-    fixture), or on asyncio in an event loop with the same virtual clock: server
-    timeouts then pass instantly, and a run depends on nothing but its inputs.
-
-    Args:
-        app: The ASGI app (ASGI 3, or ASGI 2 with ``interface="auto"``).
-        config: The server configuration (default: ``Config()`` with the access log off).
-        read_timeout: Seconds a client read waits before :class:`trio.TooSlowError`
-            (``None``: forever).
-        check_server_errors: On leaving the block, raise :class:`AssertionError` if
-            an exception escaped a connection handler (a server bug; see
-            :func:`~trio_asgi.testing.capture_server_errors`).
-        **config_options: Options that replace those of ``config``, e.g.
-            ``max_body_size=1024``.
-
-    Yields:
-        The :class:`TestServer`.
-
-    Raises:
-        trio_asgi.LifespanFailure: Lifespan startup failed.
-        AssertionError: An exception escaped a connection handler.
-
-    Example:
-        >>> import trio, trio.testing
-        >>> async def app(scope, receive, send):
-        ...     if scope["type"] == "http":
-        ...         await send({"type": "http.response.start", "status": 200})
-        ...         body = b"hi " + scope["path"].encode()
-        ...         await send({"type": "http.response.body", "body": body})
-        >>> async def main():
-        ...     async with open_test_server(app, lifespan="off") as server:
-        ...         client = await server.connect()
-        ...         response = await client.request("GET", "/there")
-        ...         print(response.status, response.body)
-        >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-        200 b'hi /there'
-    """
-    base = config if config is not None else Config(access_log=False)
-    if config_options:
-        base = base.replace(**config_options)
-    listener = MemoryListener()
-    with capture_server_errors() as errors:
-        async with anyio.create_task_group() as group:
-            server: Server = await group.start(partial(_serve, app, base, listener))
-            handle = TestServer(server, app, listener, read_timeout, errors)
-            yield handle
-            server.shutdown()
-        if check_server_errors:
-            errors.check()
-
-
-async def _serve(
-    app: ASGIApp,
-    config: Config,
-    listener: MemoryListener,
-    *,
-    task_status: anyio.abc.TaskStatus[Server] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve(app, config, listeners=[listener], task_status=task_status)

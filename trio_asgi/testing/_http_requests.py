@@ -19,6 +19,14 @@ from typing import Literal, TypeAlias, TypeVar
 
 from hypothesis import strategies as st
 
+from ._http_routes import (
+    Choices,
+    NamedValues,
+    as_strategy,
+    draw_header_values,
+    draw_path,
+    draw_query,
+)
 from ._repr import CompactRepr
 
 _T = TypeVar("_T", bound=str)
@@ -213,13 +221,15 @@ def _origin_targets(draw: st.DrawFn) -> str:
 
 
 #: Origin-form targets: ``/`` segments, percent-encoding and an optional query.
-origin_targets = _origin_targets()
+origin_targets: st.SearchStrategy[str] = _origin_targets()
 
-hosts = st.one_of(
+#: Host names: common ones, IP literals, IDNA, and drawn DNS names.
+hosts: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(["localhost", "example.com", "127.0.0.1", "[::1]", "xn--caf-dma.example"]),
     st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,6})?\Z"),
 )
-authorities = st.tuples(hosts, st.none() | st.integers(1, 65535)).map(
+#: ``host`` or ``host:port``, as in ``Host`` and absolute-form targets.
+authorities: st.SearchStrategy[str] = st.tuples(hosts, st.none() | st.integers(1, 65535)).map(
     lambda t: t[0] if t[1] is None else f"{t[0]}:{t[1]}"
 )
 
@@ -238,9 +248,13 @@ _SPACED_WORDS = st.lists(
 )
 
 #: Header field values: visible characters and obs-text, inner spaces and tabs only.
-field_values = _SPACED_WORDS.map(lambda words: b"".join(sp + w for sp, w in words).strip(b" \t"))
+field_values: st.SearchStrategy[bytes] = _SPACED_WORDS.map(
+    lambda words: b"".join(sp + w for sp, w in words).strip(b" \t")
+)
 
-header_names = st.one_of(
+#: Header field names: common ones and drawn tokens, never one that changes framing,
+#: routing or the connection (:data:`RESERVED_NAMES`).
+header_names: st.SearchStrategy[bytes] = st.one_of(
     st.sampled_from(_COMMON_NAMES),
     tokens().map(lambda t: t.encode("ascii")),
 ).filter(lambda name: name.lower() not in RESERVED_NAMES)
@@ -349,7 +363,11 @@ _DEFAULT_METHODS = st.sampled_from(STANDARD_METHODS) | st.text(
 def http_requests(
     draw: st.DrawFn,
     *,
-    methods: st.SearchStrategy[str] | None = None,
+    paths: Choices | None = None,
+    methods: Choices | None = None,
+    query: NamedValues | st.SearchStrategy[str] | None = None,
+    headers: NamedValues | None = None,
+    body: st.SearchStrategy[bytes] | None = None,
     framings: Sequence[Framing] = FRAMINGS,
     target_forms: Sequence[TargetForm] = TARGET_FORMS,
     max_body_size: int = 65536,
@@ -357,47 +375,85 @@ def http_requests(
 ) -> RawRequest:
     """Valid HTTP/1.1 requests, with their parts kept for comparison.
 
-    Methods are the standard ones and extension tokens (never CONNECT); targets
-    carry percent-encoded non-ASCII and raw bytes and optional queries; there is
-    always exactly one ``Host``; bodies are framed by Content-Length or chunked
-    (drawn chunk sizes, extensions, trailers). Nothing asks for a connection
-    close, an upgrade or ``100-continue``.
+    Without ``paths``, targets are random (an app's routes are hit by naming them).
+    The wire varies as clients vary it, meaning unchanged: header case, whitespace,
+    order, hex case, query order, absolute form, chunked bodies with extensions and
+    trailers. One ``Host``; never a close, an upgrade, ``100-continue`` or CONNECT.
 
     Args:
-        methods: Methods to draw from (default: standard methods and extension tokens).
+        paths: Paths to draw from, not percent-encoded (a sequence or a strategy).
+        methods: Methods to draw from (default: standard ones and extension tokens).
+        query: Parameter names to values or strategies (a drawn ``None`` leaves one
+            out), or a strategy of encoded query strings. Default: random, or none
+            with ``paths``.
+        headers: Field names to values or strategies (``None`` leaves one out).
+        body: The body strategy (default: :func:`bodies`); given, there is always one.
         framings: The body framings to draw from.
-        target_forms: The target forms to draw from (asterisk-form only with OPTIONS).
-        max_body_size: The largest body.
-        max_headers: The most fields besides ``Host`` and the framing header.
+        target_forms: The target forms (asterisk-form: OPTIONS to random targets only).
+        max_body_size: The largest default body.
+        max_headers: The most random extra fields besides the named ones.
 
     Example:
-        >>> import h11
-        >>> from hypothesis import given
-        >>> @given(http_requests(framings=["chunked"]))
-        ... def test_h11_reads_the_body(request):
-        ...     server = h11.Connection(h11.SERVER)
-        ...     server.receive_data(request.data)
-        ...     assert isinstance(server.next_event(), h11.Request)
-        ...     body = b""
-        ...     while isinstance(event := server.next_event(), h11.Data):
-        ...         body += event.data
-        ...     assert body == request.body
-        >>> test_h11_reads_the_body()
+        >>> from hypothesis import given, strategies as st
+        >>> page = st.integers(0, 9)
+        >>> @given(http_requests(paths=["/items"], methods=["GET"], query={"page": page}))
+        ... def test_routes(request):
+        ...     assert request.raw_path == b"/items" and request.query_string.startswith(b"page=")
+        >>> test_routes()
     """
-    method = draw(_DEFAULT_METHODS if methods is None else methods)
-    forms = [f for f in target_forms if f != "asterisk" or method == "OPTIONS"] or ["origin"]
-    form = draw(_sampled(tuple(forms)))
+    method = draw(_DEFAULT_METHODS if methods is None else as_strategy(methods))
+    random_target = paths is None
+    allowed = [
+        f for f in target_forms if f != "asterisk" or (method == "OPTIONS" and random_target)
+    ]
+    options: tuple[TargetForm, ...] = tuple(allowed) or ("origin",)
+    form = draw(_sampled(options))
     authority = draw(authorities)
-    target = draw(origin_targets)
-    if form == "absolute":
-        target = draw(_SCHEMES) + "://" + authority + target
-    elif form == "asterisk":
-        target = "*"
-
+    target = _draw_target(draw, form, authority, paths, query)
+    if body is not None and len(framings) > 1:
+        framings = [f for f in framings if f != "none"]
     framing = draw(_sampled(tuple(framings)))
-    body = b"" if framing == "none" else draw(bodies(max_body_size))
+    content = b"" if framing == "none" else draw(bodies(max_body_size) if body is None else body)
+    named = draw_header_values(draw, headers or {})
+    taken = {name for name, _ in named}
+    fields = [f for f in draw(_field_lists(max_headers)) if f[0].lower() not in taken]
+    for name, value in named:
+        fields.insert(draw(st.integers(0, len(fields))), _with_ows(draw, name, value))
+    return _assemble(draw, method, target, form, authority, fields, content, framing)
+
+
+def _draw_target(
+    draw: st.DrawFn,
+    form: TargetForm,
+    authority: str,
+    paths: Choices | None,
+    query: NamedValues | st.SearchStrategy[str] | None,
+) -> str:
+    """The request target: a named path or a random one, with its query, in ``form``."""
+    if form == "asterisk":
+        return "*"
+    if paths is None and query is None:
+        target = draw(origin_targets)
+    else:
+        target = "/" + "/".join(draw(_SEGMENTS)) if paths is None else draw_path(draw, paths)
+        drawn_query = None if query is None else draw_query(draw, query)
+        if drawn_query:
+            target += "?" + drawn_query
+    return draw(_SCHEMES) + "://" + authority + target if form == "absolute" else target
+
+
+def _assemble(
+    draw: st.DrawFn,
+    method: str,
+    target: str,
+    form: TargetForm,
+    authority: str,
+    fields: list[tuple[bytes, bytes, bytes]],
+    body: bytes,
+    framing: Framing,
+) -> RawRequest:
+    """Add ``Host`` and the framing field at drawn places, frame the body, serialise."""
     trailers: Headers = ()
-    fields = draw(_field_lists(max_headers))
     fields.insert(draw(st.integers(0, len(fields))), _with_ows(draw, b"host", authority.encode()))
     if framing == "chunked":
         framed_body, trailers = _chunked(draw, body)

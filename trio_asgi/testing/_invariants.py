@@ -3,8 +3,7 @@
 Each check states one thing that must hold whatever a client sends and whatever
 the app does:
 
-* every request gets exactly one response, or the connection closes
-  (:func:`expect_one_response_each`);
+* every request gets exactly one response, in order (:func:`expect_one_response_each`);
 * malformed input never reaches the app (:func:`assert_app_not_called`,
   :func:`assert_no_request_completed`), and the app is called once per
   well-formed request, so nothing was smuggled (:func:`assert_app_calls`);
@@ -33,8 +32,9 @@ import trio
 from .._config import Config
 from .._protocol._http11 import Limits
 from .._types import ASGIApp, Message, Receive, Scope, Send
-from ._client_errors import InvalidResponse
-from ._connection import TestConnection, TestResponse
+from ._client_errors import ConnectionClosed, InvalidResponse
+from ._connection import TestConnection
+from ._responses import TestResponse
 from ._server_errors import ServerErrors
 from ._server_errors import capture_server_errors as capture_server_errors
 from ._virtual_clock import wait_all_tasks_blocked
@@ -179,34 +179,47 @@ def assert_no_server_errors(errors: ServerErrors) -> None:
 
 
 async def expect_one_response_each(
-    connection: TestConnection, methods: Sequence[str]
+    connection: TestConnection, methods: Sequence[str], *, allow_close: bool = False
 ) -> list[TestResponse]:
-    """Read the answers to requests sent with ``methods``: exactly one response each,
-    in order, or fewer and then the connection closes, and nothing more.
+    """Read the answers to requests sent with ``methods``: exactly one complete response
+    each, in order, and nothing more.
 
-    Call it after sending the requests. Once all tasks are blocked it also checks
-    that the server wrote no extra bytes (a second response to one request, or a
-    response to a request that was never sent).
+    After at least one response the server may close the connection (the requests
+    pipelined behind are then unanswered, as HTTP/1.1 allows). A close before any
+    response, or in the middle of one (a truncated response), fails unless
+    ``allow_close``: for input a server may drop, or an app that fails mid-response.
+    Once all tasks are blocked it also checks that the server wrote no extra bytes
+    (a second response to one request, or a response to a request never sent).
 
     Args:
         connection: The client connection the requests were sent on.
         methods: The method of each request sent (HEAD responses have no body).
+        allow_close: Accept a close without a complete response.
 
     Returns:
         The responses read, in order.
 
     Raises:
-        AssertionError: A response is missing on an open connection, extra bytes
-            were written, or the server's bytes are not HTTP (:class:`InvalidResponse`).
+        AssertionError: A response is missing or truncated, extra bytes were written,
+            or the server's bytes are not HTTP (:class:`InvalidResponse`).
     """
-    responses = await connection.read_responses(methods)
-    if len(responses) < len(methods):
+    responses: list[TestResponse] = []
+    for method in methods:
+        try:
+            responses.append(await connection.read_response(method))
+        except ConnectionClosed as closed:
+            lost = closed
+            break
+    else:
+        lost = None
+    if lost is not None and not allow_close and (not responses or lost.partial is not None):
+        head = f" after the head {lost.partial!r}" if lost.partial else ""
+        raise AssertionError(
+            f"request {len(responses) + 1} of {len(methods)} got no complete response: {lost}{head}"
+        )
+    if len(responses) < len(methods) or (responses and responses[-1].closes_connection):
         rest = await connection.read_until_eof()
         assert not rest, f"bytes after the last response: {rest[:200]!r}"
-        return responses
-    if responses and responses[-1].closes_connection:
-        rest = await connection.read_until_eof()
-        assert not rest, f"bytes after a response that closes the connection: {rest[:200]!r}"
         return responses
     extra = await connection.unread_response_bytes()
     if extra:

@@ -73,7 +73,7 @@ class MemoryListener(trio.abc.Listener[MemoryServerStream]):
         self.receive_window = receive_window
         self.server_address = address
         #: How the server describes this listener in ``Server.addresses``.
-        self.address = f"memory:{address[0]}:{address[1]}"
+        self.address: str = f"memory:{address[0]}:{address[1]}"
 
     async def open_stream(
         self, *, receive_window: int | None, client_address: tuple[str, int] | None = None

@@ -76,14 +76,14 @@ class _Pipe:
     """
 
     def __init__(self, window: int | None) -> None:
-        self.buffer = bytearray()
+        self.buffer: bytearray = bytearray()
         self.window = window
         #: The writer sent EOF or closed: readers get ``b""`` once the buffer is empty.
         self.eof = False
         #: The reader closed: writes fail with BrokenResourceError.
         self.reader_closed = False
-        self.readable = _Signal()
-        self.writable = _Signal()
+        self.readable: _Signal = _Signal()
+        self.writable: _Signal = _Signal()
 
     def room(self) -> int:
         if self.window is None:
@@ -166,6 +166,19 @@ class BoundedMemoryStream(trio.abc.HalfCloseableStream):
                 view = view[len(chunk) :]
                 pipe.readable.wake_all()
             await anyio.lowlevel.cancel_shielded_checkpoint()
+
+    def set_receive_window(self, window: int | None) -> None:
+        """Change how many unread bytes the peer may send this end before it waits.
+
+        A small window makes this end a slow reader from now on; ``None`` lifts the bound.
+
+        Raises:
+            ValueError: ``window`` is smaller than 1.
+        """
+        if window is not None and window < 1:
+            raise ValueError("the window must be at least 1 byte")
+        self._incoming.window = window
+        self._incoming.writable.wake_all()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Return once there is room in the peer's window (or the peer is gone)."""

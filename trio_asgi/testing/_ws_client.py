@@ -10,8 +10,8 @@ would never write (unmasked frames, reserved bits) go out through
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import trio
@@ -70,21 +70,39 @@ class TestWebSocket:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, stream: trio.abc.Stream, ws: WSConnection, timeout: float | None) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws: WSConnection,
+        timeout: float | None,
+        check_app: Callable[[], None] = lambda: None,
+    ) -> None:
         self.stream = stream
+        self._check_app = check_app
         self.timeout = timeout
         self._ws = ws
         self._events: deque[Event] = deque()
-        self.accepted = False
+        self.accepted: bool = False
         self.subprotocol: str | None = None
         self.response_headers: list[tuple[bytes, bytes]] = []
         self.rejection: WebSocketRejection | None = None
         self.close_code: int | None = None
-        self.close_reason = ""
+        self.close_reason: str = ""
         self.pongs: list[bytes] = []
 
     def _deadline(self) -> AbstractContextManager[None]:
         return read_deadline(self.timeout)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read under the deadline; an app error that happened meanwhile wins."""
+        try:
+            with self._deadline():
+                yield
+        except (ConnectionClosed, InvalidResponse, WebSocketClosed, trio.TooSlowError):
+            self._check_app()
+            raise
+        self._check_app()
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -126,7 +144,7 @@ class TestWebSocket:
 
     async def handshake(self) -> None:
         """Wait for the server's answer to the upgrade request."""
-        with self._deadline():
+        with self._reading():
             while True:
                 while not self._events:
                     if self._ws.state is ConnectionState.CLOSED and self.rejection is None:
@@ -173,7 +191,7 @@ class TestWebSocket:
             WebSocketClosed: The server closed instead (the close is answered).
         """
         parts: list[str | bytes] = []
-        with self._deadline():
+        with self._reading():
             while True:
                 event = await self._next_event()
                 if isinstance(event, Ping):
@@ -220,7 +238,7 @@ class TestWebSocket:
             The server's close code and reason; ``(1006, "")`` if the connection
             dropped without a close frame.
         """
-        with self._deadline():
+        with self._reading():
             while self.close_code is None:
                 try:
                     event = await self._next_event()
@@ -263,6 +281,7 @@ async def open_websocket(
     per_message_deflate: bool = False,
     pending: bytes = b"",
     read_timeout: float | None,
+    check_app: Callable[[], None] = lambda: None,
 ) -> TestWebSocket:
     """Send a handshake on ``stream`` and wait for the answer.
 
@@ -274,6 +293,7 @@ async def open_websocket(
         per_message_deflate: Offer permessage-deflate.
         pending: Bytes already read from ``stream`` that belong to the answer.
         read_timeout: Seconds to wait for each answer.
+        check_app: Raises the app's error, if it had one, after each read.
     """
     ws = WSConnection(ConnectionType.CLIENT)
     extensions: list[Extension] = [PerMessageDeflate()] if per_message_deflate else []
@@ -285,7 +305,7 @@ async def open_websocket(
         extra_headers=list(headers),
     )
     await stream.send_all(ws.send(request))
-    websocket = TestWebSocket(stream, ws, read_timeout)
+    websocket = TestWebSocket(stream, ws, read_timeout, check_app)
     if pending:
         websocket.feed(pending)
     await websocket.handshake()

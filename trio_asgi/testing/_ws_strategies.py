@@ -10,7 +10,7 @@ server must answer it with (RFC 6455 section 7.4.1).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -75,6 +75,16 @@ class RawInvalidWsFrames(CompactRepr):
     kind: str
     expected_close_code: int
     messages_before: tuple[str | bytes, ...]
+
+    def close_codes(self, app_codes: Collection[int] = ()) -> frozenset[int]:
+        """The close codes a correct server may answer with.
+
+        :attr:`expected_close_code`, unless the app closed first: a server that
+        already sent the app's close frame (``app_codes``: the codes the app may
+        close with, e.g. 1000 after the messages it expects) has nothing more to say
+        about the defect.
+        """
+        return frozenset({self.expected_close_code, *app_codes})
 
 
 def _cut_points(draw: st.DrawFn, size: int) -> list[int]:

@@ -4,13 +4,21 @@ Requires hypothesis (``pip install trio-asgi[testing]``).
 
 HTTP requests:
     :func:`http_requests` draws valid requests as :class:`RawRequest` (the
-    parts and the bytes), :func:`pipelines` several of them back to back, and
+    parts and the bytes), on the routes, methods, query parameters, header
+    fields and bodies you name, with the wire variations clients produce; its
+    building blocks (:func:`tokens`, :data:`header_names`, :data:`field_values`,
+    :data:`origin_targets`, :data:`hosts`, :data:`authorities`, :func:`bodies`)
+    are strategies of their own. :func:`requests_from_openapi` draws them from an
+    OpenAPI 3 document (FastAPI's ``app.openapi()``). :func:`pipelines` draws
+    several requests back to back, and
     :func:`splits` the ways to deliver bytes in pieces. :func:`invalid_requests`
     mutates valid requests into one of the malformed or request-smuggling kinds
     listed in :data:`INVALID_REQUEST_KINDS`, each with the status a strict
     server answers.
 
-WebSocket frames:
+WebSocket:
+    :func:`websocket_handshakes` draws handshakes on the paths, query parameters,
+    header fields and subprotocols you name (:class:`WebSocketHandshake`).
     :func:`ws_client_frames` draws valid client traffic (fragmentation, control
     frames between fragments, close codes and reasons), :func:`invalid_ws_frames`
     traffic ending in a defect from :data:`INVALID_WS_KINDS`, with the close
@@ -48,18 +56,35 @@ from ._asgi_apps import SendMessage as SendMessage
 from ._asgi_apps import Sleep as Sleep
 from ._asgi_apps import Step as Step
 from ._asgi_apps import asgi_http_apps as asgi_http_apps
+from ._disconnects import Disconnect as Disconnect
+from ._disconnects import disconnects as disconnects
 from ._http_invalid import INVALID_REQUEST_KINDS as INVALID_REQUEST_KINDS
 from ._http_invalid import RawInvalidRequest as RawInvalidRequest
 from ._http_invalid import invalid_requests as invalid_requests
 from ._http_requests import Framing as Framing
 from ._http_requests import RawRequest as RawRequest
 from ._http_requests import TargetForm as TargetForm
+from ._http_requests import authorities as authorities
+from ._http_requests import bodies as bodies
+from ._http_requests import field_values as field_values
+from ._http_requests import header_names as header_names
+from ._http_requests import hosts as hosts
 from ._http_requests import http_requests as http_requests
+from ._http_requests import origin_targets as origin_targets
 from ._http_requests import pipelines as pipelines
 from ._http_requests import splits as splits
+from ._http_requests import tokens as tokens
+from ._openapi import requests_from_openapi as requests_from_openapi
+from ._scenarios import ClientStep as ClientStep
+from ._scenarios import Scenario as Scenario
+from ._scenarios import ScenarioLog as ScenarioLog
+from ._scenarios import client_scenarios as client_scenarios
+from ._scenarios import run_scenario as run_scenario
 from ._ws_frames import Frame as Frame
 from ._ws_frames import Opcode as Opcode
 from ._ws_frames import encode_frame as encode_frame
+from ._ws_handshakes import WebSocketHandshake as WebSocketHandshake
+from ._ws_handshakes import websocket_handshakes as websocket_handshakes
 from ._ws_strategies import INVALID_WS_KINDS as INVALID_WS_KINDS
 from ._ws_strategies import RawInvalidWsFrames as RawInvalidWsFrames
 from ._ws_strategies import WsTraffic as WsTraffic
