@@ -126,6 +126,7 @@ _PARSERS: dict[object, Callable[[str], Any]] = {
     str: str,
     int | None: _optional_integer,
     float | None: _seconds,
+    str | None: str,
 }
 
 _MORE_HELP = {"access_log_format": f" Fields: {', '.join(ACCESS_LOG_FIELDS)}."}
@@ -136,6 +137,7 @@ _METAVARS: dict[object, str] = {
     str: "TEXT",
     "root_path": "PATH",
     "access_log_format": "FORMAT",
+    "metrics_bind": "HOST:PORT",
 }
 
 # --- the option table -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
-Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
+Interface: TypeAlias = Literal["auto", "asgi3", "asgi2", "wsgi"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
 Loop: TypeAlias = Literal["trio", "asyncio", "uvloop"]
 
@@ -88,7 +88,7 @@ def parse_bind(text: str) -> Bind:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "lifespan": ("auto", "on", "off"),
-    "interface": ("auto", "asgi3", "asgi2"),
+    "interface": ("auto", "asgi3", "asgi2", "wsgi"),
     "ws": ("auto", "wsproto", "none"),
     "loop": ("trio", "asyncio", "uvloop"),
 }
@@ -116,7 +116,7 @@ class Config:
     root_path: str = ""
     #: ``on``: lifespan must work; ``off``: never sent; ``auto``: used when the app supports it.
     lifespan: LifespanMode = "auto"
-    #: How to call the app; ``auto`` detects ASGI 2 double callables once, at start.
+    #: How to call the app; ``auto`` detects ASGI 2 double callables and WSGI apps once.
     interface: Interface = "auto"
 
     # --- runtime ----------------------------------------------------------------------------
@@ -191,6 +191,13 @@ class Config:
     #: How long to wait for the peer's close frame after ours.
     timeout_ws_close: float | None = 5.0
 
+    # --- WSGI apps and observability --------------------------------------------------------
+    #: Threads that run a WSGI app's calls at once (``None``: 4 per CPU core, 4 to 32).
+    wsgi_threads: int | None = None
+    #: ``HOST:PORT`` of a separate listener serving Prometheus metrics at ``/metrics``
+    #: (``None``: no metrics listener).
+    metrics_bind: str | None = None
+
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
 
@@ -223,6 +230,7 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
+        _check_wsgi_and_metrics(self)
         # The access log knows its fields and their types; imported here because it
         # imports this module.
         from ._logging import check_access_log_format
@@ -247,6 +255,16 @@ class Config:
     def options(self) -> dict[str, Any]:
         """The options as a dict, as accepted by :meth:`from_mapping`."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+def _check_wsgi_and_metrics(config: Config) -> None:
+    if config.wsgi_threads is not None:
+        _check_count("wsgi_threads", config.wsgi_threads, minimum=1)
+    if config.metrics_bind is not None:
+        if not isinstance(config.metrics_bind, str):
+            raise ConfigError(f"metrics_bind: expected HOST:PORT, got {config.metrics_bind!r}")
+        if not isinstance(parse_bind(config.metrics_bind), TCPBind):
+            raise ConfigError(f"metrics_bind: {config.metrics_bind!r} must be HOST:PORT")
 
 
 def _check_seconds(name: str, value: object) -> float | None:

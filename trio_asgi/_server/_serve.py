@@ -62,7 +62,8 @@ class Server:
 
     def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
         self.config = config or Config()
-        self._state = ServerState(adapt_app(app, self.config.interface), self.config)
+        adapted = adapt_app(app, self.config.interface, wsgi_threads=self.config.wsgi_threads)
+        self._state = ServerState(adapted, self.config)
         #: The bound addresses in bind syntax (port 0 resolved); set once serving.
         self.addresses: tuple[str, ...] = ()
         self._shutdown_requested = False
