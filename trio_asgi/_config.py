@@ -263,7 +263,11 @@ def _check_wsgi_and_metrics(config: Config) -> None:
     if config.metrics_bind is not None:
         if not isinstance(config.metrics_bind, str):
             raise ConfigError(f"metrics_bind: expected HOST:PORT, got {config.metrics_bind!r}")
-        if not isinstance(parse_bind(config.metrics_bind), TCPBind):
+        try:
+            tcp = isinstance(parse_bind(config.metrics_bind), TCPBind)
+        except ConfigError as exc:
+            raise ConfigError(f"metrics_bind: {exc}") from None
+        if not tcp:
             raise ConfigError(f"metrics_bind: {config.metrics_bind!r} must be HOST:PORT")
 
 

@@ -56,6 +56,7 @@ def socket_addresses(
 class HTTPConnection:
     __slots__ = (
         "client",
+        "close_reason",
         "closing",
         "lingering",
         "protocol",
@@ -80,6 +81,8 @@ class HTTPConnection:
         self.lingering = False
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
+        #: Why it closes, when a timeout or error says so (see trio_asgi._metrics).
+        self.close_reason: str | None = None
 
     def begin_shutdown(self) -> None:
         self.closing = True
@@ -143,6 +146,7 @@ class HTTPConnection:
         else:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
+        self.state.metrics.refused(self, request.method, status)
         self.log_response(request, status, 0, time.monotonic())
         return True
 
@@ -198,6 +202,7 @@ class HTTPConnection:
                 deadline = anyio.current_time() + wait if wait is not None else math.inf
                 data = await self.transport.read_idle(deadline)
                 if data is None:
+                    self.state.metrics.idle_ended(self, first=first)
                     return None
             else:
                 # A half-received head is not a request in flight yet: shutdown closes
@@ -211,6 +216,7 @@ class HTTPConnection:
                     if self.state.shutting_down:
                         return None
                     logger.debug("request head timed out (%s)", self.client)
+                    self.state.metrics.timed_out(self, "request_head")
                     await self._reject(408)
                     return None
             protocol.receive_data(data)
@@ -219,6 +225,7 @@ class HTTPConnection:
             return event
         if type(event) is BadRequest:
             logger.debug("bad request from %s: %s (%d)", self.client, event.detail, event.status)
+            self.state.metrics.protocol_error(self, event.status)
             await self._reject(event.status)
         return None
 

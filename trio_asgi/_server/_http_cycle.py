@@ -140,6 +140,13 @@ class HTTPCycle:
         finally:
             state.requests_in_flight -= 1
             state.requests_served += 1
+        state.metrics.request_done(
+            self.request.method,
+            self.status,
+            time.monotonic() - started,
+            self._body_received,
+            self.bytes_sent,
+        )
         if self.status:
             conn.log_response(self.request, self.status, self.bytes_sent, started)
 
@@ -183,6 +190,7 @@ class HTTPCycle:
             if type(event) is BodyData:
                 self._body_received += len(event.data)
                 if config.max_body_size is not None and self._body_received > config.max_body_size:
+                    self._conn.state.metrics.protocol_error(self._conn, 413)
                     return await self._abort_request(413, "request body too large")
                 # Look one event ahead so the last chunk carries more_body=False.
                 follow = protocol.next_event()
@@ -197,11 +205,13 @@ class HTTPCycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if type(event) is BadRequest:
                 logger.debug("bad request body: %s", event.detail)
+                self._conn.state.metrics.protocol_error(self._conn, event.status)
                 return await self._abort_request(event.status, event.detail)
             if type(event) is ClientEOF:
                 self.disconnected = True
                 return _DISCONNECT
             if not await self._read_body_bytes(config.timeout_body, config.timeout_body_idle):
+                self._conn.state.metrics.timed_out(self._conn, "body")
                 return await self._abort_request(408, "request body timed out")
 
     async def _read_body_bytes(self, total: float | None, idle: float | None) -> bool:

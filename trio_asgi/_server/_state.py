@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._config import Config
 from .._logging import AccessLog
+from .._metrics import Metrics, ServerStatistics
 from .._protocol._http11 import Limits
 from .._protocol._response import DefaultHeaders
 from .._types import ASGIApp
@@ -15,16 +15,7 @@ from .._types import ASGIApp
 logger = logging.getLogger("trio_asgi")
 
 
-@dataclass(frozen=True, slots=True)
-class ServerStatistics:
-    """A snapshot of a server's activity, from :meth:`Server.statistics`."""
-
-    #: Connections accepted and not yet closed.
-    open_connections: int
-    #: HTTP requests whose app call has not returned, plus open WebSocket sessions.
-    requests_in_flight: int
-    #: HTTP requests and WebSocket sessions finished since the server started.
-    requests_served: int
+__all__ = ["Drainable", "ServerState", "ServerStatistics"]
 
 
 class Drainable(Protocol):
@@ -45,6 +36,7 @@ class ServerState:
         "defaults",
         "lifespan_state",
         "limits",
+        "metrics",
         "open_connections",
         "requests_in_flight",
         "requests_served",
@@ -63,6 +55,7 @@ class ServerState:
             server_header=config.server_header, date_header=config.date_header, extra=config.headers
         )
         self.access_log = AccessLog(config)
+        self.metrics = Metrics(histograms=config.metrics_bind is not None)
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.
@@ -82,7 +75,7 @@ class ServerState:
             connection.begin_shutdown()
 
     def statistics(self) -> ServerStatistics:
-        return ServerStatistics(
+        return self.metrics.statistics(
             open_connections=self.open_connections,
             requests_in_flight=self.requests_in_flight,
             requests_served=self.requests_served,

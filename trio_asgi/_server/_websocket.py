@@ -152,6 +152,7 @@ class WebSocketSession:
                         self._request.printable_target(),
                     )
                     await self._write_quietly(self._ws.reject(500))
+                    state.metrics.timed_out(conn, "ws_handshake")
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
                     return
@@ -395,6 +396,7 @@ class WebSocketSession:
                 await self._pong.wait()
             if waited.cancelled_caught:
                 logger.debug("WebSocket ping timed out (%s)", self._conn.client)
+                self._conn.state.metrics.timed_out(self._conn, "ws_ping")
                 try:
                     await self._close(1011, "keepalive ping timeout")
                 except ClientDisconnected:
@@ -415,6 +417,7 @@ class WebSocketSession:
             pass
 
     def _log(self, event: str, code: int | None) -> None:
+        self._conn.state.metrics.websocket_event(event, code)
         access_log = self._conn.state.access_log
         if access_log.enabled:
             access_log.log_websocket(
