@@ -6,8 +6,8 @@ embedding :func:`trio_asgi.serve` keeps its own logging setup.
 
 The access log is on the hot path: :class:`AccessLog` works out per config which fields
 its format needs, and hands the logger a lazy :class:`AccessLine`, formatted only if a
-handler writes it. All that comes from the client is escaped (control characters, ``"``,
-``\\``, non-ASCII become ``\\xNN``): no terminal escapes or fake fields (CVE-2020-7694).
+handler writes it. Its vocabulary (fields, escaping, Gunicorn's ``%(atom)s`` syntax) is
+:mod:`trio_asgi._access_log`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import json
 import logging
 import logging.config
 import os
-import re
-import string
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
+from ._access_log import ACCESS_LOG_FIELDS as ACCESS_LOG_FIELDS
+from ._access_log import Headers, compile_format, escape_bytes, escape_text
 from ._config import Config, ConfigError
 
 LogFormat: TypeAlias = Literal["text", "json"]
@@ -33,44 +33,9 @@ LOG_LEVELS: dict[str, int] = {
     for name in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 }
 
-#: Fields an access-log format may use, with what each holds.
-ACCESS_LOG_FIELDS: dict[str, str] = {
-    "client": 'client address, "127.0.0.1:49370" or "-"',
-    "method": 'request method, "GET"',
-    "path": "request target up to '?', as received (escaped)",
-    "query": "request target after '?', as received (escaped)",
-    "request_line": '"GET /x?y=1 HTTP/1.1"',
-    "http_version": '"1.1"',
-    "status": "response status code (for WebSocket lines: 101, the reject status or close code)",
-    "reason": 'status phrase, "OK" (for WebSocket lines: "WebSocket accept", ...)',
-    "bytes": "response body bytes sent",
-    "duration_ms": "time from request head to response end, in milliseconds",
-    "user_agent": 'User-Agent header or "-"',
-    "referer": 'Referer header or "-"',
-    "time": "local time the line was written, ISO 8601",
-}
-
 # --- escaping ----------------------------------------------------------------------------------
 
-# Everything printable in ASCII except '"' (it delimits the request line) and '\' (our escape).
-_UNSAFE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _KNOWN_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
-
-
-def _hex(match: re.Match[bytes]) -> bytes:
-    return b"\\x%02x" % match[0][0]
-
-
-def escape_bytes(raw: bytes) -> str:
-    """Bytes from the client as log-safe ASCII text."""
-    if _UNSAFE.search(raw) is None:
-        return raw.decode("ascii")
-    return _UNSAFE.sub(_hex, raw).decode("ascii")
-
-
-def escape_text(text: str) -> str:
-    """Text from the client (UTF-8 encoded first) as log-safe ASCII text."""
-    return escape_bytes(text.encode("utf-8", "backslashreplace"))
 
 
 def _format_client(client: Sequence[Any] | None) -> str:
@@ -87,37 +52,20 @@ _REASONS: dict[int, str] = {s.value: s.phrase for s in http.HTTPStatus}
 _WS_DEFAULT_CODES: dict[str, int] = {"accept": 101, "reject": 403, "close": 1005}
 
 
-def _now_text() -> str:
-    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+_NO_HEADERS = Headers()
 
 
 # --- the access log ---------------------------------------------------------------------------
 
 
 def check_access_log_format(log_format: str) -> frozenset[str]:
-    """Check an access-log format and return the field names it uses.
+    """Check an access-log format (either syntax) and return the field names it uses.
 
     Raises:
-        ConfigError: Unknown field, or a format spec that does not fit the field.
+        ConfigError: Unknown field or atom, a format spec that does not fit the field,
+            or a format that mixes the two syntaxes.
     """
-    used: set[str] = set()
-    try:
-        for _, name, _, _ in string.Formatter().parse(log_format):
-            if name is not None:
-                used.add(re.split(r"[.\[]", name, maxsplit=1)[0])
-    except ValueError as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    unknown = sorted(used - ACCESS_LOG_FIELDS.keys())
-    if unknown:
-        known = ", ".join(ACCESS_LOG_FIELDS)
-        raise ConfigError(f"access_log_format: unknown field {unknown[0]!r}; fields: {known}")
-    sample: dict[str, object] = dict.fromkeys(ACCESS_LOG_FIELDS, "-")
-    sample.update(status=200, bytes=0, duration_ms=0.0)
-    try:
-        log_format.format_map(sample)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise ConfigError(f"access_log_format: {exc}") from None
-    return frozenset(used)
+    return compile_format(log_format).used
 
 
 class AccessLine:
@@ -140,18 +88,28 @@ class AccessLog:
     Callers check :attr:`enabled` before collecting what a ``log_*`` call needs.
     """
 
-    __slots__ = ("_format", "_logger", "_want_headers", "_want_time", "enabled")
+    __slots__ = (
+        "_format",
+        "_logger",
+        "_want_headers",
+        "_want_response_headers",
+        "_want_time",
+        "enabled",
+    )
 
     def __init__(self, config: Config) -> None:
-        used = check_access_log_format(config.access_log_format)
-        self._format = config.access_log_format
+        compiled = compile_format(config.access_log_format)
+        used = compiled.used
+        self._format = compiled.text  # Gunicorn's %(atom)s syntax translated once
         self._logger = logging.getLogger("trio_asgi.access")
         #: Whether lines are written at all.
         self.enabled: bool = config.access_log and self._logger.isEnabledFor(logging.INFO)
         # A JSON handler writes every field, so then they are all computed.
         everything = _has_json_handler(self._logger)
-        self._want_headers = everything or not used.isdisjoint({"user_agent", "referer"})
-        self._want_time = everything or "time" in used
+        request_fields = {"user_agent", "referer", "request_header"}
+        self._want_headers = everything or not used.isdisjoint(request_fields)
+        self._want_response_headers = everything or "response_header" in used
+        self._want_time = everything or not used.isdisjoint({"time", "time_clf"})
 
     def log_http(
         self,
@@ -164,6 +122,8 @@ class AccessLog:
         response_bytes: int,
         duration: float,
         headers: Sequence[tuple[bytes, bytes]],
+        response_headers: Sequence[tuple[bytes, bytes]] = (),
+        tls_version: str | None = None,
     ) -> None:
         """Log one HTTP request (``duration`` in seconds, ``headers`` of the request)."""
         if not self.enabled:
@@ -172,12 +132,15 @@ class AccessLog:
         fields["status"] = status
         fields["reason"] = _REASONS.get(status, "-")
         fields["bytes"] = response_bytes
+        fields["bytes_clf"] = response_bytes or "-"
+        if tls_version is not None:
+            fields["tls_version"] = tls_version
         if self._want_headers:
-            for name, value in headers:
-                if name == b"user-agent":
-                    fields["user_agent"] = escape_bytes(value)
-                elif name == b"referer":
-                    fields["referer"] = escape_bytes(value)
+            request_headers = fields["request_header"] = Headers.of(headers)
+            fields["user_agent"] = request_headers["user-agent"]
+            fields["referer"] = request_headers["referer"]
+        if self._want_response_headers:
+            fields["response_header"] = Headers.of(response_headers)
         self._logger.info(AccessLine(self._format, fields))
 
     def log_websocket(
@@ -200,6 +163,8 @@ class AccessLog:
         fields["status"] = code if code is not None else _WS_DEFAULT_CODES.get(event, 0)
         fields["reason"] = f"WebSocket {event}"
         fields["bytes"] = 0
+        if event == "close":
+            fields["ws_close_code"] = fields["status"]
         self._logger.info(AccessLine(self._format, fields))
 
     def _common(
@@ -213,17 +178,28 @@ class AccessLog:
         target = escape_bytes(raw_target)
         path, _, query = target.partition("?")
         method = _KNOWN_METHODS.get(method) or escape_text(method)
+        now = datetime.datetime.now().astimezone() if self._want_time else None
         return {
             "client": _format_client(client),
+            "client_host": _format_client((client[0], None)) if client else "-",
             "method": method,
             "path": path,
             "query": query,
             "request_line": f"{method} {target} HTTP/{http_version}",
             "http_version": http_version,
+            "protocol": f"HTTP/{http_version}",
             "duration_ms": round(duration * 1000.0, 3),
+            "duration_us": round(duration * 1_000_000),
+            "duration_s": duration,
             "user_agent": "-",
             "referer": "-",
-            "time": _now_text() if self._want_time else "-",
+            "request_header": _NO_HEADERS,
+            "response_header": _NO_HEADERS,
+            "time": now.isoformat(timespec="seconds") if now else "-",
+            "time_clf": now.strftime("[%d/%b/%Y:%H:%M:%S %z]") if now else "-",
+            "pid": os.getpid(),  # per line: right in a forked worker too
+            "tls_version": "-",
+            "ws_close_code": "-",
         }
 
 

@@ -151,7 +151,12 @@ class HTTPConnection:
         return True
 
     def log_response(
-        self, request: RequestHead, status: int, response_bytes: int, started: float
+        self,
+        request: RequestHead,
+        status: int,
+        response_bytes: int,
+        started: float,
+        response_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         """One access-log line for a response to ``request`` (``started``: time.monotonic())."""
         access_log = self.state.access_log
@@ -165,6 +170,7 @@ class HTTPConnection:
                 response_bytes=response_bytes,
                 duration=time.monotonic() - started,
                 headers=request.headers,
+                response_headers=response_headers or (),
             )
 
     async def _serve_websocket(self, request: RequestHead) -> None:

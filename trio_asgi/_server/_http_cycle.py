@@ -74,6 +74,7 @@ class HTTPCycle:
         "disconnected",
         "request",
         "response_complete",
+        "response_headers",
         "status",
     )
 
@@ -97,6 +98,7 @@ class HTTPCycle:
         self.close_after = False
         self.status = 0
         self.bytes_sent = 0
+        self.response_headers: list[tuple[bytes, bytes]] = []  # for the access log
 
     # --- the app call -----------------------------------------------------------------------
 
@@ -148,7 +150,9 @@ class HTTPCycle:
             self.bytes_sent,
         )
         if self.status:
-            conn.log_response(self.request, self.status, self.bytes_sent, started)
+            conn.log_response(
+                self.request, self.status, self.bytes_sent, started, self.response_headers
+            )
 
     def _nothing_sent(self) -> bool:
         """No byte of the response has been written (a held head counts as unsent)."""
@@ -312,6 +316,7 @@ class HTTPCycle:
             self._order.state = previous  # nothing was sent: a 500 is still possible
             raise ASGIProtocolError(f"invalid response head: {exc}") from None
         self.status = start.status
+        self.response_headers = start.headers
         # Hold the head of a response with a known length to send it with the first body
         # chunk: one write (one syscall) instead of two. Streams go out at once.
         if protocol.response_chunked or start.trailers:
