@@ -2,10 +2,12 @@
 
 Each HTTP request becomes one call on a bounded pool of daemon threads
 (:mod:`trio_asgi._wsgi_threads`); the thread talks back to the event loop only to
-pull a body chunk (``wsgi.input``) or to send a response chunk, each one
-``anyio.from_thread.run`` call that returns once the chunk is received or handed to
-the socket (:mod:`trio_asgi._wsgi_io`). No task or thread per chunk, and no buffer
-beyond one chunk each way.
+pull a body chunk (``wsgi.input``) or to send a response chunk, each one call
+through the request's :class:`~trio_asgi._wsgi_threads.Bridge`, run by the
+request's own task, that returns once the chunk is received or handed to the
+socket (:mod:`trio_asgi._wsgi_io`); the end of the response is sent by that task
+once the thread is done. No task or thread per chunk, and no
+buffer beyond one chunk each way.
 
 The environ follows PEP 3333 and CGI: every ``str`` holds latin-1-decoded bytes;
 ``PATH_INFO`` is the percent-decoded path after ``SCRIPT_NAME`` (the root path);
@@ -23,13 +25,10 @@ import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import anyio.from_thread
-import anyio.lowlevel
-
 from ._errors import ClientDisconnected
 from ._types import Message, Receive, Scope, Send
 from ._wsgi_io import ErrorStream, FileWrapper, InputStream, Responder, WSGIApp, call_app
-from ._wsgi_threads import AppThreads, default_thread_count
+from ._wsgi_threads import AppThreads, Bridge, default_thread_count
 
 __all__ = ["WSGIAdapter", "build_environ"]
 
@@ -61,8 +60,6 @@ class WSGIAdapter:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = anyio.lowlevel.current_token()
-
         async def pull() -> tuple[bytes, bool]:
             message = await receive()
             if message["type"] != "http.request":
@@ -76,16 +73,20 @@ class WSGIAdapter:
                 await send({"type": "http.response.start", "status": head[0], "headers": head[1]})
             await send({"type": "http.response.body", "body": body, "more_body": more})
 
+        bridge = Bridge()
+
         def pull_in_thread() -> tuple[bytes, bool]:
-            return anyio.from_thread.run(pull, token=token)
+            return bridge.call(pull)
 
         def push_in_thread(
             head: tuple[int, list[tuple[bytes, bytes]]] | None, body: bytes, more: bool
         ) -> None:
-            anyio.from_thread.run(push, head, body, more, token=token)
+            bridge.call(push, head, body, more)
 
         environ = build_environ(scope, InputStream(pull_in_thread))
-        await self.threads.run(call_app, self.app, environ, Responder(push_in_thread))
+        responder = Responder(push_in_thread)
+        head, last = await self.threads.run(bridge, call_app, self.app, environ, responder)
+        await push(head, last, False)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -11,6 +11,11 @@ once the bytes are handed to the socket, so a slow client stalls this thread, no
 the server. A client that left makes that call raise
 :class:`~trio_asgi.ClientDisconnected` (an :class:`OSError`), which stops the
 iteration; :func:`call_app` always calls the iterable's ``close()``.
+
+The end of the body is not sent from the thread: :func:`call_app` returns it (with
+the head, if nothing was sent yet) for the event loop to send once the thread is
+done. A one-element list, the usual small response, then costs no call into the
+event loop at all; a list sends all but its last element from the thread.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from typing import IO, Any, TypeAlias
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
 #: Pulls the next request-body chunk: ``(bytes, more_body)``.
 Pull: TypeAlias = Callable[[], tuple[bytes, bool]]
-#: Sends ``(status, headers)`` if given, then a body chunk; ``more`` False ends the body.
-Push: TypeAlias = Callable[[tuple[int, list[tuple[bytes, bytes]]] | None, bytes, bool], None]
+#: ``(status, headers)`` of a response.
+Head: TypeAlias = tuple[int, list[tuple[bytes, bytes]]]
+#: Sends the head if given, then a body chunk; ``more`` False ends the body.
+Push: TypeAlias = Callable[[Head | None, bytes, bool], None]
+#: The end of a response, left to the event loop: the head if not sent yet, the last chunk.
+Final: TypeAlias = tuple[Head | None, bytes]
 WSGIApp: TypeAlias = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Any]
 
 _STATUS = re.compile(r"[1-9][0-9]{2} ")
@@ -148,7 +157,7 @@ class Responder:
 
     def __init__(self, push: Push) -> None:
         self._push = push
-        self._head: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self._head: Head | None = None
         self.headers_sent = False
 
     def start_response(
@@ -173,17 +182,27 @@ class Responder:
         if data:
             self._send(data, more=True)
 
-    def send_iterable(self, result: Iterable[bytes]) -> None:
-        """Send the app's iterable, then end the body."""
-        if type(result) is list and len(result) == 1 and type(result[0]) is bytes:
-            self._send(result[0], more=False)  # the common case: one call into the loop
-            return
+    def send_iterable(self, result: Iterable[bytes]) -> Final:
+        """Send the app's iterable but its end, and return the end (see the module doc)."""
+        last = b""
+        if type(result) is list and result:
+            *result, last = result  # known and in memory: its last element ends the body
+            if not isinstance(last, bytes):
+                raise TypeError(f"the WSGI app returned {type(last).__name__}, not bytes")
         for chunk in result:
             if not isinstance(chunk, bytes):
                 raise TypeError(f"the WSGI app yielded {type(chunk).__name__}, not bytes")
             if chunk:
                 self._send(chunk, more=True)
-        self._send(b"", more=False)
+        return self.final(last)
+
+    def final(self, body: bytes) -> Final:
+        if self.headers_sent:
+            return None, body
+        if self._head is None:
+            raise RuntimeError("the WSGI app returned before calling start_response()")
+        self.headers_sent = True
+        return self._head, body
 
     def _send(self, data: bytes, *, more: bool) -> None:
         if self.headers_sent:
@@ -195,11 +214,15 @@ class Responder:
         self._push(self._head, data, more)
 
 
-def call_app(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> None:
-    """Run one WSGI request in this thread; ``close()`` is called on every path."""
+def call_app(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Final:
+    """Run one WSGI request in this thread; ``close()`` is called on every path.
+
+    Returns:
+        The end of the response, for the event loop to send.
+    """
     result = app(environ, responder.start_response)
     try:
-        responder.send_iterable(result)
+        return responder.send_iterable(result)
     finally:
         close = getattr(result, "close", None)
         if close is not None:

@@ -77,12 +77,23 @@ def test_write_then_iterable() -> None:
         write(b"early")
         return iter([b"", b"late"])
 
-    call_app(app, {}, responder)
-    assert sink.calls == [
-        ((201, [(b"x-a", b"1")]), b"early", True),
-        (None, b"late", True),
-        (None, b"", False),
-    ]
+    assert call_app(app, {}, responder) == (None, b"")
+    assert sink.calls == [((201, [(b"x-a", b"1")]), b"early", True), (None, b"late", True)]
+
+
+def test_a_list_ends_in_the_event_loop() -> None:
+    """A list's last element is returned, not pushed: a one-element list costs no push."""
+    for body, pushed in (([b"only"], []), ([b"a", b"", b"b"], [b"a"]), ([], [])):
+        sink = Sink()
+
+        def app(environ: Any, start_response: Any, body: list[bytes] = body) -> list[bytes]:
+            start_response("200 OK", [])
+            return body
+
+        final = call_app(app, {}, Responder(sink))
+        assert [call[1] for call in sink.calls] == pushed
+        assert final[1] == (body[-1] if body else b"")
+        assert (final[0] is None) == bool(pushed)
 
 
 def test_head_waits_for_the_first_non_empty_chunk() -> None:

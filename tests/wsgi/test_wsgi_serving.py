@@ -35,11 +35,16 @@ def upper_lines(environ: Environ, start_response: StartResponse) -> Iterator[byt
         yield line.upper()
 
 
-def echo_sized(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
-    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+def echo_sized(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """Reads the body in pieces, then answers it whole: httpx sends the whole request
+    before it reads (a streamed echo could fill both directions' buffers and stall;
+    test_wsgi_memory.py streams both ways at once with a client that reads meanwhile)."""
     stream = environ["wsgi.input"]
+    pieces = []
     while chunk := stream.read(65536):
-        yield chunk
+        pieces.append(chunk)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [b"".join(pieces)]
 
 
 async def test_validated_apps_end_to_end() -> None:
