@@ -10,8 +10,8 @@ the process.
 The thread talks to the event loop through a :class:`Bridge`, served by the
 request's own task. At most ``size`` calls run at once (an anyio
 :class:`~anyio.CapacityLimiter`; a request waiting for a thread is a parked task,
-not a thread), and at most ``size`` threads exist while no call was abandoned. Threads are started on demand and then
-kept, each waiting on one shared job queue.
+not a thread), and at most ``size`` threads exist while no call was abandoned.
+Threads are started on demand and then kept, each waiting on one shared job queue.
 """
 
 from __future__ import annotations
