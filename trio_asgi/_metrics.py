@@ -154,6 +154,7 @@ class Metrics:
     """The counters of one server; see the module docstring."""
 
     __slots__ = (
+        "_other",
         "bytes_received",
         "bytes_sent",
         "closed",
@@ -170,7 +171,9 @@ class Metrics:
     )
 
     def __init__(self, *, histograms: bool) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
+        #: Finished requests per method: a count per status class (index: status // 100).
+        self.requests: dict[str, list[int]] = {m: [0] * 6 for m in KNOWN_METHODS}
+        self._other = self.requests["OTHER"] = [0] * 6
         self.bytes_received = 0
         self.bytes_sent = 0
         #: Histograms exist only when metrics are served (a single ``if`` otherwise).
@@ -191,11 +194,9 @@ class Metrics:
     def request_done(
         self, method: str, status: int, duration: float, received: int, sent: int
     ) -> None:
-        """One finished HTTP request (``status`` 0: no response was sent)."""
+        """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
         # Any other method counts as OTHER: a client must not grow our label set.
-        key = (method if method in KNOWN_METHODS else "OTHER", status // 100)
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
+        (self.requests.get(method) or self._other)[status // 100] += 1
         self.bytes_received += received
         self.bytes_sent += sent
         if self.duration is not None:
@@ -256,10 +257,12 @@ class Metrics:
     def statistics(
         self, *, open_connections: int, requests_in_flight: int, requests_served: int
     ) -> ServerStatistics:
-        requests: dict[tuple[str, str], int] = {}
-        for (method, status_class), count in self.requests.items():
-            key = (method, _STATUS_CLASSES[status_class] if 0 <= status_class <= 5 else "none")
-            requests[key] = requests.get(key, 0) + count
+        requests = {
+            (method, _STATUS_CLASSES[status_class]): count
+            for method, counts in self.requests.items()
+            for status_class, count in enumerate(counts)
+            if count
+        }
         return ServerStatistics(
             open_connections=open_connections,
             requests_in_flight=requests_in_flight,
