@@ -91,6 +91,17 @@ def test_tls_version_and_websocket_close_code(capsys: pytest.CaptureFixture[str]
     ]
 
 
+def test_websocket_lines_have_the_request_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", None, False)
+    log = AccessLog(Config(access_log_format='%(h)s "%(a)s" %({x-id}i)s %(b)s %(s)s'))
+    headers = [(b"user-agent", b"ws-client"), (b"x-id", b"7")]
+    log.log_websocket(
+        client=("::1", 5), raw_target=b"/ws", http_version="1.1", event="close", code=1000,
+        duration=0.0, headers=headers,
+    )  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == ['[::1] "ws-client" 7 - 1000']
+
+
 @pytest.mark.parametrize(
     ("fmt", "error"),
     [

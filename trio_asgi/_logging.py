@@ -135,10 +135,7 @@ class AccessLog:
         fields["bytes_clf"] = response_bytes or "-"
         if tls_version is not None:
             fields["tls_version"] = tls_version
-        if self._want_headers:
-            request_headers = fields["request_header"] = Headers.of(headers)
-            fields["user_agent"] = request_headers["user-agent"]
-            fields["referer"] = request_headers["referer"]
+        self._add_request_headers(fields, headers)
         if self._want_response_headers:
             fields["response_header"] = Headers.of(response_headers)
         self._logger.info(AccessLine(self._format, fields))
@@ -152,6 +149,7 @@ class AccessLog:
         event: str,
         code: int | None,
         duration: float,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         """Log a WebSocket ``accept``, ``reject`` (``code``: HTTP status) or ``close`` event.
 
@@ -163,9 +161,19 @@ class AccessLog:
         fields["status"] = code if code is not None else _WS_DEFAULT_CODES.get(event, 0)
         fields["reason"] = f"WebSocket {event}"
         fields["bytes"] = 0
+        fields["bytes_clf"] = "-"
         if event == "close":
             fields["ws_close_code"] = fields["status"]
+        self._add_request_headers(fields, headers)
         self._logger.info(AccessLine(self._format, fields))
+
+    def _add_request_headers(
+        self, fields: dict[str, Any], headers: Sequence[tuple[bytes, bytes]]
+    ) -> None:
+        if self._want_headers:
+            request_headers = fields["request_header"] = Headers.of(headers)
+            fields["user_agent"] = request_headers["user-agent"]
+            fields["referer"] = request_headers["referer"]
 
     def _common(
         self,

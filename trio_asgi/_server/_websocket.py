@@ -427,4 +427,5 @@ class WebSocketSession:
                 event=event,
                 code=code,
                 duration=time.monotonic() - self._started,
+                headers=self._request.headers,
             )
