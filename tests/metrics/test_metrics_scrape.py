@@ -82,4 +82,5 @@ async def test_off_by_default() -> None:
             server: Server = await tg.start(serve, app, config)
             assert server.metrics_address is None
             assert server.statistics().request_duration is None
+            assert "trio_asgi_requests_total" in server.metrics_text()
             server.shutdown()
