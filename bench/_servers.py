@@ -34,6 +34,8 @@ ALL_WORKLOADS: frozenset[str] | None = None
 CEILING_WORKLOADS = frozenset(
     {"hello_1", "hello_64", "hello_256", "pipeline_16", "idle_1k", "idle_10k"}
 )
+# The WSGI rows run bench/wsgi_apps.py, on the WSGI servers only (and those run nothing else).
+WSGI_WORKLOADS = frozenset({"wsgi_hello_64", "wsgi_upload_1m", "wsgi_download_1m"})
 # The FIFO diagnostic is about latency under concurrent keep-alive load only.
 LATENCY_WORKLOADS = frozenset({"hello_64", "hello_256"})
 # Run only by the servers that list them: the multi-process configurations.
@@ -69,6 +71,8 @@ class ServerSpec:
     packages: tuple[str, ...] = ()
 
     def runs(self, workload: str) -> bool:
+        if (workload in WSGI_WORKLOADS) != (self.workloads is WSGI_WORKLOADS):
+            return False  # WSGI rows and ASGI rows run different apps
         if self.workloads is None:
             return workload not in MULTI_WORKER_WORKLOADS
         return workload in self.workloads
@@ -79,6 +83,8 @@ class ServerSpec:
             "host": host,
             "port": str(port),
             "app": APP,
+            "wsgi_app": "bench.wsgi_apps:app",
+            "wsgi_threads": "8",  # bench.wsgi_apps.THREADS
             "ceiling": str(REPO / "bench" / "ceiling.py"),
             "fifo": str(REPO / "bench" / "trio_fifo.py"),
         }
@@ -208,6 +214,31 @@ SERVERS: tuple[ServerSpec, ...] = (
         optional_args="--no-control-socket",
         workloads=MULTI_WORKER_WORKLOADS,
         packages=("gunicorn",),
+    ),
+    ServerSpec(
+        "trio-asgi-wsgi",
+        "{python} -m trio_asgi {wsgi_app} --interface wsgi --wsgi-threads {wsgi_threads}"
+        " --host {host} --port {port} --no-access-log --log-level warning",
+        requires=("trio_asgi.__main__",),
+        optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+        workloads=WSGI_WORKLOADS,
+    ),
+    ServerSpec(
+        "gunicorn-gthread",
+        "{python} -m gunicorn {wsgi_app} -k gthread --threads {wsgi_threads} -w 1"
+        f" -b {{host}}:{{port}} --keep-alive {KEEP_ALIVE} --log-level warning",
+        requires=("gunicorn",),
+        workloads=WSGI_WORKLOADS,
+        packages=("gunicorn",),
+    ),
+    ServerSpec(
+        "uvicorn-a2wsgi",
+        "{python} -m uvicorn bench.wsgi_apps:asgi_app --host {host} --port {port}"
+        f" --no-access-log --log-level warning --timeout-keep-alive {KEEP_ALIVE}"
+        " --http h11 --loop asyncio --lifespan off",
+        requires=("uvicorn", "a2wsgi"),
+        workloads=WSGI_WORKLOADS,
+        packages=("a2wsgi",),
     ),
     ServerSpec(
         "daphne",

@@ -93,6 +93,26 @@ WORKLOADS: tuple[Workload, ...] = (
         script=("post.lua", str(1024 * 1024)),
     ),
     Workload("json", "Starlette JSON endpoint, 64 connections", "wrk", "req/s", path="/json"),
+    # WSGI rows: bench/wsgi_apps.py on the WSGI servers (trio-asgi-wsgi, gunicorn-gthread,
+    # uvicorn-a2wsgi) only.
+    Workload("wsgi_hello_64", "WSGI hello world, 64 connections", "wrk", "req/s"),
+    Workload(
+        "wsgi_upload_1m",
+        "WSGI 1 MiB POST read in 64 KiB pieces, 16 connections",
+        "wrk",
+        "req/s",
+        path="/upload",
+        connections=16,
+        script=("post.lua", str(1024 * 1024)),
+    ),
+    Workload(
+        "wsgi_download_1m",
+        "WSGI 1 MiB generator response, 16 connections",
+        "wrk",
+        "req/s",
+        path="/download",
+        connections=16,
+    ),
     Workload("ws_1", "WebSocket echo, 1 connection", "ws", "msg/s", path="/ws", connections=1),
     Workload("ws_50", "WebSocket echo, 50 connections", "ws", "msg/s", path="/ws", connections=50),
     # Last: closing thousands of connections at once can keep a server busy for a while.

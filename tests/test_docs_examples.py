@@ -169,3 +169,31 @@ def test_deploy_howto_unix_socket(tmp_path: Path, capsys: pytest.CaptureFixture[
         "exit code: 0",
         "socket file removed: True",
     ]
+
+
+async def test_wsgi_howto_example() -> None:
+    import httpx
+
+    from trio_asgi import Config, serve
+
+    example = load_example("wsgi_app")
+    config = Config(bind=("127.0.0.1:0",), access_log=False, root_path="/app")
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery, httpx.AsyncClient() as client:
+            server = await nursery.start(serve, example.app, config)
+            base = f"http://{server.addresses[0]}"
+            assert (await client.get(f"{base}/x")).text == "Hello from WSGI at /app/x\n"
+            assert (await client.get(f"{base}/count")).text == "".join(f"{n}\n" for n in range(10))
+            upper = await client.post(f"{base}/upper", content=b"a\nbc\n")
+            assert upper.text == "A\nBC\n"
+            server.shutdown()
+
+
+async def test_metrics_reference_example(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load_example("metrics_embed")
+    with trio.fail_after(20):
+        await example.main()
+    assert capsys.readouterr().out.splitlines() == [
+        'trio_asgi_requests_total{pid="PID",method="GET",status_class="2xx"} 1',
+        "{('GET', '2xx'): 1}",
+    ]

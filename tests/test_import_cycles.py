@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trio_asgi"
 #: The modules this check covers (the others have checks of their own in their issues).
-FRONT_DOOR = ("_config", "_logging", "_access_format", "_cli", "_run", "_app", "_errors")
+FRONT_DOOR = ("_config", "_logging", "_access_log", "_cli", "_run", "_app", "_errors")
 
 
 def _module_name(path: Path) -> str:

@@ -14,6 +14,7 @@ EXPECTED_PUBLIC_NAMES = [
     "ClientDisconnected",
     "Config",
     "ConfigError",
+    "HistogramSnapshot",
     "LifespanFailure",
     "Server",
     "ServerStatistics",

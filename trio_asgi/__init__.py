@@ -12,6 +12,7 @@ from ._errors import AppLoadError as AppLoadError
 from ._errors import ASGIProtocolError as ASGIProtocolError
 from ._errors import ClientDisconnected as ClientDisconnected
 from ._errors import LifespanFailure as LifespanFailure
+from ._metrics import HistogramSnapshot as HistogramSnapshot
 from ._run import run as run
 from ._server._serve import Server as Server
 from ._server._serve import serve as serve

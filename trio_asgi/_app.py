@@ -6,7 +6,7 @@ is one line a user can act on; the original exception stays chained as
 ``__cause__`` for ``--log-level debug``.
 
 :func:`adapt_app` decides once, at start, whether the app is an ASGI 2 "double
-callable" and wraps it, so no request pays for the check.
+callable" or a WSGI callable and wraps it, so no request pays for the check.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Literal, cast
 
 from ._errors import AppLoadError
 from ._types import ASGI2App, ASGIApp, Receive, Scope, Send
+from ._wsgi import WSGIAdapter
+from ._wsgi_io import WSGIApp
 
 __all__ = ["adapt_app", "load_app"]
 
@@ -140,12 +142,19 @@ class ASGI2Adapter:
         return f"ASGI2Adapter({self.app!r})"
 
 
-def adapt_app(app: object, interface: Literal["auto", "asgi3", "asgi2"]) -> ASGIApp:
-    """Return ``app`` as an ASGI 3 callable, wrapping an ASGI 2 app once.
+def adapt_app(
+    app: object,
+    interface: Literal["auto", "asgi3", "asgi2", "wsgi"],
+    *,
+    wsgi_threads: int | None = None,
+) -> ASGIApp:
+    """Return ``app`` as an ASGI 3 callable, wrapping an ASGI 2 or WSGI app once.
 
     Args:
         app: What :func:`load_app` returned.
-        interface: ``asgi3`` and ``asgi2`` force the choice; ``auto`` detects it.
+        interface: ``asgi3``, ``asgi2`` and ``wsgi`` force the choice; ``auto`` detects it.
+        wsgi_threads: Threads for a WSGI app (``None``: the default); an app already
+            adapted is wrapped again, so each server gets its own threads.
 
     Raises:
         AppLoadError: ``app`` is not callable.
@@ -154,6 +163,10 @@ def adapt_app(app: object, interface: Literal["auto", "asgi3", "asgi2"]) -> ASGI
         raise AppLoadError(f"the app {app!r} is not callable")
     if isinstance(app, ASGI2Adapter):
         return app
+    if isinstance(app, WSGIAdapter):
+        return WSGIAdapter(app.app, wsgi_threads)
+    if interface == "wsgi" or (interface == "auto" and is_wsgi(app)):
+        return WSGIAdapter(cast("WSGIApp", app), wsgi_threads)
     if interface == "asgi2" or (interface == "auto" and is_asgi2(app)):
         return ASGI2Adapter(cast("ASGI2App", app))
     return cast("ASGIApp", app)
@@ -176,6 +189,33 @@ def is_asgi2(app: object) -> bool:
     if call is not None and inspect.iscoroutinefunction(call):
         return False
     return not _accepts(app, 3) or _accepts(app, 1)
+
+
+def is_wsgi(app: object) -> bool:
+    """Whether ``app`` looks like a WSGI callable: ``app(environ, start_response)``.
+
+    A plain (not async) callable that takes exactly two positional arguments; a
+    class never is (its instances would be the response iterables). Checked before
+    :func:`is_asgi2`, which would otherwise take any non-three-argument callable.
+    """
+    if inspect.isclass(app) or inspect.iscoroutinefunction(app):
+        return False
+    call = getattr(app, "__call__", None)  # noqa: B004 - we want the method itself
+    if call is not None and inspect.iscoroutinefunction(call):
+        return False
+    try:
+        signature = inspect.signature(cast("ASGIApp", app))
+    except (TypeError, ValueError):
+        return False
+    return _binds(signature, 2) and not _binds(signature, 1) and not _binds(signature, 3)
+
+
+def _binds(signature: inspect.Signature, count: int) -> bool:
+    try:
+        signature.bind(*([None] * count))
+    except TypeError:
+        return False
+    return True
 
 
 def _accepts(func: object, count: int) -> bool:

@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from ._access_format import ACCESS_LOG_FIELDS, check_access_log_format
+from ._access_log import ACCESS_LOG_FIELDS, check_access_log_format
 from ._app import adapt_app, load_app
 from ._cli_compat import (
     H11_MAX_INCOMPLETE_EVENT_SIZE_HELP,
@@ -150,6 +150,7 @@ _METAVARS: dict[object, str] = {
     "ssl_cert_reqs": "0|1|2",
     "root_path": "PATH",
     "access_log_format": "FORMAT",
+    "metrics_bind": "HOST:PORT",
 }
 
 # --- the option table -------------------------------------------------------------------------

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args, get_origin, get_type_hints
 
-from ._access_format import check_access_log_format
+from ._access_log import check_access_log_format
 from ._errors import ConfigError as ConfigError
 from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
 
 LifespanMode: TypeAlias = Literal["auto", "on", "off"]
-Interface: TypeAlias = Literal["auto", "asgi3", "asgi2"]
+Interface: TypeAlias = Literal["auto", "asgi3", "asgi2", "wsgi"]
 WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
 Loop: TypeAlias = Literal["auto", "trio", "asyncio", "uvloop"]
 TLSVersion: TypeAlias = Literal["TLSv1.2", "TLSv1.3"]
@@ -111,6 +111,7 @@ _WEBSOCKET = "WebSocket"
 _TLS = "TLS"
 _PROCESSES = "processes"
 _PROXY = "behind a proxy"
+_OBSERVABILITY = "WSGI apps and observability"
 
 
 def _about(group: str, help_text: str) -> dict[str, str]:
@@ -163,7 +164,8 @@ class Config:
     interface: Interface = field(
         default="auto",
         metadata=_about(
-            _APP, "How to call the app; ``auto`` detects ASGI 2 double callables once, at start."
+            _APP,
+            "How to call the app; ``auto`` detects ASGI 2 double callables and WSGI apps once.",
         ),
     )
 
@@ -497,6 +499,23 @@ class Config:
         ),
     )
 
+    # --- WSGI apps and observability --------------------------------------------------------
+    wsgi_threads: int | None = field(
+        default=None,
+        metadata=_about(
+            _OBSERVABILITY,
+            "Threads that run a WSGI app's calls at once (default: 4 per CPU core, 4 to 32).",
+        ),
+    )
+    metrics_bind: str | None = field(
+        default=None,
+        metadata=_about(
+            _OBSERVABILITY,
+            "``HOST:PORT`` of a separate listener serving Prometheus metrics at ``/metrics`` "
+            "(default: none).",
+        ),
+    )
+
     # derived, not an option: the parsed binds
     binds: tuple[Bind, ...] = field(init=False, repr=False, compare=False)
     # derived, not an option: the parsed forwarded_allow_ips
@@ -533,6 +552,7 @@ class Config:
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
         _check_trusted_peers(self)
+        _check_wsgi_and_metrics(self)
         check_access_log_format(self.access_log_format)
         _check_processes(self)
 
@@ -601,6 +621,20 @@ def _check_tls(config: Config) -> None:
             "proxy_protocol: not supported with TLS terminated here (ssl_certfile) yet; "
             "terminate TLS at the balancer"
         )
+
+
+def _check_wsgi_and_metrics(config: Config) -> None:
+    if config.wsgi_threads is not None:
+        _check_count("wsgi_threads", config.wsgi_threads, minimum=1)
+    if config.metrics_bind is not None:
+        if not isinstance(config.metrics_bind, str):
+            raise ConfigError(f"metrics_bind: expected HOST:PORT, got {config.metrics_bind!r}")
+        try:
+            tcp = isinstance(parse_bind(config.metrics_bind), TCPBind)
+        except ConfigError as exc:
+            raise ConfigError(f"metrics_bind: {exc}") from None
+        if not tcp:
+            raise ConfigError(f"metrics_bind: {config.metrics_bind!r} must be HOST:PORT")
 
 
 def _check_seconds(name: str, value: object) -> float | None:

@@ -6,8 +6,8 @@ embedding :func:`trio_asgi.serve` keeps its own logging setup.
 
 The access log is on the hot path: :class:`AccessLog` works out per config which fields
 its format needs, and hands the logger a lazy :class:`AccessLine`, formatted only if a
-handler writes it. All that comes from the client is escaped (control characters, ``"``,
-``\\``, non-ASCII become ``\\xNN``): no terminal escapes or fake fields (CVE-2020-7694).
+handler writes it. Its vocabulary (fields, escaping, Gunicorn's ``%(atom)s`` syntax) is
+:mod:`trio_asgi._access_log`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import json
 import logging
 import logging.config
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
-from ._access_format import ACCESS_LOG_FIELDS as ACCESS_LOG_FIELDS
-from ._access_format import check_access_log_format as check_access_log_format
+from ._access_log import ACCESS_LOG_FIELDS as ACCESS_LOG_FIELDS
+from ._access_log import Headers, compile_format, escape_bytes, escape_text
+from ._access_log import check_access_log_format as check_access_log_format
 from ._config import Config
 from ._errors import ConfigError
 
@@ -40,25 +40,7 @@ LOG_LEVELS: dict[str, int] = {
 
 # --- escaping ----------------------------------------------------------------------------------
 
-# Everything printable in ASCII except '"' (it delimits the request line) and '\' (our escape).
-_UNSAFE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _KNOWN_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
-
-
-def _hex(match: re.Match[bytes]) -> bytes:
-    return b"\\x%02x" % match[0][0]
-
-
-def escape_bytes(raw: bytes) -> str:
-    """Bytes from the client as log-safe ASCII text."""
-    if _UNSAFE.search(raw) is None:
-        return raw.decode("ascii")
-    return _UNSAFE.sub(_hex, raw).decode("ascii")
-
-
-def escape_text(text: str) -> str:
-    """Text from the client (UTF-8 encoded first) as log-safe ASCII text."""
-    return escape_bytes(text.encode("utf-8", "backslashreplace"))
 
 
 def _format_client(client: Sequence[Any] | None) -> str:
@@ -75,8 +57,7 @@ _REASONS: dict[int, str] = {s.value: s.phrase for s in http.HTTPStatus}
 _WS_DEFAULT_CODES: dict[str, int] = {"accept": 101, "reject": 403, "close": 1005}
 
 
-def _now_text() -> str:
-    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+_NO_HEADERS = Headers()
 
 
 # --- the access log ---------------------------------------------------------------------------
@@ -102,18 +83,28 @@ class AccessLog:
     Callers check :attr:`enabled` before collecting what a ``log_*`` call needs.
     """
 
-    __slots__ = ("_format", "_logger", "_want_headers", "_want_time", "enabled")
+    __slots__ = (
+        "_format",
+        "_logger",
+        "_want_headers",
+        "_want_response_headers",
+        "_want_time",
+        "enabled",
+    )
 
     def __init__(self, config: Config) -> None:
-        used = check_access_log_format(config.access_log_format)
-        self._format = config.access_log_format
+        compiled = compile_format(config.access_log_format)
+        used = compiled.used
+        self._format = compiled.text  # Gunicorn's %(atom)s syntax translated once
         self._logger = logging.getLogger("trio_asgi.access")
         #: Whether lines are written at all.
         self.enabled: bool = config.access_log and self._logger.isEnabledFor(logging.INFO)
         # A JSON handler writes every field, so then they are all computed.
         everything = _has_json_handler(self._logger)
-        self._want_headers = everything or not used.isdisjoint({"user_agent", "referer"})
-        self._want_time = everything or "time" in used
+        request_fields = {"user_agent", "referer", "request_header"}
+        self._want_headers = everything or not used.isdisjoint(request_fields)
+        self._want_response_headers = everything or "response_header" in used
+        self._want_time = everything or not used.isdisjoint({"time", "time_clf"})
 
     def log_http(
         self,
@@ -126,6 +117,8 @@ class AccessLog:
         response_bytes: int,
         duration: float,
         headers: Sequence[tuple[bytes, bytes]],
+        response_headers: Sequence[tuple[bytes, bytes]] = (),
+        tls_version: str | None = None,
     ) -> None:
         """Log one HTTP request (``duration`` in seconds, ``headers`` of the request)."""
         if not self.enabled:
@@ -134,12 +127,12 @@ class AccessLog:
         fields["status"] = status
         fields["reason"] = _REASONS.get(status, "-")
         fields["bytes"] = response_bytes
-        if self._want_headers:
-            for name, value in headers:
-                if name == b"user-agent":
-                    fields["user_agent"] = escape_bytes(value)
-                elif name == b"referer":
-                    fields["referer"] = escape_bytes(value)
+        fields["bytes_clf"] = response_bytes or "-"
+        if tls_version is not None:
+            fields["tls_version"] = tls_version
+        self._add_request_headers(fields, headers)
+        if self._want_response_headers:
+            fields["response_header"] = Headers.of(response_headers)
         self._logger.info(AccessLine(self._format, fields))
 
     def log_websocket(
@@ -151,6 +144,7 @@ class AccessLog:
         event: str,
         code: int | None,
         duration: float,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         """Log a WebSocket ``accept``, ``reject`` (``code``: HTTP status) or ``close`` event.
 
@@ -162,7 +156,19 @@ class AccessLog:
         fields["status"] = code if code is not None else _WS_DEFAULT_CODES.get(event, 0)
         fields["reason"] = f"WebSocket {event}"
         fields["bytes"] = 0
+        fields["bytes_clf"] = "-"
+        if event == "close":
+            fields["ws_close_code"] = fields["status"]
+        self._add_request_headers(fields, headers)
         self._logger.info(AccessLine(self._format, fields))
+
+    def _add_request_headers(
+        self, fields: dict[str, Any], headers: Sequence[tuple[bytes, bytes]]
+    ) -> None:
+        if self._want_headers:
+            request_headers = fields["request_header"] = Headers.of(headers)
+            fields["user_agent"] = request_headers["user-agent"]
+            fields["referer"] = request_headers["referer"]
 
     def _common(
         self,
@@ -175,17 +181,28 @@ class AccessLog:
         target = escape_bytes(raw_target)
         path, _, query = target.partition("?")
         method = _KNOWN_METHODS.get(method) or escape_text(method)
+        now = datetime.datetime.now().astimezone() if self._want_time else None
         return {
             "client": _format_client(client),
+            "client_host": _format_client((client[0], None)) if client else "-",
             "method": method,
             "path": path,
             "query": query,
             "request_line": f"{method} {target} HTTP/{http_version}",
             "http_version": http_version,
+            "protocol": f"HTTP/{http_version}",
             "duration_ms": round(duration * 1000.0, 3),
+            "duration_us": round(duration * 1_000_000),
+            "duration_s": duration,
             "user_agent": "-",
             "referer": "-",
-            "time": _now_text() if self._want_time else "-",
+            "request_header": _NO_HEADERS,
+            "response_header": _NO_HEADERS,
+            "time": now.isoformat(timespec="seconds") if now else "-",
+            "time_clf": now.strftime("[%d/%b/%Y:%H:%M:%S %z]") if now else "-",
+            "pid": os.getpid(),  # per line: right in a forked worker too
+            "tls_version": "-",
+            "ws_close_code": "-",
         }
 
 

@@ -57,6 +57,8 @@ class RecordingStream:
         self.answered = 0
         self.status = 0
         self.bytes_sent = 0
+        self.body_received = 0
+        self.response_headers: list[tuple[bytes, bytes]] = []
         self.app_running = False
         self.calls: list[tuple[Any, ...]] = []
 

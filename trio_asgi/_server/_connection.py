@@ -68,7 +68,17 @@ def socket_addresses(
 class HTTPConnection:
     """One HTTP/1.1 connection: reads requests, runs a cycle for each, acts on the lifecycle."""
 
-    __slots__ = ("_deadlines", "context", "protocol", "state", "stream", "transport", "upgraded")
+    __slots__ = (
+        "_deadlines",
+        "close_reason",
+        "closing",
+        "context",
+        "protocol",
+        "state",
+        "stream",
+        "transport",
+        "upgraded",
+    )
 
     def __init__(
         self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
@@ -78,12 +88,17 @@ class HTTPConnection:
         self.protocol = HTTP11Connection(state.limits, state.defaults)
         client, server = socket_addresses(stream)
         self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
-        self.stream = HTTP11Stream(self.protocol, self.transport, state, client)
+        self.stream = HTTP11Stream(self.protocol, self.transport, state, client, record=self)
         self._deadlines = _HeadDeadlines(state.config)
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
+        #: Why it closes, when a timeout or error says so (see trio_asgi._metrics).
+        self.close_reason: str | None = None
+        #: The server chose to close it (shutdown, request limit), for the close reason.
+        self.closing = False
 
     def begin_shutdown(self) -> None:
+        self.closing = True
         protocol = self.protocol
         if protocol.fate is Fate.KEEP_ALIVE:
             # Between requests: a request may be on its way (SHUTDOWN_REQUEST_GRACE), to
@@ -156,6 +171,7 @@ class HTTPConnection:
             served += 1
             limit = config.max_requests_per_connection
             if limit is not None and served >= limit:
+                self.closing = True
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
                 return
@@ -202,6 +218,7 @@ class HTTPConnection:
         else:
             return False
         await self._reject(status, extra=((b"retry-after", b"1"),) if status == 503 else ())
+        state.metrics.refused(self, request.method, status)
         self._log_refusal(request, status)
         return True
 
@@ -237,7 +254,7 @@ class HTTPConnection:
             return
         self.protocol.lifecycle.advance(ConnectionInput.UPGRADED)
         session = WebSocketSession(
-            self.context, self.transport, request, handshake, self.protocol.detach()
+            self.context, self.transport, request, handshake, self.protocol.detach(), record=self
         )
         self.upgraded = session
         result = await session.run()  # whatever it was, the connection was handed over
@@ -263,10 +280,12 @@ class HTTPConnection:
             if data is None:
                 if deadlines.head_timed_out(protocol.fate, buffered=protocol.buffered > 0):
                     logger.debug("request head timed out (%s)", self.context.client)
+                    self.state.metrics.timed_out(self, "request_head")
                     await self._reject(408)
                     return None
                 if deadlines.woken_for_shutdown(protocol.fate):
                     continue  # wait again, under the shutdown's grace deadline
+                self.state.metrics.idle_ended(self, closing=self.closing, first=first)
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
                 return None
             protocol.receive_data(data)
@@ -278,6 +297,7 @@ class HTTPConnection:
                 "bad request from %s: %s (%d)", self.context.client, event.detail, event.status
             )
             self.state.rejections.rejected(self.context.client, event.status, "request head")
+            self.state.metrics.protocol_error(self, event.status)
             await self._reject(event.status)
         else:
             protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)  # the client closed its side

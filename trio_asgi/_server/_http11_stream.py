@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import anyio
 
 from .._errors import ASGIProtocolError, ClientDisconnected
+from .._metrics import CloseRecord
 from .._protocol._http11 import (
     NEED_DATA,
     BadRequest,
@@ -48,12 +50,12 @@ class HTTP11Stream:
 
     __slots__ = (
         "_body_deadline",
-        "_body_received",
         "_client",
         "_head_queued",
         "_held_event",
         "_held_head",
         "_protocol",
+        "_record",
         "_state",
         "_transport",
         "_waiter",
@@ -61,10 +63,12 @@ class HTTP11Stream:
         "answered",
         "app_running",
         "body_complete",
+        "body_received",
         "bytes_sent",
         "disconnected",
         "request",
         "response_complete",
+        "response_headers",
         "status",
     )
 
@@ -74,8 +78,12 @@ class HTTP11Stream:
         transport: Transport,
         state: ServerState,
         client: tuple[str, int] | None,
+        *,
+        record: CloseRecord | None = None,
     ) -> None:
         self._client = client
+        #: Where a body timeout or a refused body records the connection's close reason.
+        self._record = record
         self._protocol = protocol
         self._transport = transport
         self._state = state
@@ -87,13 +95,14 @@ class HTTP11Stream:
         self._reset()
 
     def _reset(self) -> None:
-        self._body_received = 0
+        self.body_received = 0
         self._body_deadline = math.inf
         self._held_head = b""
         self._head_queued = False
         self._held_event: Event | None = None
         self.answered = 0
         self.status = 0
+        self.response_headers: Sequence[tuple[bytes, bytes]] = ()  # for the access log
         self.bytes_sent = 0
         self.body_complete = False
         self.disconnected = False
@@ -134,8 +143,9 @@ class HTTP11Stream:
             event = self._held_event or protocol.next_event()
             self._held_event = None
             if type(event) is BodyData:
-                self._body_received += len(event.data)
-                if config.max_body_size is not None and self._body_received > config.max_body_size:
+                self.body_received += len(event.data)
+                if config.max_body_size is not None and self.body_received > config.max_body_size:
+                    self._state.metrics.protocol_error(self._record, 413)
                     await self._refuse_body(413, "request body too large")
                     return None
                 # Look one event ahead so the last chunk carries more_body=False.
@@ -151,12 +161,14 @@ class HTTP11Stream:
             if type(event) is BadRequest:
                 logger.debug("bad request body: %s", event.detail)
                 self._state.rejections.rejected(self._client, event.status, "request body")
+                self._state.metrics.protocol_error(self._record, event.status)
                 await self._refuse_body(event.status, event.detail)
                 return None
             if type(event) is ClientEOF:
                 self.disconnected = True
                 return None
             if not await self._read_body_bytes(config.timeout_body, config.timeout_body_idle):
+                self._state.metrics.timed_out(self._record, "body")
                 await self._refuse_body(408, "request body timed out")
                 return None
 
@@ -231,6 +243,7 @@ class HTTP11Stream:
             raise ASGIProtocolError(f"invalid response head: {exc}") from None
         self._head_queued = True
         self.status = status
+        self.response_headers = headers
         # Hold the head of a response with a known length to send it with the first body
         # chunk: one write (one syscall) instead of two. Streams go out at once.
         if protocol.response_chunked or trailers:
@@ -245,11 +258,11 @@ class HTTP11Stream:
         still waiting for ``100 Continue`` will not send its body at all.
         """
         request = self.request
-        if request.expects_continue and self._body_received == 0:
+        if request.expects_continue and self.body_received == 0:
             return False
         if request.content_length is None:
             return False  # chunked: no telling how much is left
-        return request.content_length - self._body_received <= DRAIN_LIMIT
+        return request.content_length - self.body_received <= DRAIN_LIMIT
 
     async def send_body(self, data: bytes, *, final: bool) -> None:
         try:
@@ -284,6 +297,7 @@ class HTTP11Stream:
         if self.answered or not self.nothing_sent or self._transport.broken:
             return False
         self.answered = self.status = status
+        self.response_headers = ()  # the error reply's own, not the app's
         self._held_head = b""
         self._protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self._transport.write_quietly(

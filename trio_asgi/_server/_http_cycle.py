@@ -103,6 +103,13 @@ class HTTPCycle:
             stream.app_running = False
             state.requests_in_flight -= 1
             state.requests_served += 1
+        state.metrics.request_done(
+            request.method,
+            stream.status,
+            time.monotonic() - started,
+            stream.body_received,
+            stream.bytes_sent,
+        )
         if stream.status:
             self._log_response(stream.status, started)
         return result
@@ -150,6 +157,7 @@ class HTTPCycle:
                 response_bytes=self._stream.bytes_sent,
                 duration=time.monotonic() - started,
                 headers=request.headers,
+                response_headers=self._stream.response_headers,
             )
 
     # --- receive ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ What the cycle needs besides the stream comes in one frozen
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -126,6 +127,14 @@ class RequestStream(Protocol):
     @property
     def bytes_sent(self) -> int:
         """Response bytes handed to the transport, for the access log."""
+
+    @property
+    def body_received(self) -> int:
+        """Request body bytes read so far, for the metrics."""
+
+    @property
+    def response_headers(self) -> Sequence[tuple[bytes, bytes]]:
+        """The headers of the response started (none for an error reply), for the access log."""
 
     async def read_body(self) -> bytes | None:
         """The next chunk of the request body (``b""`` for an empty one).

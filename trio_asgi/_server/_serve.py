@@ -31,6 +31,7 @@ from .._app import adapt_app
 from .._config import Config, UnixBind
 from .._errors import LifespanFailure
 from .._loop_choice import start_wrong_loop_reports
+from .._metrics_text import render as render_metrics
 from .._types import ASGIApp
 from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
@@ -38,6 +39,7 @@ from ._departures import watch_departures
 from ._fast_paths import ConnectionGroup, open_connection_group
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, CapacityLog, describe_address, open_listeners
+from ._metrics_server import listener_address, open_metrics_listener, serve_metrics
 from ._state import ServerState, ServerStatistics
 from ._tls import TLSTerminator
 from ._trio_streams import TrioListener
@@ -65,9 +67,12 @@ class Server:
 
     def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
         self.config = config or Config()
-        self._state = ServerState(adapt_app(app, self.config.interface), self.config)
+        adapted = adapt_app(app, self.config.interface, wsgi_threads=self.config.wsgi_threads)
+        self._state = ServerState(adapted, self.config)
         #: The bound addresses in bind syntax (port 0 resolved); set once serving.
         self.addresses: tuple[str, ...] = ()
+        #: Where ``/metrics`` is served (``Config.metrics_bind``, port 0 resolved), once serving.
+        self.metrics_address: str | None = None
         self._shutdown_requested = False
         self._shutdown_event: anyio.Event | None = None
         self._running = False
@@ -92,8 +97,13 @@ class Server:
         return self._tls.reload()
 
     def statistics(self) -> ServerStatistics:
-        """Open connections, requests in flight and requests served, right now."""
+        """Open connections, requests in flight and requests served, right now, and the
+        figures the Prometheus metrics show (see the metrics reference)."""
         return self._state.statistics()
+
+    def metrics_text(self) -> str:
+        """:meth:`statistics` in the Prometheus text format, as ``/metrics`` serves it."""
+        return render_metrics([self.statistics()])
 
     async def serve(
         self,
@@ -126,15 +136,26 @@ class Server:
         state = self._state
         lifespan = Lifespan(state.app, self.config, state.lifespan_state)
         failure: LifespanFailure | OSError | None = None
+        metrics = state.metrics
+        # Bound before anything starts: a metrics port in use fails like any other bind.
+        bind = self.config.metrics_bind
+        metrics_listener = await open_metrics_listener(bind) if bind is not None else None
         async with anyio.create_task_group() as root:
+            if metrics_listener is not None:
+                self.metrics_address = listener_address(metrics_listener)
+                root.start_soon(serve_metrics, metrics_listener, self.statistics)
             if lifespan.supported:
+                metrics.lifespan = "starting"
                 root.start_soon(lifespan.run_app)
             root.start_soon(watch_departures, state)
             try:
                 await lifespan.startup()
             except LifespanFailure as exc:
+                metrics.lifespan = "failed"
                 failure = exc
             else:
+                if metrics.lifespan == "starting":
+                    metrics.lifespan = "started" if lifespan.supported else "unsupported"
                 try:
                     await self._serve_connections(sockets, listeners, task_status)
                 except OSError as exc:
@@ -142,8 +163,12 @@ class Server:
                     # plain, not wrapped in the task group's exception group.
                     failure = exc
                 finally:
+                    if metrics.lifespan == "started":
+                        metrics.lifespan = "stopping"
                     with anyio.CancelScope(shield=True):
                         await lifespan.shutdown()
+                    if metrics.lifespan == "stopping":
+                        metrics.lifespan = "stopped"
             finally:
                 lifespan.cancel()
                 root.cancel_scope.cancel()
@@ -186,6 +211,7 @@ class Server:
                         anyio.current_time() + config.timeout_graceful_shutdown
                     )
             if connections.cancel_scope.cancelled_caught:
+                state.metrics.count_timeout("graceful_shutdown")
                 logger.warning(
                     "Graceful shutdown timed out after %ss; cancelled the rest",
                     config.timeout_graceful_shutdown,
@@ -215,7 +241,9 @@ class Server:
     async def _handle_connection(self, accepted: Accepted) -> None:
         state = self._state
         state.open_connections += 1
+        state.metrics.connection_opened()
         stream: anyio.abc.ByteStream | None = None
+        conn: HTTPConnection | None = None
         try:
             stream = await open_accepted(accepted)
             if stream is not None and self._tls is not None and isinstance(accepted, socket.socket):
@@ -223,14 +251,17 @@ class Server:
             if stream is None:
                 return
             tls = getattr(stream, "is_tls", False)
-            await HTTPConnection(stream, state, scheme="https" if tls else "http").run()
+            conn = HTTPConnection(stream, state, scheme="https" if tls else "http")
+            await conn.run()
         except Exception:
+            conn = None  # counted as an error
             # The catch-all boundary: nothing a client or an app does takes the server down.
             logger.exception("Unexpected error while serving a connection")
             if stream is not None:
                 await anyio.aclose_forcefully(stream)
         finally:
             state.open_connections -= 1
+            state.metrics.connection_closed(conn, shutting_down=state.shutting_down)
 
 
 async def serve(

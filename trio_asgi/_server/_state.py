@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 
 from .._config import Config
 from .._logging import AccessLog
+from .._metrics import Metrics, ServerStatistics
 from .._protocol._http11 import Limits
 from .._protocol._response import DefaultHeaders
 from .._types import ASGIApp
@@ -19,16 +19,7 @@ from ._rejections import RejectionLog
 logger = logging.getLogger("trio_asgi")
 
 
-@dataclass(frozen=True, slots=True)
-class ServerStatistics:
-    """A snapshot of a server's activity, from :meth:`Server.statistics`."""
-
-    #: Connections accepted and not yet closed.
-    open_connections: int
-    #: HTTP requests whose app call has not returned, plus open WebSocket sessions.
-    requests_in_flight: int
-    #: HTTP requests and WebSocket sessions finished since the server started.
-    requests_served: int
+__all__ = ["Drainable", "ServedConnection", "ServerState", "ServerStatistics"]
 
 
 class Drainable(Protocol):
@@ -60,6 +51,7 @@ class ServerState:
         "grace_deadline",
         "lifespan_state",
         "limits",
+        "metrics",
         "open_connections",
         "rejections",
         "requests_in_flight",
@@ -81,6 +73,7 @@ class ServerState:
         self.access_log = AccessLog(config)
         #: Warnings about requests refused as malformed, rate-limited per address.
         self.rejections = RejectionLog()
+        self.metrics = Metrics(histograms=config.metrics_bind is not None)
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.
@@ -109,7 +102,7 @@ class ServerState:
         return anyio.current_time() >= self.grace_deadline
 
     def statistics(self) -> ServerStatistics:
-        return ServerStatistics(
+        return self.metrics.statistics(
             open_connections=self.open_connections,
             requests_in_flight=self.requests_in_flight,
             requests_served=self.requests_served,

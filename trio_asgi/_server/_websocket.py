@@ -33,6 +33,7 @@ from .._errors import (
     only_disconnects,
     raised_for_disconnect,
 )
+from .._metrics import CloseRecord
 from .._protocol._asgi_ws_order import (
     Accept,
     AppMessage,
@@ -91,6 +92,7 @@ class WebSocketSession:
         "_ping_payload",
         "_pong",
         "_reader_room",
+        "_record",
         "_request",
         "_sending_bytes",
         "_started",
@@ -109,6 +111,8 @@ class WebSocketSession:
         request: RequestHead,
         handshake: Handshake,
         trailing_data: bytes,
+        *,
+        record: CloseRecord | None = None,
     ) -> None:
         """Serve the WebSocket that ``request`` opens.
 
@@ -118,6 +122,7 @@ class WebSocketSession:
             request: The upgrade request.
             handshake: Its validated handshake.
             trailing_data: Bytes the client sent after the request head.
+            record: Where a timeout records the connection's close reason (metrics).
         """
         state = context.state
         config = state.config
@@ -125,6 +130,7 @@ class WebSocketSession:
         self._context = context
         self._request = request
         self._transport = transport
+        self._record = record
         self._ws = WebSocketConnection(
             handshake,
             max_size=config.ws_max_size,
@@ -193,6 +199,7 @@ class WebSocketSession:
                         self._request.printable_target(),
                     )
                     await self._write_quietly(self._ws.reject(500))
+                    state.metrics.timed_out(self._record, "ws_handshake")
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
                     return HANDSHAKE_TIMED_OUT
@@ -474,6 +481,7 @@ class WebSocketSession:
                 await self._pong.wait()
             if waited.cancelled_caught:
                 logger.debug("WebSocket ping timed out (%s)", self._context.client)
+                self._context.state.metrics.timed_out(self._record, "ws_ping")
                 try:
                     await self._close(1011, "keepalive ping timeout")
                 except ClientDisconnected:
@@ -494,6 +502,7 @@ class WebSocketSession:
             pass
 
     def _log(self, event: str, code: int | None) -> None:
+        self._context.state.metrics.websocket_event(event, code)
         access_log = self._context.state.access_log
         if access_log.enabled:
             access_log.log_websocket(
@@ -503,6 +512,7 @@ class WebSocketSession:
                 event=event,
                 code=code,
                 duration=time.monotonic() - self._started,
+                headers=self._request.headers,
             )
 
 

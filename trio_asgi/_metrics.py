@@ -1,0 +1,299 @@
+"""A server's figures: counted on the hot path as plain ints, read as typed snapshots.
+
+One :class:`Metrics` per server, written only from the event loop's thread (no
+locks). The per-request cost is one call, :meth:`Metrics.request_done`: a dict
+increment and two additions, plus two histogram observations when the Prometheus
+listener is on (``Config.metrics_bind``), and nothing else. Why not
+``prometheus-client``: its record calls take a lock each and cost several
+microseconds per request (``bench/metrics_cost.py`` measures both; the bar is 1 µs).
+
+Everything else (connections, timeouts, protocol errors, WebSocket events, the
+lifespan state) is counted where it happens, off the per-request path.
+
+:meth:`Metrics.statistics` makes the frozen :class:`ServerStatistics` that
+:meth:`Server.statistics <trio_asgi.Server.statistics>` returns; the Prometheus
+text is rendered from it (:mod:`trio_asgi._metrics_text`), so both always agree.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Request methods counted under their own name; any other is ``OTHER`` (label cardinality).
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
+)
+#: Request duration histogram bounds, in seconds.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Response size histogram bounds, in bytes.
+SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+#: The lifespan states :attr:`Metrics.lifespan` takes.
+LIFESPAN_STATES = ("off", "starting", "started", "unsupported", "failed", "stopping", "stopped")
+_STATUS_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """Observations per bucket: ``counts[i]`` fell at or under ``bounds[i]`` (not cumulative);
+    the last count is above every bound."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    sum: float
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def snapshot(self) -> HistogramSnapshot:
+        return HistogramSnapshot(self.bounds, tuple(self.counts), self.sum)
+
+
+def _empty_counts() -> dict[str, int]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatistics:
+    """A snapshot of a server's activity, from :meth:`Server.statistics`.
+
+    The first three fields are the short summary (they make the ``repr`` and ``==``).
+    The rest are the figures the Prometheus metrics show (see the metrics reference);
+    they are left out of ``repr`` and ``==`` to keep both readable and stable.
+    """
+
+    #: Connections accepted and not yet closed.
+    open_connections: int
+    #: HTTP requests whose app call has not returned, plus open WebSocket sessions.
+    requests_in_flight: int
+    #: HTTP requests and WebSocket sessions finished since the server started.
+    requests_served: int
+    #: The process these figures are from (the ``pid`` label of every metric).
+    pid: int = field(default=0, repr=False, compare=False)
+    #: Connections accepted since the server started.
+    connections_opened: int = field(default=0, repr=False, compare=False)
+    #: Connections closed, by reason (``client_close``, ``keep_alive_timeout``, ...).
+    connections_closed: dict[str, int] = field(
+        default_factory=_empty_counts, repr=False, compare=False
+    )
+    #: Finished HTTP requests by ``(method, status class)``, e.g. ``("GET", "2xx")``.
+    requests: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    #: Request body bytes received, and response bytes (head and body) sent.
+    bytes_received: int = field(default=0, repr=False, compare=False)
+    bytes_sent: int = field(default=0, repr=False, compare=False)
+    #: WebSocket sessions accepted, and of those, still open.
+    websocket_sessions: int = field(default=0, repr=False, compare=False)
+    websocket_sessions_open: int = field(default=0, repr=False, compare=False)
+    #: WebSocket sessions ended, by close code.
+    websocket_closes: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    #: WebSocket handshakes answered with an HTTP status instead of 101, by status.
+    websocket_rejects: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    #: Requests refused as malformed or too large, by the 4xx status they got.
+    protocol_errors: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    #: Deadlines that passed, by kind (``keep_alive``, ``request_head``, ``body``, ...).
+    timeouts: dict[str, int] = field(default_factory=_empty_counts, repr=False, compare=False)
+    #: One of :data:`LIFESPAN_STATES`.
+    lifespan: str = field(default="off", repr=False, compare=False)
+    #: Request durations and response sizes; ``None`` unless metrics are on.
+    request_duration: HistogramSnapshot | None = field(default=None, repr=False, compare=False)
+    response_size: HistogramSnapshot | None = field(default=None, repr=False, compare=False)
+
+
+class CloseRecord(Protocol):
+    """Where a connection's close reason is written when a deadline or an error decides it.
+
+    The connection itself, or what serves a request on it (an HTTP/1.1 stream, a
+    WebSocket session), given the connection's record: the hooks need no connection.
+    """
+
+    close_reason: str | None
+
+
+class Closing(Protocol):
+    """A closed connection, as :func:`close_reason` reads it."""
+
+    @property
+    def close_reason(self) -> str | None: ...
+
+    #: True when the server decided to close it (shutdown, request limit).
+    @property
+    def closing(self) -> bool: ...
+
+    #: The WebSocket session it was upgraded to, if any.
+    @property
+    def upgraded(self) -> object: ...
+
+
+def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
+    """Why a connection closed, most specific first.
+
+    ``*_timeout`` and ``protocol_error`` as recorded when they happened; ``error``
+    when serving it raised (a server bug, a failed TLS handshake); ``shutdown``
+    during a graceful shutdown; ``websocket`` after a WebSocket session (its close
+    code is counted apart); ``server_close`` when we chose to close (request
+    limit); else ``client_close`` (the client closed, asked to with
+    ``Connection: close``, or went away mid-response).
+    """
+    if conn is None:
+        return "error"
+    if conn.close_reason is not None:
+        return conn.close_reason
+    if shutting_down:
+        return "shutdown"
+    if conn.upgraded is not None:
+        return "websocket"
+    if conn.closing:
+        return "server_close"
+    return "client_close"
+
+
+class Metrics:
+    """The counters of one server; see the module docstring."""
+
+    __slots__ = (
+        "_other",
+        "bytes_received",
+        "bytes_sent",
+        "closed",
+        "duration",
+        "lifespan",
+        "opened",
+        "protocol_errors",
+        "requests",
+        "size",
+        "timeouts",
+        "ws_closes",
+        "ws_rejects",
+        "ws_sessions",
+    )
+
+    def __init__(self, *, histograms: bool) -> None:
+        #: Finished requests per method: a count per status class (index: status // 100).
+        self.requests: dict[str, list[int]] = {m: [0] * 6 for m in KNOWN_METHODS}
+        self._other = self.requests["OTHER"] = [0] * 6
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        #: Histograms exist only when metrics are served (a single ``if`` otherwise).
+        self.duration = Histogram(DURATION_BUCKETS) if histograms else None
+        self.size = Histogram(SIZE_BUCKETS) if histograms else None
+        self.opened = 0
+        self.closed: dict[str, int] = {}
+        self.protocol_errors: dict[int, int] = {}
+        self.timeouts: dict[str, int] = {}
+        self.ws_sessions = 0
+        self.ws_closes: dict[int, int] = {}
+        self.ws_rejects: dict[int, int] = {}
+        #: One of :data:`LIFESPAN_STATES`; set by ``Server.serve``.
+        self.lifespan = "off"
+
+    # --- the hot path: once per HTTP request ------------------------------------------------
+
+    def request_done(
+        self, method: str, status: int, duration: float, received: int, sent: int
+    ) -> None:
+        """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
+        # Any other method counts as OTHER: a client must not grow our label set.
+        (self.requests.get(method) or self._other)[status // 100] += 1
+        self.bytes_received += received
+        self.bytes_sent += sent
+        if self.duration is not None:
+            self.duration.observe(duration)
+            self.size.observe(sent)  # type: ignore[union-attr]
+
+    # --- connections ------------------------------------------------------------------------
+
+    def connection_opened(self) -> None:
+        self.opened += 1
+
+    def connection_closed(self, conn: Closing | None, *, shutting_down: bool) -> None:
+        """Count a closed connection under its reason (see :func:`close_reason`)."""
+        reason = close_reason(conn, shutting_down=shutting_down)
+        self.closed[reason] = self.closed.get(reason, 0) + 1
+
+    def timed_out(self, record: CloseRecord | None, kind: str) -> None:
+        """A deadline of kind ``kind`` passed; the connection closes because of it."""
+        self.timeouts[kind] = self.timeouts.get(kind, 0) + 1
+        if record is not None:
+            record.close_reason = f"{kind}_timeout"
+
+    def idle_ended(self, record: CloseRecord, *, closing: bool, first: bool) -> None:
+        """The wait for a request ended without one: a timeout, unless we are ``closing`` it."""
+        if not closing:
+            self.timed_out(record, "first_byte" if first else "keep_alive")
+
+    def refused(self, record: CloseRecord, method: str, status: int) -> None:
+        """A request answered without calling the app: 413 (too large) or 503 (at capacity)."""
+        self.request_done(method, status, 0.0, 0, 0)
+        if status == 413:
+            self.protocol_error(record, status)
+
+    def count_timeout(self, kind: str) -> None:
+        """A deadline that is not one connection's (``graceful_shutdown``)."""
+        self.timeouts[kind] = self.timeouts.get(kind, 0) + 1
+
+    def protocol_error(self, record: CloseRecord | None, status: int) -> None:
+        """A request refused as malformed or too large with ``status``; the connection closes."""
+        self.protocol_errors[status] = self.protocol_errors.get(status, 0) + 1
+        if record is not None:
+            record.close_reason = "protocol_error"
+
+    # --- WebSocket --------------------------------------------------------------------------
+
+    def websocket_event(self, event: str, code: int | None) -> None:
+        """``accept``; ``reject`` with an HTTP status; ``close`` with a close code."""
+        if event == "accept":
+            self.ws_sessions += 1
+        elif event == "close":
+            code = 1005 if code is None else code
+            self.ws_closes[code] = self.ws_closes.get(code, 0) + 1
+        elif event == "reject":
+            code = 403 if code is None else code
+            self.ws_rejects[code] = self.ws_rejects.get(code, 0) + 1
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def statistics(
+        self, *, open_connections: int, requests_in_flight: int, requests_served: int
+    ) -> ServerStatistics:
+        requests = {
+            (method, _STATUS_CLASSES[status_class]): count
+            for method, counts in self.requests.items()
+            for status_class, count in enumerate(counts)
+            if count
+        }
+        return ServerStatistics(
+            open_connections=open_connections,
+            requests_in_flight=requests_in_flight,
+            requests_served=requests_served,
+            pid=os.getpid(),
+            connections_opened=self.opened,
+            connections_closed=dict(self.closed),
+            requests=requests,
+            bytes_received=self.bytes_received,
+            bytes_sent=self.bytes_sent,
+            websocket_sessions=self.ws_sessions,
+            websocket_sessions_open=self.ws_sessions - sum(self.ws_closes.values()),
+            websocket_closes=dict(self.ws_closes),
+            websocket_rejects=dict(self.ws_rejects),
+            protocol_errors=dict(self.protocol_errors),
+            timeouts=dict(self.timeouts),
+            lifespan=self.lifespan,
+            request_duration=self.duration.snapshot() if self.duration else None,
+            response_size=self.size.snapshot() if self.size else None,
+        )
