@@ -40,7 +40,7 @@ from ._config import Config, Loop
 from ._errors import LifespanFailure, one_line
 from ._server._serve import Server
 
-logger = logging.getLogger("trio_asgi")
+logger: logging.Logger = logging.getLogger("trio_asgi")
 
 #: Gunicorn's exit code for a worker that cannot boot (its arbiter then stops).
 WORKER_BOOT_ERROR = 3
@@ -58,6 +58,8 @@ class TrioWorker(Worker):  # type: ignore[misc]
     LOOP: ClassVar[Loop] = "trio"
     #: Extra :class:`~trio_asgi.Config` options for every worker of this class.
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {}
+    #: Gunicorn's flag: False once the worker should stop (set by its signal handlers).
+    alive: bool
 
     def init_signals(self) -> None:
         # The event loop installs its own handlers for what it waits on; Gunicorn's

@@ -53,8 +53,8 @@ class TrustedPeers:
     __slots__ = ("_addresses", "_networks", "everyone", "unix")
 
     def __init__(self, spec: str) -> None:
-        self.everyone = False
-        self.unix = False
+        self.everyone: bool = False
+        self.unix: bool = False
         addresses: set[str] = set()
         networks: list[IPNetwork] = []
         for entry in (part.strip() for part in spec.split(",")):

@@ -66,7 +66,7 @@ class Server:
     """
 
     def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
-        self.config = config or Config()
+        self.config: Config = config or Config()
         adapted = adapt_app(app, self.config.interface, wsgi_threads=self.config.wsgi_threads)
         self._state = ServerState(adapted, self.config)
         #: The bound addresses in bind syntax (port 0 resolved); set once serving.
