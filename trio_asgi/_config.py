@@ -15,111 +15,44 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from ._access_log import check_access_log_format
+from ._binds import Bind as Bind
+from ._binds import FdBind as FdBind
+from ._binds import TCPBind as TCPBind
+from ._binds import UnixBind as UnixBind
+from ._binds import parse_bind as parse_bind
+from ._config_values import APP as _APP
+from ._config_values import DEADLINES as _DEADLINES
+from ._config_values import HEADERS as _HEADERS
+from ._config_values import LIMITS as _LIMITS
+from ._config_values import LISTEN as _LISTEN
+from ._config_values import LOGGING as _LOGGING
+from ._config_values import OBSERVABILITY as _OBSERVABILITY
+from ._config_values import PROCESSES as _PROCESSES
+from ._config_values import PROXY as _PROXY
+from ._config_values import RUNTIME as _RUNTIME
+from ._config_values import TLS as _TLS
+from ._config_values import WEBSOCKET as _WEBSOCKET
+from ._config_values import FromEnvironment as _FromEnvironment
+from ._config_values import Interface as Interface
+from ._config_values import LifespanMode as LifespanMode
+from ._config_values import Loop as Loop
+from ._config_values import TLSVersion as TLSVersion
+from ._config_values import WebSocketMode as WebSocketMode
+from ._config_values import about as _about
+from ._config_values import check_count as _check_count
+from ._config_values import check_headers as _check_headers
+from ._config_values import check_seconds as _check_seconds
 from ._errors import ConfigError as ConfigError
 from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
 
-LifespanMode: TypeAlias = Literal["auto", "on", "off"]
-Interface: TypeAlias = Literal["auto", "asgi3", "asgi2", "wsgi"]
-WebSocketMode: TypeAlias = Literal["auto", "wsproto", "none"]
-Loop: TypeAlias = Literal["auto", "trio", "asyncio", "uvloop"]
-TLSVersion: TypeAlias = Literal["TLSv1.2", "TLSv1.3"]
-
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
-
-
-@dataclass(frozen=True, slots=True)
-class TCPBind:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class UnixBind:
-    path: str
-
-    def __str__(self) -> str:
-        return f"unix:{self.path}"
-
-
-@dataclass(frozen=True, slots=True)
-class FdBind:
-    fd: int
-
-    def __str__(self) -> str:
-        return f"fd://{self.fd}"
-
-
-Bind: TypeAlias = TCPBind | UnixBind | FdBind
-
-
-def parse_bind(text: str) -> Bind:
-    """Parse ``host:port``, ``[v6]:port``, ``unix:/path`` or ``fd://N``."""
-    if text.startswith("unix:"):
-        path = text[len("unix:") :]
-        if not path:
-            raise ConfigError(f"bind {text!r}: empty unix socket path")
-        return UnixBind(path)
-    if text.startswith("fd://"):
-        digits = text[len("fd://") :]
-        if not digits.isdigit():
-            raise ConfigError(f"bind {text!r}: fd:// takes a file descriptor number")
-        return FdBind(int(digits))
-    if text.startswith("["):
-        host, sep, port_text = text[1:].partition("]:")
-        if not sep:
-            raise ConfigError(f"bind {text!r}: IPv6 binds look like [::1]:8000")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ConfigError(f"bind {text!r}: {host!r} is not an IPv6 address") from None
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep or ":" in host:
-            raise ConfigError(f"bind {text!r}: expected host:port, [v6]:port, unix:PATH or fd://N")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"bind {text!r}: port must be a number from 0 to 65535")
-    return TCPBind(host or "0.0.0.0", int(port_text))
-
-
-class _FromEnvironment(str):
-    """The default of ``forwarded_allow_ips``: replaced by ``FORWARDED_ALLOW_IPS`` when set."""
-
-    __slots__ = ()
-
-
-# The help groups of the options, in the order --help and the docs show them.
-_LISTEN = "where to listen"
-_APP = "the app"
-_RUNTIME = "runtime"
-_DEADLINES = "deadlines (seconds)"
-_LIMITS = "limits"
-_HEADERS = "response headers"
-_LOGGING = "logging"
-_WEBSOCKET = "WebSocket"
-_TLS = "TLS"
-_PROCESSES = "processes"
-_PROXY = "behind a proxy"
-_OBSERVABILITY = "WSGI apps and observability"
-
-
-def _about(group: str, help_text: str) -> dict[str, str]:
-    """A Config field's metadata: the group and help text that ``--help`` and the docs show.
-
-    The help text is reST (``literal`` markup); the command strips the markup.
-    """
-    return {"group": group, "help": help_text}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -635,49 +568,6 @@ def _check_wsgi_and_metrics(config: Config) -> None:
             raise ConfigError(f"metrics_bind: {exc}") from None
         if not tcp:
             raise ConfigError(f"metrics_bind: {config.metrics_bind!r} must be HOST:PORT")
-
-
-def _check_seconds(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name}: expected seconds as a number or None, got {value!r}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds <= 0:
-        raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
-    return seconds
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}: expected a whole number, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
-
-
-def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
-    checked: list[tuple[str, str]] = []
-    for item in headers:  # type: ignore[attr-defined]
-        if not (isinstance(item, tuple | list) and len(item) == 2):
-            raise ConfigError(f"headers: expected (name, value) pairs, got {item!r}")
-        name, value = item
-        if not isinstance(name, str) or not name or not _is_token(name):
-            raise ConfigError(f"headers: {name!r} is not a valid header name")
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise ConfigError(
-                f"headers: the value of {name!r} must be a string without CR, LF, NUL"
-            )
-        checked.append((name, value))
-    return tuple(checked)
-
-
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _is_token(text: str) -> bool:
-    return all(c in _TOKEN_CHARS for c in text)
 
 
 def _check_processes(config: Config) -> None:
