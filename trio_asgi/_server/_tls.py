@@ -27,6 +27,8 @@ from anyio.streams.tls import TLSStream
 
 from .._config import Config
 from .._errors import ConfigError, one_line
+from ._connection import socket_addresses
+from ._proxy import read_proxy_header_before_tls
 
 logger = logging.getLogger("trio_asgi")
 
@@ -139,6 +141,15 @@ class TLSTerminator:
         Owns ``stream``: whatever happens, it is either returned wrapped or closed.
         """
         try:
+            if self._config.proxy_protocol:  # the PROXY header comes before the handshake
+                client, server = socket_addresses(stream)
+                proxied = await read_proxy_header_before_tls(
+                    stream, self._config, client=client, server=server
+                )
+                if proxied is None:
+                    await anyio.aclose_forcefully(stream)
+                    return None
+                stream = proxied
             with anyio.move_on_after(_deadline(self._config.timeout_tls_handshake)):
                 return await ServerTLSStream.wrap(
                     stream, server_side=True, ssl_context=self.context, standard_compatible=False
