@@ -12,7 +12,21 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trio_asgi"
 #: The modules this check covers (the others have checks of their own in their issues).
-FRONT_DOOR = ("_config", "_logging", "_access_format", "_cli", "_run", "_app", "_errors")
+FRONT_DOOR = (
+    "_config",
+    "_logging",
+    "_access_format",
+    "_cli",
+    "_cli_compat",
+    "_run",
+    "_app",
+    "_errors",
+    "_loop_choice",
+    "_server._tls",
+    "_server._proxy",
+    "_protocol._forwarded",
+    "_protocol._proxy_protocol",
+)
 
 
 def _module_name(path: Path) -> str:
