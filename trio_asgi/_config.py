@@ -548,12 +548,6 @@ def _check_tls(config: Config) -> None:
         )
     if config.ssl_cert_reqs and config.ssl_ca_certs is None:
         raise ConfigError("ssl_cert_reqs: checking client certificates needs ssl_ca_certs")
-    if config.proxy_protocol and config.ssl_certfile is not None:
-        # The PROXY header comes before the TLS handshake, and ours is read after it.
-        raise ConfigError(
-            "proxy_protocol: not supported with TLS terminated here (ssl_certfile) yet; "
-            "terminate TLS at the balancer"
-        )
 
 
 def _check_wsgi_and_metrics(config: Config) -> None:

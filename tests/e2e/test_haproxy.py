@@ -1,5 +1,9 @@
 """A real HAProxy in front of trio-asgi with the PROXY protocol (v1, v2, v2 with TLS).
 
+Also TLS passthrough: HAProxy in ``mode tcp`` sends the PROXY header, then the
+client's TLS bytes to trio-asgi, which terminates TLS itself
+(docs/examples/haproxy-tls-passthrough.cfg).
+
 The config is docs/examples/haproxy-proxy-protocol.cfg with its ports, certificate and
 ``send-proxy*`` keyword replaced; HAProxy runs in the foreground (``-db``) and
 trio-asgi in-process with ``proxy_protocol=True``. Clients connect from 127.0.0.2:
@@ -21,6 +25,8 @@ import anyio
 import pytest
 from frameworks_helpers import serve_app
 from proxy_helpers import CLIENT_HOST, certificates, free_port, render, running, who_app
+
+from tests.server.test_tls import write_certificates
 
 #: From the PATH, else where the Debian package puts it (not on a user's PATH).
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -135,3 +141,24 @@ async def test_haproxy_without_proxy_protocol_is_refused_when_trio_asgi_expects_
     async with behind_haproxy(tmp_path, "") as (plain, _, _):
         received, _ = await exchange(plain)
     assert b"200" not in received
+
+
+@pytest.mark.parametrize("send_proxy", ["send-proxy", "send-proxy-v2"])
+async def test_tls_passed_through_haproxy_and_terminated_by_trio_asgi(tmp_path, send_proxy):
+    certs = write_certificates(tmp_path / "tls")
+    tls = {"ssl_certfile": str(certs.certfile), "ssl_keyfile": str(certs.keyfile)}
+    port = free_port()
+    async with serve_app(who_app, lifespan="off", proxy_protocol=True, **tls) as live:
+        config = render(
+            "haproxy-tls-passthrough.cfg",
+            {
+                "bind :443": f"bind 127.0.0.1:{port}",
+                "127.0.0.1:8443 send-proxy-v2": (f"127.0.0.1:{live.port} {send_proxy}"),
+            },
+        )
+        (tmp_path / "haproxy.cfg").write_text(config)
+        with (tmp_path / "haproxy.out").open("wb") as log:
+            async with running([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")], port, log):
+                seen, client_port = await ask(port, certs.client_context())
+    # The client's address and port from the header; https because trio-asgi terminated TLS.
+    assert seen == {"client": [CLIENT_HOST, client_port], "scheme": "https"}

@@ -171,3 +171,43 @@ async def test_websocket_through_nginx_with_forwarded(tmp_path):
         seen = await ws_seen(front, tls=True)
     assert seen["client"][0] == CLIENT_HOST
     assert seen["scheme"] == "wss"
+
+
+def starlette_app() -> Any:
+    """A Starlette app that answers with ``request.url`` and redirects to its own page."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.routing import Route
+
+    async def page(request: Request) -> JSONResponse:
+        client = request.client.host if request.client else None
+        return JSONResponse({"url": str(request.url), "client": client})
+
+    async def old(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.url_for("page"))
+
+    return Starlette(routes=[Route("/page", page, name="page"), Route("/old", old)])
+
+
+@pytest.mark.parametrize("example", ["nginx-proxy.conf", "nginx-forwarded.conf"])
+@pytest.mark.parametrize("tls", [False, True])
+async def test_starlette_behind_nginx_builds_the_url_the_client_used(tmp_path, example, tls):
+    # What a Uvicorn user checks first: request.url and redirects keep the client's
+    # scheme, host and port (nginx on a port of its own, not 80/443), and request.client
+    # is the client, not nginx.
+    async with (
+        serve_app(starlette_app(), lifespan="off") as live,
+        nginx_in_front(tmp_path, live.port, example) as front,
+        client(front) as http,
+    ):
+        base = (
+            f"https://localhost:{front.https_port}"
+            if tls
+            else f"http://127.0.0.1:{front.http_port}"
+        )
+        page = (await http.get(f"{base}/page?x=1")).json()
+        redirect = await http.get(f"{base}/old")
+    assert page == {"url": f"{base}/page?x=1", "client": CLIENT_HOST}
+    assert redirect.status_code == 307
+    assert redirect.headers["location"] == f"{base}/page"

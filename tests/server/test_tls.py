@@ -308,10 +308,3 @@ async def test_the_tls_how_to_example_runs(
     with anyio.fail_after(TIMEOUT):
         await example.main(tmp_path)
     assert capsys.readouterr().out == "200 Hello over https\n200 Hello over https\n"
-
-
-def test_the_proxy_protocol_with_our_own_tls_is_refused_at_once(tmp_path: Path) -> None:
-    # The PROXY header precedes the TLS handshake; until it is read before the
-    # handshake, the combination must fail at start, not at the first connection.
-    with pytest.raises(ConfigError, match="proxy_protocol: not supported with TLS"):
-        Config(ssl_certfile=str(tmp_path / "cert.pem"), proxy_protocol=True)

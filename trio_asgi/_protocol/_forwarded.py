@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: The default of ``forwarded_allow_ips``: the proxy runs on the same host.
 DEFAULT_ALLOW_IPS = "127.0.0.1"
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: A dotted-quad IPv4 address exactly as ipaddress accepts it (ASCII digits, no leading
+#: zeros), so the text is its own canonical form.
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 _PROXY_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
 #: ``X-Forwarded-Proto`` values we understand, as the HTTP scheme they mean.
@@ -124,27 +130,26 @@ def resolve_proxy_headers(
     Call it only for a trusted direct peer. Returns None when there is no proxy
     header, or nothing usable in them (the connection's own values then stand).
     """
-    found = False
-    for name, _ in headers:
+    found: dict[bytes, bytes] | None = None
+    for name, value in headers:  # one pass; no proxy header is the common case
         if name in _PROXY_HEADERS:
-            found = True
-            break
-    if not found:
+            if found is None:
+                found = {}
+            earlier = found.get(name)
+            # Several fields of one name are one list (RFC 9110).
+            found[name] = value if earlier is None else earlier + b"," + value
+    if found is None:
         return None
-    forwarded = _joined(headers, b"forwarded")
+    forwarded = _text(found.get(b"forwarded"))
     if forwarded is not None and forwarded.strip(" \t,"):
         return _from_forwarded(forwarded, trusted)
     return _from_x_forwarded(
-        _joined(headers, b"x-forwarded-for"), _joined(headers, b"x-forwarded-proto"), trusted
+        _text(found.get(b"x-forwarded-for")), _text(found.get(b"x-forwarded-proto")), trusted
     )
 
 
-def _joined(headers: Sequence[tuple[bytes, bytes]], wanted: bytes) -> str | None:
-    """All fields named ``wanted``, joined with commas as RFC 9110 allows."""
-    values = [value for name, value in headers if name == wanted]
-    if not values:
-        return None
-    return b",".join(values).decode("latin-1")
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 def _from_x_forwarded(
@@ -221,12 +226,16 @@ def parse_node(text: str) -> tuple[str, int] | None:
         port_text = rest[1:]
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
-    try:
-        address: IPAddress = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if text.startswith("[") and not isinstance(address, ipaddress.IPv6Address):
-        return None  # "[1.2.3.4]" is not a node
+    if not text.startswith("[") and _IPV4.fullmatch(host) is not None:
+        canonical = host  # the common case, on every request behind nginx: no parse
+    else:
+        try:
+            address: IPAddress = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        if text.startswith("[") and not isinstance(address, ipaddress.IPv6Address):
+            return None  # "[1.2.3.4]" is not a node
+        canonical = str(address)
     port = 0
     if (
         port_text.isascii()
@@ -237,7 +246,7 @@ def parse_node(text: str) -> tuple[str, int] | None:
         port = int(port_text)
     elif port_text and not port_text.startswith("_"):
         return None
-    return str(address), port
+    return canonical, port
 
 
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -9,15 +9,23 @@ read under the first-byte deadline and never past its size bound (see
 The :class:`Peer` it returns then gives each request its ``client`` and ``scheme``
 (:meth:`Peer.resolve`): from the proxy headers when the peer is trusted, else the
 connection's own.
+
+With TLS terminated here the PROXY header comes in clear before the handshake, so it
+is read from the raw stream first (:func:`read_proxy_header_before_tls`, same rules
+and deadline); the bytes after it go to the handshake (:class:`PeerStream`), and the
+peer rides along as a stream attribute that :func:`open_peer` then takes as is.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import anyio
+import anyio.abc
+from anyio import TypedAttributeSet, typed_attribute
 
 from .._config import Config
 from .._protocol._forwarded import resolve_proxy_headers
@@ -73,6 +81,10 @@ async def open_peer(
     trusted = config.trusted_peers.trusts_peer(client, unix=unix)
     if not config.proxy_protocol:
         return Peer(config, client, scheme, trusted=trusted), b""
+    if getattr(transport.stream, "is_tls", False):
+        before_tls: Peer | None = transport.stream.extra(PeerAttribute.peer, None)
+        if before_tls is not None:  # read before the handshake: see PeerStream
+            return before_tls, b""
     deadline = _first_byte_deadline(config)
     if not trusted:
         data = await _read_untrusted_start(transport, deadline, client)
@@ -91,6 +103,70 @@ async def open_peer(
     if header.tls:
         scheme = "https"
     return Peer(config, client, scheme, trusted=trusted), parser.leftover
+
+
+async def read_proxy_header_before_tls(
+    stream: anyio.abc.ByteStream,
+    config: Config,
+    *,
+    client: Client,
+    server: tuple[str, int | None] | None,
+) -> PeerStream | None:
+    """For TLS terminated here: decide the peer from the raw stream, before the handshake.
+
+    As :func:`open_peer` (the scheme is ``https``), reading ``stream`` itself. Returns
+    the stream to run the handshake over (it gives the bytes read past the header
+    first), or None when the connection must close; ``stream`` is then the caller's
+    to close.
+    """
+    opened = await open_peer(
+        Transport(stream), config, client=client, server=server, scheme="https"
+    )
+    if opened is None:
+        return None
+    peer, leftover = opened
+    return PeerStream(stream, peer, leftover)
+
+
+class PeerAttribute(TypedAttributeSet):
+    """The stream attribute that carries a peer decided before the TLS handshake."""
+
+    #: The :class:`Peer` read from a PROXY header in front of the handshake.
+    peer: Peer = typed_attribute()
+
+
+class PeerStream(anyio.abc.ByteStream):
+    """A raw stream after its PROXY header: gives the bytes read past the header first.
+
+    The TLS handshake runs over it, so the ClientHello bytes that came in the same
+    segment as the header are not lost; its :class:`PeerAttribute` names the peer.
+    """
+
+    __slots__ = ("_leftover", "_peer", "_stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream, peer: Peer, leftover: bytes) -> None:
+        self._stream = stream
+        self._peer = peer
+        self._leftover = leftover
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if self._leftover:
+            data, self._leftover = self._leftover[:max_bytes], self._leftover[max_bytes:]
+            return data
+        return await self._stream.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self._stream.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        return {**self._stream.extra_attributes, PeerAttribute.peer: lambda: self._peer}
 
 
 def _first_byte_deadline(config: Config) -> float:

@@ -27,6 +27,9 @@ from anyio.streams.tls import TLSStream
 
 from .._config import Config
 from .._errors import ConfigError, one_line
+from ._connection import socket_addresses
+from ._proxy import read_proxy_header_before_tls
+from ._transport import Transport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -54,6 +57,8 @@ PLAIN_HTTP_ANSWER: Final = (
     b"\r\n"
     b"The plain HTTP request was sent to HTTPS port.\r\n"
 )
+#: How long a client that sent plain HTTP to the TLS port gets to take the answer.
+PLAIN_HTTP_ANSWER_TIMEOUT: Final = 1.0
 
 
 class ServerTLSStream(TLSStream):
@@ -139,6 +144,15 @@ class TLSTerminator:
         Owns ``stream``: whatever happens, it is either returned wrapped or closed.
         """
         try:
+            if self._config.proxy_protocol:  # the PROXY header comes before the handshake
+                client, server = socket_addresses(stream)
+                proxied = await read_proxy_header_before_tls(
+                    stream, self._config, client=client, server=server
+                )
+                if proxied is None:
+                    await anyio.aclose_forcefully(stream)
+                    return None
+                stream = proxied
             with anyio.move_on_after(_deadline(self._config.timeout_tls_handshake)):
                 return await ServerTLSStream.wrap(
                     stream, server_side=True, ssl_context=self.context, standard_compatible=False
@@ -164,19 +178,7 @@ def _deadline(seconds: float | None) -> float:
 
 
 async def _answer_plain_http(stream: anyio.abc.ByteStream) -> None:
-    """Send the 400, then read (and drop) what the client still sends, bounded.
-
-    Closing with unread input would make the kernel send RST, which can destroy the
-    answer before the client reads it. A client that stops reading gets a second.
-    """
-    with anyio.move_on_after(1.0):
-        try:
-            await stream.send(PLAIN_HTTP_ANSWER)
-            await stream.send_eof()
-            left = 64 * 1024
-            while left > 0:
-                left -= len(await stream.receive())
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream):
-            pass
-        except (OSError, NotImplementedError):
-            pass
+    """Send the 400 and close as error replies do, lingering so no RST destroys it."""
+    transport = Transport(stream)
+    await transport.write_quietly(PLAIN_HTTP_ANSWER, PLAIN_HTTP_ANSWER_TIMEOUT)
+    await transport.linger_close(PLAIN_HTTP_ANSWER_TIMEOUT)
