@@ -32,7 +32,7 @@ from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, 
 from ._fast_paths import open_transport
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
-from ._proxy import Client, open_peer
+from ._proxy import Client, PeerAttribute, open_peer
 from ._request_stream import CycleContext, CycleEnd, CycleResult
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
@@ -69,6 +69,7 @@ class HTTPConnection:
     """One HTTP/1.1 connection: reads requests, runs a cycle for each, acts on the lifecycle."""
 
     __slots__ = (
+        "_before_tls",
         "_deadlines",
         "close_reason",
         "closing",
@@ -90,6 +91,10 @@ class HTTPConnection:
         self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
         self.stream = HTTP11Stream(self.protocol, self.transport, state, client, record=self)
         self._deadlines = _HeadDeadlines(state.config)
+        #: The peer a PROXY header named before the TLS handshake (see _proxy.PeerStream).
+        self._before_tls = (
+            stream.extra(PeerAttribute.peer, None) if state.config.proxy_protocol else None
+        )
         #: The protocol this connection was upgraded to (a WebSocket session).
         self.upgraded: Drainable | None = None
         #: Why it closes, when a timeout or error says so (see trio_asgi._metrics).
@@ -153,7 +158,12 @@ class HTTPConnection:
         served = 0
         own = self.context
         opened = await open_peer(
-            self.transport, config, client=own.client, server=own.server, scheme=own.scheme
+            self.transport,
+            config,
+            client=own.client,
+            server=own.server,
+            scheme=own.scheme,
+            before_tls=self._before_tls,
         )
         if opened is None:
             return

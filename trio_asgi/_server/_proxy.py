@@ -36,7 +36,7 @@ from .._protocol._proxy_protocol import (
     Signature,
     detect_signature,
 )
-from ._transport import Transport
+from ._transport import AnyioTransport, Transport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -70,8 +70,12 @@ async def open_peer(
     client: Client,
     server: tuple[str, int | None] | None,
     scheme: str,
+    before_tls: Peer | None = None,
 ) -> tuple[Peer, bytes] | None:
     """Decide who the peer is; with ``proxy_protocol``, read its PROXY header first.
+
+    ``before_tls`` is the peer already decided from a PROXY header read before a TLS
+    handshake we terminate (see :class:`PeerStream`): it is taken as it is.
 
     Returns:
         The peer and the bytes already read that belong to the HTTP parser, or None
@@ -81,10 +85,8 @@ async def open_peer(
     trusted = config.trusted_peers.trusts_peer(client, unix=unix)
     if not config.proxy_protocol:
         return Peer(config, client, scheme, trusted=trusted), b""
-    if getattr(transport.stream, "is_tls", False):
-        before_tls: Peer | None = transport.stream.extra(PeerAttribute.peer, None)
-        if before_tls is not None:  # read before the handshake: see PeerStream
-            return before_tls, b""
+    if before_tls is not None:
+        return before_tls, b""
     deadline = _first_byte_deadline(config)
     if not trusted:
         data = await _read_untrusted_start(transport, deadline, client)
@@ -120,7 +122,7 @@ async def read_proxy_header_before_tls(
     to close.
     """
     opened = await open_peer(
-        Transport(stream), config, client=client, server=server, scheme="https"
+        AnyioTransport(stream), config, client=client, server=server, scheme="https"
     )
     if opened is None:
         return None

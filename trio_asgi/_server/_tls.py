@@ -29,7 +29,7 @@ from .._config import Config
 from .._errors import ConfigError, one_line
 from ._connection import socket_addresses
 from ._proxy import read_proxy_header_before_tls
-from ._transport import Transport
+from ._transport import AnyioTransport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -179,6 +179,6 @@ def _deadline(seconds: float | None) -> float:
 
 async def _answer_plain_http(stream: anyio.abc.ByteStream) -> None:
     """Send the 400 and close as error replies do, lingering so no RST destroys it."""
-    transport = Transport(stream)
+    transport = AnyioTransport(stream)
     await transport.write_quietly(PLAIN_HTTP_ANSWER, PLAIN_HTTP_ANSWER_TIMEOUT)
     await transport.linger_close(PLAIN_HTTP_ANSWER_TIMEOUT)
