@@ -135,8 +135,6 @@ class Server:
         logger.info("Started server process [%d]", os.getpid())
         state = self._state
         lifespan = Lifespan(state.app, self.config, state.lifespan_state)
-        failure: LifespanFailure | OSError | None = None
-        metrics = state.metrics
         # Bound before anything starts: a metrics port in use fails like any other bind.
         bind = self.config.metrics_bind
         metrics_listener = await open_metrics_listener(bind) if bind is not None else None
@@ -145,36 +143,48 @@ class Server:
                 self.metrics_address = listener_address(metrics_listener)
                 root.start_soon(serve_metrics, metrics_listener, self.statistics)
             if lifespan.supported:
-                metrics.lifespan = "starting"
+                state.metrics.lifespan = "starting"
                 root.start_soon(lifespan.run_app)
             root.start_soon(watch_departures, state)
             try:
-                await lifespan.startup()
-            except LifespanFailure as exc:
-                metrics.lifespan = "failed"
-                failure = exc
-            else:
-                if metrics.lifespan == "starting":
-                    metrics.lifespan = "started" if lifespan.supported else "unsupported"
-                try:
-                    await self._serve_connections(sockets, listeners, task_status)
-                except OSError as exc:
-                    # Binding failed (connection errors never get this far): raise it
-                    # plain, not wrapped in the task group's exception group.
-                    failure = exc
-                finally:
-                    if metrics.lifespan == "started":
-                        metrics.lifespan = "stopping"
-                    with anyio.CancelScope(shield=True):
-                        await lifespan.shutdown()
-                    if metrics.lifespan == "stopping":
-                        metrics.lifespan = "stopped"
+                failure = await self._serve_in_lifespan(lifespan, sockets, listeners, task_status)
             finally:
                 lifespan.cancel()
                 root.cancel_scope.cancel()
         if failure is not None:
             raise failure
         logger.info("Finished server process [%d]", os.getpid())
+
+    async def _serve_in_lifespan(
+        self,
+        lifespan: Lifespan,
+        sockets: Sequence[socket.socket] | None,
+        listeners: Sequence[ListenerLike] | None,
+        task_status: anyio.abc.TaskStatus[Server],
+    ) -> LifespanFailure | OSError | None:
+        """Lifespan startup, the connections, lifespan shutdown; what failed, if anything."""
+        metrics = self._state.metrics
+        try:
+            await lifespan.startup()
+        except LifespanFailure as exc:
+            metrics.lifespan = "failed"
+            return exc
+        if metrics.lifespan == "starting":
+            metrics.lifespan = "started" if lifespan.supported else "unsupported"
+        try:
+            await self._serve_connections(sockets, listeners, task_status)
+        except OSError as exc:
+            # Binding failed (connection errors never get this far): raise it plain, not
+            # wrapped in the task group's exception group.
+            return exc
+        finally:
+            if metrics.lifespan == "started":
+                metrics.lifespan = "stopping"
+            with anyio.CancelScope(shield=True):  # bounded by timeout_lifespan_shutdown
+                await lifespan.shutdown()
+            if metrics.lifespan == "stopping":
+                metrics.lifespan = "stopped"
+        return None
 
     async def _serve_connections(
         self,
