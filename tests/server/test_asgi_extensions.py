@@ -1,0 +1,214 @@
+"""ASGI extensions over real sockets: pathsend, zerocopysend, early hints, the tls scope."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import trustme
+
+from tests.server.test_tls import Certificates, https, tls_options, write_certificates
+from trio_asgi import ClientDisconnected
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 10
+CONTENT = bytes(range(256)) * 1024  # 256 KiB: several slices
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.bin"
+    path.write_bytes(CONTENT)
+    return path
+
+
+def pathsend_app(path: Path, headers: list[tuple[bytes, bytes]] | None = None) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "http.response.pathsend" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "headers": headers or []})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    return app
+
+
+async def test_pathsend_sends_the_file_with_its_length(
+    run_server: Callable[..., Any], data_file: Path
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(pathsend_app(data_file)) as server, httpx.AsyncClient() as client:
+            response = await client.get(f"http://{server.addresses[0]}/")
+            again = await client.get(f"http://{server.addresses[0]}/")  # kept alive
+    assert response.content == CONTENT == again.content
+    # The head of a response without a length goes out at once (chunked): the file is
+    # one chunk. (Content-Length from the file needs the head held: see the how-to.)
+    assert response.headers["transfer-encoding"] == "chunked"
+
+
+async def test_pathsend_of_a_missing_file_is_a_500(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    app = pathsend_app(tmp_path / "missing", [(b"content-length", b"10")])
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server, httpx.AsyncClient() as client:
+            response = await client.get(f"http://{server.addresses[0]}/")
+    assert response.status_code == 500
+
+
+async def test_pathsend_over_tls_reads_and_writes(
+    run_server: Callable[..., Any], data_file: Path, tmp_path: Path
+) -> None:
+    certs = write_certificates(tmp_path / "tls")
+    app = pathsend_app(data_file, [(b"content-length", str(len(CONTENT)).encode())])
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            run_server(app, **tls_options(certs)) as server,
+            httpx.AsyncClient(verify=certs.client_context()) as client,
+        ):
+            response = await client.get(https(server))
+    assert response.content == CONTENT
+
+
+async def test_zerocopysend_with_offset_and_count(
+    run_server: Callable[..., Any], data_file: Path
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "http.response.zerocopysend" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200})
+        with data_file.open("rb") as file:
+            await send(
+                {
+                    "type": "http.response.zerocopysend",
+                    "file": file,
+                    "offset": 1000,
+                    "count": 70000,
+                    "more_body": True,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"tail"})
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server, httpx.AsyncClient() as client:
+            response = await client.get(f"http://{server.addresses[0]}/")
+    assert response.content == CONTENT[1000:71000] + b"tail"
+
+
+async def test_pathsend_to_a_client_that_stops_reading_times_out(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (10 * 1024 * 1024))
+    outcome: list[BaseException] = []
+    done = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        try:
+            await send({"type": "http.response.pathsend", "path": str(big)})
+        except ClientDisconnected as exc:
+            outcome.append(exc)
+            raise
+        finally:
+            done.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app, timeout_write=0.5) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            sock = socket.create_connection((host, int(port)))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            try:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+                await done.wait()
+            finally:
+                sock.close()
+    assert len(outcome) == 1
+    assert "did not read" in str(outcome[0])
+
+
+async def test_early_hints_before_a_200_seen_by_curl(run_server: Callable[..., Any]) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        links = [b"</style.css>; rel=preload; as=style", b"</app.js>; rel=preload; as=script"]
+        await send({"type": "http.response.early_hint", "links": links})
+        await send({"type": "http.response.early_hint", "links": [b"</x.png>; rel=preload"]})
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"page"})
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            result = await anyio.run_process(
+                ["curl", "--silent", "--include", f"http://{server.addresses[0]}/"]
+            )
+            http10 = await anyio.run_process(
+                ["curl", "--silent", "--include", "--http1.0", f"http://{server.addresses[0]}/"]
+            )
+    out = result.stdout.replace(b"\r\n", b"\n")
+    assert out.startswith(
+        b"HTTP/1.1 103 Early Hints\nlink: </style.css>; rel=preload; as=style\n"
+        b"link: </app.js>; rel=preload; as=script\n\n"
+        b"HTTP/1.1 103 Early Hints\nlink: </x.png>; rel=preload\n\nHTTP/1.1 200 OK\n"
+    )
+    assert out.endswith(b"\n\npage")
+    assert http10.stdout.startswith(b"HTTP/1.1 200 OK\r\n")  # no 103 for HTTP/1.0
+    assert b"103" not in http10.stdout
+
+
+async def test_the_tls_scope_with_a_client_certificate(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    certs: Certificates = write_certificates(tmp_path / "tls")
+    client_ca = trustme.CA()
+    client_ca.cert_pem.write_to_path(str(tmp_path / "client-ca.pem"))
+    options = tls_options(certs, ssl_ca_certs=str(tmp_path / "client-ca.pem"), ssl_cert_reqs=2)
+    context = certs.client_context()
+    client_cert = client_ca.issue_cert("client@example.com")
+    client_cert.configure_cert(context)
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["extensions"])
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body"})
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app, **options) as server:
+            async with httpx.AsyncClient(verify=context) as client:
+                await client.get(https(server))
+            async with httpx.AsyncClient() as client:
+                plain = await client.get("http://" + server.addresses[0], timeout=1)
+    extensions = seen[0]
+    assert "http.response.zerocopysend" not in extensions
+    tls = extensions["tls"]
+    assert tls["tls_version"] == 0x0304
+    assert tls["server_cert"] == certs.cert.cert_chain_pems[0].bytes().decode()
+    assert tls["client_cert_chain"] == [client_cert.cert_chain_pems[0].bytes().decode()]
+    assert tls["client_cert_name"] is not None
+    assert "client@example.com" in tls["client_cert_name"] or "O=" in tls["client_cert_name"]
+    assert tls["client_cert_error"] is None
+    assert tls["cipher_suite"] in {0x1301, 0x1302, 0x1303}
+    assert plain.status_code == 400  # plain HTTP on the TLS port: no scope at all
+
+
+async def test_plain_connections_have_no_tls_extension(
+    run_server: Callable[..., Any],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["extensions"])
+        await send({"type": "http.response.start", "status": 204})
+        await send({"type": "http.response.body"})
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server, httpx.AsyncClient() as client:
+            await client.get(f"http://{server.addresses[0]}/", headers={"te": "trailers"})
+    assert set(seen[0]) == {
+        "http.response.pathsend",
+        "http.response.zerocopysend",
+        "http.response.early_hint",
+        "http.response.trailers",
+    }
