@@ -212,3 +212,43 @@ async def test_plain_connections_have_no_tls_extension(
         "http.response.early_hint",
         "http.response.trailers",
     }
+
+
+async def test_request_trailers_are_consumed_and_never_reach_the_app(
+    run_server: Callable[..., Any],
+) -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["headers"])
+        seen.append(await receive())
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    request = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"
+    )
+    bad = request.replace(b"X-Sum: 42", b"X Sum: 42")
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            for raw in (request, bad):
+                async with await anyio.connect_tcp(host, int(port)) as client:
+                    await client.send(raw + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    await client.send_eof()
+                    answer = b""
+                    try:
+                        while True:
+                            answer += await client.receive()
+                    except anyio.EndOfStream:
+                        pass
+                if raw is request:
+                    assert answer.count(b"HTTP/1.1 200 OK") == 2  # the next request too
+                else:
+                    assert answer.startswith(b"HTTP/1.1 400 ")
+    headers, message = seen[0], seen[1]
+    assert message == {"type": "http.request", "body": b"hello", "more_body": False}
+    assert all(name != b"x-sum" for name, _ in headers)
+    # The bad trailer: the app (called for a valid head) sees the body refused.
+    assert seen[-1] == {"type": "http.disconnect"}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -53,6 +54,7 @@ from ._transport import (
     FileShrunk,
     ReadTimeout,
     client_gone,
+    copy_file,
     peek_closed,
     stalled,
 )
@@ -440,13 +442,18 @@ class AsyncioTransport:
         """The file through ``loop.sendfile``: ``os.sendfile`` on the selector loops.
 
         One :data:`~._transport.WRITE_SLICE` per call, each under ``timeout``, so the
-        deadline rule is :meth:`write`'s. (uvloop has no native sendfile: there the loop
-        reads and writes the slice itself.)
+        deadline rule is :meth:`write`'s. uvloop has no ``loop.sendfile``: there a slice
+        at a time is read and written (:func:`~._transport.copy_file`). ``loop.sendfile``
+        moves the file position; it is put back.
         """
         if self._broken or self._protocol.lost:
             self._broken = True
             raise client_gone()
         loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.BaseEventLoop):  # uvloop
+            await copy_file(self, fd, offset, count, timeout)
+            return
+        position = os.lseek(fd, 0, os.SEEK_CUR)
         file = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115, ASYNC230 - no I/O
         try:
             with file:
@@ -467,6 +474,8 @@ class AsyncioTransport:
         except BaseException:
             self._broken = True  # gone, cancelled midway, or short: the body ends short
             raise
+        finally:
+            os.lseek(fd, position, os.SEEK_SET)
         await self._completed_at_once()
 
     async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
