@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from tests.server.test_tls import Certificates, https, tls_options, write_certificates
+from tests.test_docs_examples import load_example
 from trio_asgi import ClientDisconnected
 
 pytestmark = pytest.mark.anyio
@@ -252,3 +253,23 @@ async def test_request_trailers_are_consumed_and_never_reach_the_app(
     assert all(name != b"x-sum" for name, _ in headers)
     # The bad trailer: the app (called for a valid head) sees the body refused.
     assert seen[-1] == {"type": "http.disconnect"}
+
+
+async def test_the_docs_example_app(
+    run_server: Callable[..., Any], data_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FILE", str(data_file))
+    example = load_example("extensions_app")
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(example.app) as server, httpx.AsyncClient() as client:
+            base = f"http://{server.addresses[0]}"
+            whole = await client.get(base + "/file")
+            part = await client.get(base + "/part")
+            page = await client.get(base + "/")
+            tls = await client.get(base + "/tls")
+            hints = await anyio.run_process(["curl", "--silent", "--include", base + "/"])
+    assert whole.content == CONTENT
+    assert (part.status_code, part.content) == (206, CONTENT[100:200])
+    assert page.status_code == 200
+    assert tls.json() is None  # plain HTTP: no tls extension
+    assert hints.stdout.startswith(b"HTTP/1.1 103 Early Hints\r\n")
