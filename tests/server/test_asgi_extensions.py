@@ -273,3 +273,29 @@ async def test_the_docs_example_app(
     assert page.status_code == 200
     assert tls.json() is None  # plain HTTP: no tls extension
     assert hints.stdout.startswith(b"HTTP/1.1 103 Early Hints\r\n")
+
+
+async def test_pathsend_to_http10_and_head_gives_the_files_length(
+    run_server: Callable[..., Any], data_file: Path
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(pathsend_app(data_file)) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            answers = []
+            for request in (b"GET / HTTP/1.0\r\n\r\n", b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"):
+                async with await anyio.connect_tcp(host, int(port)) as client:
+                    await client.send(request)
+                    answer = b""
+                    with anyio.move_on_after(1):  # HEAD keeps the connection: stop at 1 s
+                        while b"\r\n\r\n" not in answer or request.startswith(b"GET"):
+                            try:
+                                answer += await client.receive()
+                            except anyio.EndOfStream:
+                                break
+                    answers.append(answer)
+    http10, head = answers
+    length = f"content-length: {len(CONTENT)}\r\n".encode()
+    assert length in http10.lower()
+    assert http10.endswith(b"\r\n\r\n" + CONTENT)
+    assert length in head.lower()
+    assert head.endswith(b"\r\n\r\n")

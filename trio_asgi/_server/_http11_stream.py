@@ -282,7 +282,12 @@ class HTTP11Stream:
         and a held head without a length gets ``Content-Length: count``."""
         protocol = self._protocol
         try:
-            if sized and self._held_head and not protocol.response_has_length:
+            if (
+                sized
+                and self._held_head
+                and not protocol.response_has_length
+                and self.status not in _NO_LENGTH_STATUSES
+            ):
                 self._held_head = protocol.response_head_with_length(
                     self.status, self._head_headers, count
                 )
@@ -356,6 +361,9 @@ class HTTP11Stream:
             raise
         self.bytes_sent += len(data)
 
+
+#: Statuses whose head must not carry a Content-Length (RFC 9110 section 8.6).
+_NO_LENGTH_STATUSES = frozenset({204, 304})
 
 _NO_HEADERS: list[tuple[bytes, bytes]] = []
 
