@@ -63,15 +63,21 @@ class Extensions:
 NO_EXTENSIONS: Final = Extensions()
 
 
+def _extensions(plain: dict[str, dict[str, Any]]) -> Extensions:
+    return Extensions(plain, {**plain, _TRAILERS: {}}, frozenset(plain) - {"tls"})
+
+
+#: Every plain (not TLS) HTTP/1.1 connection's: one object, nothing made per connection.
+PLAIN_HTTP11: Final = _extensions({_PATHSEND: {}, _ZEROCOPY: {}, _EARLY_HINT: {}})
+
+
 def connection_extensions(stream: anyio.abc.ByteStream, server_certfile: str | None) -> Extensions:
     """The extensions of an HTTP/1.1 connection over ``stream``."""
-    plain: dict[str, dict[str, Any]] = {_PATHSEND: {}, _EARLY_HINT: {}}
     ssl_object = stream.extra(TLSAttribute.ssl_object, None)
     if ssl_object is None:
-        plain[_ZEROCOPY] = {}
-    else:
-        plain["tls"] = tls_extension(ssl_object, server_certfile)
-    return Extensions(plain, {**plain, _TRAILERS: {}}, frozenset(plain) - {"tls"})
+        return PLAIN_HTTP11
+    tls = tls_extension(ssl_object, server_certfile)
+    return _extensions({_PATHSEND: {}, _EARLY_HINT: {}, "tls": tls})
 
 
 def tls_extension(ssl_object: ssl.SSLObject, server_certfile: str | None) -> dict[str, Any]:
