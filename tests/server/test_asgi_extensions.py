@@ -15,7 +15,7 @@ from cryptography import x509
 
 from tests.server.test_tls import Certificates, https, tls_options, write_certificates
 from tests.test_docs_examples import load_example
-from trio_asgi import ClientDisconnected
+from trio_asgi import ASGIProtocolError, ClientDisconnected
 
 pytestmark = pytest.mark.anyio
 
@@ -55,11 +55,23 @@ async def test_pathsend_sends_the_file_with_its_length(
 async def test_pathsend_of_a_missing_file_is_a_500(
     run_server: Callable[..., Any], tmp_path: Path
 ) -> None:
-    app = pathsend_app(tmp_path / "missing", [(b"content-length", b"10")])
+    errors: list[str] = []
+    inner = pathsend_app(tmp_path / "missing", [(b"content-length", b"10")])
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await inner(scope, receive, send)
+        except ASGIProtocolError as exc:
+            errors.append(str(exc))
+            raise
+
     with anyio.fail_after(TIMEOUT):
         async with run_server(app) as server, httpx.AsyncClient() as client:
             response = await client.get(f"http://{server.addresses[0]}/")
     assert response.status_code == 500
+    assert response.headers["content-length"] == "0" or response.content  # a whole reply
+    assert len(errors) == 1
+    assert "cannot open" in errors[0]  # the file, not an unknown message type
 
 
 async def test_pathsend_over_tls_reads_and_writes(
