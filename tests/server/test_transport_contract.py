@@ -29,6 +29,7 @@ from trio_asgi._server._transport import (
     CLOCK_RESOLUTION,
     MAX_READ,
     AnyioTransport,
+    FileShrunk,
     ReadTimeout,
     Transport,
 )
@@ -365,3 +366,62 @@ async def test_close_does_not_wait_on_a_peer_that_does_not_read(pair: Pair) -> N
                 await transport.close()  # cancelled and with unsent bytes: closes anyway
             assert transport.broken
             assert transport.peer_closed()  # our own end is gone
+
+
+# --- send_file --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_file(tmp_path: Any) -> Any:
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(range(256)) * (BIG // 256) + b"tail")
+    with path.open("rb") as file:
+        yield file
+
+
+async def test_send_file_sends_the_range_and_returns_once_the_kernel_took_it(
+    pair: Pair, big_file: Any
+) -> None:
+    content = bytes(range(256)) * (BIG // 256) + b"tail"
+    offset, count = 1000, len(content) - 1000 - 3
+    sent = anyio.Event()
+
+    async def send(transport: Transport) -> None:
+        await transport.send_file(big_file.fileno(), offset, count, SHORT * 10)
+        sent.set()
+
+    with anyio.fail_after(TIMEOUT * 2):
+        async with pair() as (transport, client):
+            async with anyio.create_task_group() as group:
+                group.start_soon(send, transport)
+                await anyio.wait_all_tasks_blocked()
+                assert not sent.is_set()  # the kernel's buffers cannot hold 16 MiB
+                assert await read_exactly(client, count) == content[offset : offset + count]
+            assert not transport.broken
+            assert big_file.tell() == 0  # the file position is not used
+            await transport.write(b"after", SHORT)
+            assert await read_exactly(client, 5) == b"after"
+
+
+async def test_send_file_to_a_reader_that_stopped_times_out_and_breaks(
+    pair: Pair, big_file: Any
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with pair() as (transport, client):
+            small_receive_buffer(client)
+            with pytest.raises(ClientDisconnected, match="did not read"):
+                await transport.send_file(big_file.fileno(), 0, BIG, SHORT)
+            assert transport.broken
+            with pytest.raises(ClientDisconnected):
+                await transport.write(b"y", SHORT)
+
+
+async def test_send_file_of_a_file_shorter_than_count_breaks(pair: Pair, tmp_path: Any) -> None:
+    path = tmp_path / "short.bin"
+    path.write_bytes(b"abc")
+    with anyio.fail_after(TIMEOUT), path.open("rb") as file:
+        async with pair() as (transport, client):
+            with pytest.raises(FileShrunk):
+                await transport.send_file(file.fileno(), 0, 10, SHORT)
+            assert transport.broken
+            assert await read_exactly(client, 3) == b"abc"

@@ -44,12 +44,28 @@ class ResponseBody:
 
 
 @dataclass(slots=True)
+class ResponseFile:
+    """``http.response.pathsend`` (``path``) or ``http.response.zerocopysend`` (``fd``)."""
+
+    path: str | None
+    fd: int
+    offset: int | None
+    count: int | None
+    more: bool
+
+
+@dataclass(slots=True)
+class EarlyHint:
+    links: list[bytes]
+
+
+@dataclass(slots=True)
 class ResponseTrailers:
     headers: list[tuple[bytes, bytes]]
     more: bool
 
 
-Parsed: TypeAlias = ResponseStart | ResponseBody | ResponseTrailers
+Parsed: TypeAlias = ResponseStart | ResponseBody | ResponseTrailers | ResponseFile | EarlyHint
 
 
 def parse_headers(value: object, what: str = "headers") -> list[tuple[bytes, bytes]]:
@@ -114,6 +130,51 @@ def _parse_trailers(message: Message) -> ResponseTrailers:
     )
 
 
+def _parse_pathsend(message: Message) -> ResponseFile:
+    path = message.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ASGIProtocolError(
+            f"http.response.pathsend: path must be an absolute str, got {path!r}"
+        )
+    return ResponseFile(path, -1, None, None, more=False)
+
+
+def _optional_count(message: Message, key: str) -> int | None:
+    value = message.get(key)
+    if value is not None and (type(value) is not int or value < 0):
+        raise ASGIProtocolError(f"{message['type']}: {key} must be an int >= 0, got {value!r}")
+    return value
+
+
+def _parse_zerocopy(message: Message) -> ResponseFile:
+    file = message.get("file")
+    try:
+        fd = file if type(file) is int else file.fileno()  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if type(fd) is not int or fd < 0:
+        raise ASGIProtocolError(
+            f"http.response.zerocopysend: file must be an open file object, got {file!r}"
+        )
+    return ResponseFile(
+        None,
+        fd,
+        _optional_count(message, "offset"),
+        _optional_count(message, "count"),
+        _flag(message, "more_body"),
+    )
+
+
+def _parse_early_hint(message: Message) -> EarlyHint:
+    links = message.get("links")
+    if isinstance(links, bytes | str | dict) or not isinstance(links, Iterable):
+        raise ASGIProtocolError("http.response.early_hint: links must be an iterable of bytes")
+    checked = list(links)
+    if not all(isinstance(link, bytes) for link in checked):
+        raise ASGIProtocolError("http.response.early_hint: each link must be bytes")
+    return EarlyHint([bytes(link) for link in checked])
+
+
 _Parser: TypeAlias = Callable[[Message], Any]
 
 #: (state, message type) -> (parser, state while more follows, state when this is the last)
@@ -134,6 +195,35 @@ _TRANSITIONS: dict[
     ),
 }
 
+#: The extensions' messages, valid only where the connection advertised them (the
+#: ``allowed`` of :class:`ResponseOrder`); looked up only when the core table has no
+#: entry, so plain responses pay nothing for them. ``pathsend`` is the whole body
+#: (only right after the start); ``zerocopysend`` is a body message like any other;
+#: an early hint comes before the response head (the stream drops one that is late).
+_EXTENSION_TRANSITIONS: dict[
+    tuple[ResponseState, str], tuple[_Parser, ResponseState, ResponseState | None]
+] = {
+    (ResponseState.START, "http.response.early_hint"): (
+        _parse_early_hint,
+        ResponseState.START,
+        ResponseState.START,
+    ),
+    (ResponseState.BODY, "http.response.early_hint"): (
+        _parse_early_hint,
+        ResponseState.BODY,
+        ResponseState.BODY,
+    ),
+    (ResponseState.BODY, "http.response.pathsend"): (_parse_pathsend, ResponseState.BODY, None),
+    (ResponseState.BODY, "http.response.zerocopysend"): (
+        _parse_zerocopy,
+        ResponseState.BODY,
+        None,
+    ),
+}
+
+#: Every extension message type of the table above (what ``allowed`` may name).
+EXTENSION_MESSAGES = frozenset(kind for _, kind in _EXTENSION_TRANSITIONS)
+
 
 class ResponseOrder:
     """Checks each message an app sends against the table above.
@@ -145,9 +235,21 @@ class ResponseOrder:
     a valid one.
     """
 
-    __slots__ = ("_next_state", "_next_trailers", "state", "trailers")
+    __slots__ = (
+        "_allowed",
+        "_body_sent",
+        "_hint",
+        "_next_state",
+        "_next_trailers",
+        "state",
+        "trailers",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: frozenset[str] = frozenset()) -> None:
+        #: The extension message types this response may use (see _EXTENSION_TRANSITIONS).
+        self._allowed = allowed
+        self._body_sent = False
+        self._hint = False
         self.state = ResponseState.START
         self.trailers = False
         self._next_state = ResponseState.START
@@ -167,6 +269,8 @@ class ResponseOrder:
             ) from None
         # not a str: no entry (and a list or dict type must not escape as TypeError)
         entry = _TRANSITIONS.get((self.state, kind)) if isinstance(kind, str) else None
+        if entry is None and isinstance(kind, str) and kind in self._allowed:
+            entry = self._extension_entry(kind)
         if entry is None:
             raise ASGIProtocolError(
                 f"unexpected {kind!r} message while the response is in state {self.state.name}"
@@ -174,7 +278,11 @@ class ResponseOrder:
         parser, more_state, last_state = entry
         parsed: Parsed = parser(message)
         trailers = self.trailers
-        if isinstance(parsed, ResponseStart):
+        self._hint = False
+        if isinstance(parsed, EarlyHint):
+            self._hint = True
+            next_state = more_state
+        elif isinstance(parsed, ResponseStart):
             trailers = parsed.trailers
             next_state = more_state
         elif parsed.more:
@@ -187,8 +295,17 @@ class ResponseOrder:
         self._next_trailers = trailers
         return parsed
 
+    def _extension_entry(
+        self, kind: str
+    ) -> tuple[_Parser, ResponseState, ResponseState | None] | None:
+        if kind == "http.response.pathsend" and self._body_sent:
+            return None  # the whole body: not mixed with body messages
+        return _EXTENSION_TRANSITIONS.get((self.state, kind))
+
     def commit(self) -> None:
         """Move to the state the last :meth:`check` worked out."""
+        if self.state is ResponseState.BODY and not self._hint:
+            self._body_sent = True
         self.state = self._next_state
         self.trailers = self._next_trailers
 

@@ -383,6 +383,54 @@ class HTTP11Connection:
         )
         return head
 
+    def response_head_with_length(
+        self, status: int, headers: Sequence[tuple[bytes, bytes]], length: int
+    ) -> bytes:
+        """The head :meth:`response_head` made, made again with ``Content-Length: length``.
+
+        For a head not written yet whose body turned out to be a file of known size
+        (``http.response.pathsend``). Keeps the keep-alive decision already made.
+
+        Raises:
+            ResponseError: a header name or value is invalid (CR, LF, NUL...).
+        """
+        request = self.request
+        old = self._writer
+        assert request is not None
+        assert old is not None
+        writer = ResponseWriter()
+        head = writer.head(
+            status,
+            [*headers, (b"content-length", b"%d" % length)],
+            defaults=self._defaults,
+            http11_client=request.http_version == "1.1",
+            head_request=request.method == "HEAD",
+            keep_alive=old.keep_alive,
+        )
+        self._writer = writer
+        return head
+
+    def response_file(self, count: int, *, final: bool) -> tuple[bytes, bytes, bool]:
+        """Framing for ``count`` body bytes sent from a file (see ResponseWriter.file_body).
+
+        Raises:
+            ResponseError: more or fewer bytes than the declared Content-Length.
+        """
+        writer = self._writer
+        assert writer is not None
+        framing = writer.file_body(count, final=final)
+        if final:
+            done = self._phase is _Phase.REQUEST_DONE
+            self.lifecycle.advance(
+                ConnectionInput.RESPONSE_DONE if done else ConnectionInput.RESPONSE_DONE_BODY_LEFT
+            )
+        return framing
+
+    @property
+    def response_has_length(self) -> bool:
+        """The response in progress declared its Content-Length."""
+        return self._writer is not None and self._writer.framing is Framing.LENGTH
+
     @property
     def response_chunked(self) -> bool:
         """The response in progress uses chunked framing (so trailers can be sent)."""

@@ -136,6 +136,48 @@ class ResponseWriter:
             self.complete = True
         return out
 
+    def file_body(self, count: int, *, final: bool) -> tuple[bytes, bytes, bool]:
+        """Framing for ``count`` body bytes that go out from a file, not through us.
+
+        Returns:
+            The bytes before the file's, the bytes after them, and whether the file's
+            bytes go out at all (not for HEAD, 204 and 304).
+
+        Raises:
+            ResponseError: more or fewer bytes than the declared Content-Length.
+        """
+        framing = self.framing
+        before = after = b""
+        if framing is Framing.LENGTH:
+            self._remaining -= count
+            if self._remaining < 0:
+                raise ResponseError("more body than the declared Content-Length")
+            if final and self._remaining:
+                raise ResponseError("less body than the declared Content-Length")
+        elif framing is Framing.CHUNKED:
+            if count:
+                before, after = b"%x\r\n" % count, b"\r\n"
+            if final:
+                after += _LAST_CHUNK
+        if final:
+            self.complete = True
+        return before, after, framing is not Framing.NONE and count > 0
+
+
+def early_hints(links: Iterable[bytes]) -> bytes:
+    """A ``103 Early Hints`` response with one ``Link`` header per value (RFC 8297).
+
+    Raises:
+        ResponseError: a link value that is not a valid header value.
+    """
+    lines = [b"HTTP/1.1 103 Early Hints\r\n"]
+    for link in links:
+        if not link or _VALUE_RE.fullmatch(link) is None:
+            raise ResponseError(f"illegal Link value {link!r}")
+        lines.append(b"link: %s\r\n" % link)
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
 
 def _last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
     lines = [b"0\r\n"]

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -50,14 +51,20 @@ from ._transport import (
     READ_SIZE,
     WRITE_SLICE,
     YIELD_EVERY,
+    FileShrunk,
     ReadTimeout,
     client_gone,
+    copy_file,
     peek_closed,
     stalled,
 )
 
 #: Reading is paused while at least this many received bytes wait for :meth:`read`.
 READ_LIMIT = READ_SIZE
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else anyio.current_time() + timeout
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -430,6 +437,46 @@ class AsyncioTransport:
         if scope.cancelled_caught:
             self._broken = True
             raise stalled(timeout)
+
+    async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
+        """The file through ``loop.sendfile``: ``os.sendfile`` on the selector loops.
+
+        One :data:`~._transport.WRITE_SLICE` per call, each under ``timeout``, so the
+        deadline rule is :meth:`write`'s. uvloop has no ``loop.sendfile``: there a slice
+        at a time is read and written (:func:`~._transport.copy_file`). ``loop.sendfile``
+        moves the file position; it is put back.
+        """
+        if self._broken or self._protocol.lost:
+            self._broken = True
+            raise client_gone()
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.BaseEventLoop):  # uvloop
+            await copy_file(self, fd, offset, count, timeout)
+            return
+        position = os.lseek(fd, 0, os.SEEK_CUR)
+        file = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115, ASYNC230 - no I/O
+        try:
+            with file:
+                while count > 0:
+                    with anyio.CancelScope(deadline=_deadline(timeout)) as scope:
+                        try:
+                            sent = await loop.sendfile(
+                                self.loop_transport, file, offset, min(count, WRITE_SLICE)
+                            )
+                        except LOOP_WRITE_GONE_ERRORS as exc:
+                            raise client_gone() from exc
+                    if scope.cancelled_caught:
+                        raise stalled(timeout)  # noqa: TRY301 - the except below marks the transport broken
+                    if not sent:
+                        raise FileShrunk  # noqa: TRY301
+                    offset += sent
+                    count -= sent
+        except BaseException:
+            self._broken = True  # gone, cancelled midway, or short: the body ends short
+            raise
+        finally:
+            os.lseek(fd, position, os.SEEK_SET)
+        await self._completed_at_once()
 
     async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         try:

@@ -29,6 +29,7 @@ from .._protocol._http11 import (
     RequestHead,
 )
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
+from ._extensions import connection_extensions
 from ._fast_paths import open_transport
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
@@ -88,7 +89,13 @@ class HTTPConnection:
         self.transport: Transport = open_transport(stream)
         self.protocol = HTTP11Connection(state.limits, state.defaults)
         client, server = socket_addresses(stream)
-        self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
+        self.context = CycleContext(
+            state=state,
+            scheme=scheme,
+            client=client,
+            server=server,
+            extensions=connection_extensions(stream, state.config.ssl_certfile),
+        )
         self.stream = HTTP11Stream(self.protocol, self.transport, state, client, record=self)
         self._deadlines = _HeadDeadlines(state.config)
         #: The peer a PROXY header named before the TLS handshake (see _proxy.PeerStream).

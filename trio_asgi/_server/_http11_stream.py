@@ -32,6 +32,7 @@ from .._protocol._http11 import (
     RequestHead,
     ResponseError,
 )
+from .._protocol._http11_writer import early_hints
 from ._state import ServerState
 from ._transport import ReadTimeout, Transport
 
@@ -51,6 +52,7 @@ class HTTP11Stream:
     __slots__ = (
         "_body_deadline",
         "_client",
+        "_head_headers",
         "_head_queued",
         "_held_event",
         "_held_head",
@@ -98,6 +100,7 @@ class HTTP11Stream:
         self.body_received = 0
         self._body_deadline = math.inf
         self._held_head = b""
+        self._head_headers: list[tuple[bytes, bytes]] = _NO_HEADERS
         self._head_queued = False
         self._held_event: Event | None = None
         self.answered = 0
@@ -245,11 +248,13 @@ class HTTP11Stream:
         self.status = status
         self.response_headers = headers
         # Hold the head of a response with a known length to send it with the first body
-        # chunk: one write (one syscall) instead of two. Streams go out at once.
+        # chunk: one write (one syscall) instead of two. Streams go out at once (a client
+        # of a stream sees its head before the first event).
         if protocol.response_chunked or trailers:
             await self._write(head)
         else:
             self._held_head = head
+            self._head_headers = headers
 
     def _body_fits_drain(self) -> bool:
         """Whether the unread rest of the body can be drained after the response.
@@ -282,6 +287,51 @@ class HTTP11Stream:
             await self._write(data)
         if final:
             self._complete()
+
+    async def send_file(
+        self, fd: int, offset: int, count: int, *, final: bool, sized: bool
+    ) -> None:
+        """Body bytes from a file; with ``sized`` (pathsend) the file is the whole body,
+        and a held head without a length gets ``Content-Length: count``."""
+        protocol = self._protocol
+        try:
+            if (
+                sized
+                and self._held_head
+                and not protocol.response_has_length
+                and self.status not in _NO_LENGTH_STATUSES
+            ):
+                self._held_head = protocol.response_head_with_length(
+                    self.status, self._head_headers, count
+                )
+            before, after, send = protocol.response_file(count, final=final)
+        except ResponseError as exc:
+            raise ASGIProtocolError(f"invalid response body: {exc}") from None
+        if self._held_head:
+            before, self._held_head = self._held_head + before, b""
+        if before:
+            await self._write(before)
+        if send:
+            try:
+                await self._transport.send_file(fd, offset, count, self._state.config.timeout_write)
+            except ClientDisconnected:
+                self.disconnected = True
+                raise
+            self.bytes_sent += count
+        if after:
+            await self._write(after)
+        if final:
+            self._complete()
+
+    async def send_early_hint(self, links: list[bytes]) -> None:
+        """A ``103 Early Hints``; dropped for HTTP/1.0 and once the head went out."""
+        if self.request.http_version != "1.1" or (self._head_queued and not self._held_head):
+            return
+        try:
+            data = early_hints(links)
+        except ResponseError as exc:
+            raise ASGIProtocolError(f"invalid early hint: {exc}") from None
+        await self._write(data)
 
     async def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         protocol = self._protocol
@@ -325,6 +375,11 @@ class HTTP11Stream:
             raise
         self.bytes_sent += len(data)
 
+
+#: Statuses whose head must not carry a Content-Length (RFC 9110 section 8.6).
+_NO_LENGTH_STATUSES = frozenset({204, 304})
+
+_NO_HEADERS: list[tuple[bytes, bytes]] = []
 
 #: The request of a stream between requests: nothing, without an Optional on the hot path.
 _NO_REQUEST = RequestHead(

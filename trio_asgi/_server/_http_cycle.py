@@ -14,8 +14,10 @@ around the app call is :meth:`HTTPCycle.run`.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
-from typing import Any, Final
+from typing import Final
 
 import anyio
 
@@ -25,7 +27,14 @@ from .._errors import (
     only_disconnects,
     raised_for_disconnect,
 )
-from .._protocol._asgi_http import ResponseBody, ResponseOrder, ResponseStart
+from .._protocol._asgi_http import (
+    EarlyHint,
+    ResponseBody,
+    ResponseFile,
+    ResponseOrder,
+    ResponseStart,
+    ResponseTrailers,
+)
 from .._protocol._scope import http_scope
 from .._types import Message
 from ._app_errors import log_app_exception
@@ -49,8 +58,6 @@ logger = logging.getLogger("trio_asgi")
 LAST_WORD_TIMEOUT: Final = 0.5
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
-_TRAILERS_EXTENSION: Final[dict[str, dict[str, Any]]] = {"http.response.trailers": {}}
-_NO_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {}
 
 
 class HTTPCycle:
@@ -59,7 +66,7 @@ class HTTPCycle:
     def __init__(self, context: CycleContext, stream: RequestStream) -> None:
         self._context = context
         self._stream = stream
-        self._order = ResponseOrder()
+        self._order = ResponseOrder(context.extensions.messages)
         self._request_delivered = False
         self._sending = False
 
@@ -78,7 +85,11 @@ class HTTPCycle:
             client=context.client,
             server=context.server,
             state=state.lifespan_state,
-            extensions=_TRAILERS_EXTENSION if stream.accepts_trailers else _NO_EXTENSIONS,
+            extensions=(
+                context.extensions.with_trailers
+                if stream.accepts_trailers
+                else context.extensions.plain
+            ),
         )
         started = time.monotonic()
         state.requests_in_flight += 1
@@ -194,8 +205,13 @@ class HTTPCycle:
                 await stream.send_head(parsed.status, parsed.headers, trailers=parsed.trailers)
             elif isinstance(parsed, ResponseBody):
                 await stream.send_body(parsed.body, final=not parsed.more and not order.trailers)
-            elif not parsed.more:
-                await stream.send_trailers(parsed.headers)
+            elif type(parsed) is ResponseTrailers:
+                if not parsed.more:
+                    await stream.send_trailers(parsed.headers)
+            elif type(parsed) is ResponseFile:
+                await self._send_file(parsed, final=not parsed.more and not order.trailers)
+            elif type(parsed) is EarlyHint:
+                await stream.send_early_hint(parsed.links)
         except ASGIProtocolError:
             raise  # refused before anything was written: the message counts as never sent
         except BaseException:
@@ -204,3 +220,37 @@ class HTTPCycle:
         finally:
             self._sending = False
         order.commit()
+
+    async def _send_file(self, parsed: ResponseFile, *, final: bool) -> None:
+        """``http.response.pathsend`` or ``zerocopysend``: opened (or sized) before a byte goes.
+
+        Raises:
+            ASGIProtocolError: the path cannot be opened or is not a regular file, or
+                the offset lies beyond the file's end; nothing was sent.
+        """
+        if parsed.path is None:
+            fd = parsed.fd
+            try:
+                offset = os.lseek(fd, 0, os.SEEK_CUR) if parsed.offset is None else parsed.offset
+                count = os.fstat(fd).st_size - offset if parsed.count is None else parsed.count
+            except OSError as exc:
+                raise ASGIProtocolError(f"http.response.zerocopysend: {exc.strerror}") from None
+            if count < 0:
+                raise ASGIProtocolError("http.response.zerocopysend: offset beyond the file's end")
+            await self._stream.send_file(fd, offset, count, final=final, sized=False)
+            return
+        try:
+            fd = os.open(parsed.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ASGIProtocolError(
+                f"http.response.pathsend: cannot open {parsed.path!r}: {exc.strerror}"
+            ) from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ASGIProtocolError(
+                    f"http.response.pathsend: {parsed.path!r} is not a regular file"
+                )
+            await self._stream.send_file(fd, 0, info.st_size, final=final, sized=True)
+        finally:
+            os.close(fd)

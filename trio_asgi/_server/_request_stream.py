@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from .._protocol._http11_request import RequestHead
+from ._extensions import NO_EXTENSIONS, Extensions
 from ._state import ServerState
 
 
@@ -39,6 +40,8 @@ class CycleContext:
     client: tuple[str, int] | None
     #: The scope's ``server`` (``(path, None)`` on a unix socket; None when unknown).
     server: tuple[str, int | None] | None
+    #: The ASGI extensions the connection offers (none unless its protocol says so).
+    extensions: Extensions = NO_EXTENSIONS
 
 
 class CycleEnd(enum.Enum):
@@ -152,6 +155,19 @@ class RequestStream(Protocol):
 
     async def send_body(self, data: bytes, *, final: bool) -> None:
         """Response body bytes; ``final`` ends the response unless trailers follow."""
+
+    async def send_file(
+        self, fd: int, offset: int, count: int, *, final: bool, sized: bool
+    ) -> None:
+        """Body bytes from the file ``fd`` (``count`` from ``offset``), as :meth:`send_body`.
+
+        With ``sized`` the file is the whole body (pathsend): a head not yet sent that
+        declared no length gets ``Content-Length: count``. Only called where the
+        connection's :class:`CycleContext` advertises the file extensions.
+        """
+
+    async def send_early_hint(self, links: list[bytes]) -> None:
+        """A ``103 Early Hints`` response; dropped where it cannot go (HTTP/1.0, too late)."""
 
     async def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         """End the response with trailers (dropped where the client cannot take them)."""

@@ -12,6 +12,7 @@ them, on every loop it serves, against the rules written in :class:`Transport`.
 from __future__ import annotations
 
 import math
+import os
 import socket
 from types import TracebackType
 from typing import Protocol
@@ -62,6 +63,13 @@ _UNMAPPED = (ClientDisconnected, *_RETRY_ERRORS)
 
 class ReadTimeout(Exception):
     """The client sent nothing before the deadline."""
+
+
+class FileShrunk(Exception):
+    """A file sent with :meth:`Transport.send_file` ended before ``count`` bytes."""
+
+    def __init__(self) -> None:
+        super().__init__("the file ended before the bytes the response announced")
 
 
 class _TransportErrorMap:
@@ -213,6 +221,21 @@ class Transport(Protocol):
         """
         ...
 
+    async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
+        """Send ``count`` bytes of the file ``fd`` from ``offset``, as :meth:`write` would.
+
+        The same deadline rule (``timeout`` per :data:`WRITE_SLICE` of progress), the
+        same failure (broken, :class:`~trio_asgi.ClientDisconnected`), the same
+        backpressure. Plain sockets on the fast paths use ``sendfile`` (the bytes never
+        enter user space); elsewhere (TLS) a slice at a time is read and written, never
+        the whole file. The file position of ``fd`` is not used.
+
+        Raises:
+            FileShrunk: the file ended first (the transport is broken then: the
+                response ends short).
+        """
+        ...
+
     async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         """:meth:`write`, for a last word (an error reply): a peer already gone is fine."""
         ...
@@ -338,6 +361,9 @@ class AnyioTransport:
             return None
         return scope
 
+    async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
+        await copy_file(self, fd, offset, count, timeout)
+
     async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         try:
             await self.write(data, timeout)
@@ -407,3 +433,26 @@ class AnyioTransport:
             pass
         finally:
             await self.close()  # also when cancelled: closing never waits
+
+
+async def copy_file(
+    transport: Transport,
+    fd: int,
+    offset: int,
+    count: int,
+    timeout: float | None,  # noqa: ASYNC109
+) -> None:
+    """:meth:`Transport.send_file` as reads and writes: one :data:`WRITE_SLICE` at a time.
+
+    For streams that must see the bytes (TLS). A slice is read with ``pread`` in the
+    loop's thread: from the page cache that is microseconds, the cost of a thread hop
+    more.
+    """
+    while count > 0:
+        data = os.pread(fd, min(count, WRITE_SLICE), offset)
+        if not data:
+            transport.mark_broken()
+            raise FileShrunk
+        await transport.write(data, timeout)
+        offset += len(data)
+        count -= len(data)

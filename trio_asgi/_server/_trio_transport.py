@@ -25,6 +25,7 @@ asyncio stay on anyio's stream: see :func:`~._fast_paths.open_transport`.
 from __future__ import annotations
 
 import math
+import os
 import socket
 
 import trio
@@ -35,6 +36,7 @@ from ._transport import (
     READ_SIZE,
     WRITE_SLICE,
     YIELD_EVERY,
+    FileShrunk,
     ReadTimeout,
     client_gone,
     map_transport_errors,
@@ -42,6 +44,9 @@ from ._transport import (
     peek_closed,
     stalled,
 )
+
+#: The most one ``sendfile`` call is asked to send (the kernel takes what fits anyway).
+SENDFILE_SLICE = 4 * WRITE_SLICE
 
 #: After a late poll that found nothing, this many reads wait in epoll without one.
 LATE_POLL_BACKOFF = 8
@@ -211,6 +216,39 @@ class TrioSocketTransport:
             self._broken = True
             raise
         assert scope.cancelled_caught
+        self._broken = True
+        raise stalled(timeout)
+
+    async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
+        """``os.sendfile`` into the socket; waits for room under the write deadline rule."""
+        if self._broken:
+            raise client_gone()
+        sock = self._sock
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        progress = 0  # bytes taken since the deadline last moved
+        try:
+            with map_transport_errors(), trio.CancelScope(deadline=deadline) as scope:
+                while count > 0:
+                    try:
+                        sent = os.sendfile(sock.fileno(), fd, offset, min(count, SENDFILE_SLICE))
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_writable(sock)
+                        continue
+                    if not sent:
+                        raise FileShrunk  # noqa: TRY301 - the except below marks the transport broken
+                    offset += sent
+                    count -= sent
+                    progress += sent
+                    if progress >= WRITE_SLICE:
+                        progress = 0
+                        if timeout is not None:
+                            scope.deadline = trio.current_time() + timeout
+                        await trio.lowlevel.checkpoint()  # a fast reader: let others run
+                await self._completed_at_once()
+                return
+        except BaseException:
+            self._broken = True  # gone, cancelled midway, or short: the body ends short
+            raise
         self._broken = True
         raise stalled(timeout)
 
