@@ -1,10 +1,11 @@
 """The workloads, and running one of them against a running server.
 
 HTTP load comes from ``wrk -t1`` (one load thread: the load generator and the
-server share the machine's two cores), WebSocket and idle-connection load from
-the small stdlib clients beside this module. Around every run the harness reads
-the server's CPU time, so each sample carries CPU microseconds per request (or
-message) beside the throughput: on a shared machine it moves far less.
+server share the machine's two cores), WebSocket, idle-connection and
+write-burst load from the small stdlib clients beside this module. Around every
+run the harness reads the server's CPU time, so each sample carries CPU
+microseconds per request (or message) beside the throughput: on a shared
+machine it moves far less.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Workload:
 
     key: str
     title: str
-    kind: Literal["wrk", "ws", "idle"]
+    kind: Literal["wrk", "ws", "idle", "burst"]
     unit: str
     path: str = "/"
     connections: int = 64
@@ -52,7 +53,7 @@ class Workload:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.kind != "idle"
+        return self.kind not in ("idle", "burst")
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -115,6 +116,15 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload("ws_1", "WebSocket echo, 1 connection", "ws", "msg/s", path="/ws", connections=1),
     Workload("ws_50", "WebSocket echo, 50 connections", "ws", "msg/s", path="/ws", connections=50),
+    # After the other loads: the stalled clients' resets keep a server busy for a moment.
+    Workload(
+        "burst_fairness",
+        "a fresh GET / while 400 clients that never read stream 10 MiB each (max latency)",
+        "burst",
+        "max ms",
+        path="/stream10m",
+        connections=400,
+    ),
     # Last: closing thousands of connections at once can keep a server busy for a while.
     Workload("idle_1k", "1,000 idle keep-alive connections", "idle", "KiB/conn", connections=1000),
     Workload(
@@ -246,6 +256,27 @@ def _run_idle(workload: Workload, server: RunningServer, duration: float) -> Sam
     return Sample(float(result["kib_per_conn"]), errors=closed, busy_s=busy, note=note)
 
 
+def _run_burst(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    argv = [
+        sys.executable, "-m", "bench.burst_client", "--host", server.host,
+        "--port", str(server.port), "--path", workload.path,
+        "--connections", str(workload.connections), "--duration", str(max(duration, 3.0)),
+    ]  # fmt: skip
+    result, note = _run_client(argv, duration + CLIENT_GRACE)
+    if result is None:
+        return Sample(None, note=note)
+    if "error" in result:
+        return Sample(None, note=f"failed: {result['error'][:160]}")
+    busy = wait_quiet(server)
+    return Sample(
+        value=result["max_ms"],
+        p50_ms=result["p50_ms"],
+        p99_ms=result["p99_ms"],
+        errors=int(result["failed"]),
+        busy_s=busy,
+    )
+
+
 def wait_quiet(server: RunningServer) -> float:
     """Wait (at most QUIET_LIMIT s) until the server stops using CPU; return the wait.
 
@@ -264,7 +295,7 @@ def wait_quiet(server: RunningServer) -> float:
     return time.monotonic() - started
 
 
-_RUNNERS = {"wrk": _run_wrk, "ws": _run_ws, "idle": _run_idle}
+_RUNNERS = {"wrk": _run_wrk, "ws": _run_ws, "idle": _run_idle, "burst": _run_burst}
 
 
 def run(workload: Workload, server: RunningServer, duration: float) -> Sample:

@@ -7,6 +7,7 @@ per-request work. Routes:
 - ``/``: hello world, plain ASGI, 13 bytes.
 - ``/10k``: a 10 KiB body in one message.
 - ``/stream``: 1 MiB streamed in 64 KiB chunks (``more_body``), no Content-Length.
+- ``/stream10m``: 10 MiB streamed the same way (the burst-fairness workload's writers).
 - ``/echo``: a POST body read whole and sent back with its length.
 - ``/json``: a Starlette ``JSONResponse`` endpoint (Starlette's routing and request objects).
 - ``/ws``: WebSocket echo of every text or binary message.
@@ -34,6 +35,7 @@ HELLO = b"Hello, world!"
 BODY_10K = b"x" * (10 * 1024)
 STREAM_CHUNK = b"s" * (64 * 1024)
 STREAM_CHUNKS = 16  # 16 x 64 KiB = 1 MiB
+STREAM_10M_CHUNKS = 160  # 160 x 64 KiB = 10 MiB
 
 _TEXT_HEADERS = [(b"content-type", b"text/plain")]
 
@@ -56,11 +58,19 @@ async def ten_kib(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": BODY_10K})
 
 
-async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+async def _stream_chunks(send: Send, chunks: int) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": _TEXT_HEADERS})
-    for _ in range(STREAM_CHUNKS):
+    for _ in range(chunks):
         await send({"type": "http.response.body", "body": STREAM_CHUNK, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    await _stream_chunks(send, STREAM_CHUNKS)
+
+
+async def stream_10m(scope: Scope, receive: Receive, send: Send) -> None:
+    await _stream_chunks(send, STREAM_10M_CHUNKS)
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,6 +132,7 @@ HTTP_ROUTES: dict[str, Handler] = {
     "/": hello,
     "/10k": ten_kib,
     "/stream": stream,
+    "/stream10m": stream_10m,
     "/echo": echo,
     "/json": starlette_json,
 }

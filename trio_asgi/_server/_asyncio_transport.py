@@ -58,6 +58,7 @@ from ._transport import (
     peek_closed,
     stalled,
 )
+from ._write_turns import BULK_WRITE, spend_turn
 
 #: Reading is paused while at least this many received bytes wait for :meth:`read`.
 READ_LIMIT = READ_SIZE
@@ -224,7 +225,15 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
 class AsyncioTransport:
     """:class:`~._transport.Transport` over an event-loop transport with our protocol."""
 
-    __slots__ = ("_broken", "_idle", "_protocol", "_sock", "_unyielded", "loop_transport")
+    __slots__ = (
+        "_broken",
+        "_idle",
+        "_protocol",
+        "_sock",
+        "_turn_left",
+        "_unyielded",
+        "loop_transport",
+    )
 
     def __init__(
         self, transport: asyncio.Transport, protocol: _ConnectionProtocol, sock: socket.socket
@@ -235,6 +244,8 @@ class AsyncioTransport:
         self._sock = sock
         self._broken = False
         self._unyielded = 0
+        #: Bytes of large writes this connection's turn still allows (see _write_turns).
+        self._turn_left = 0
         #: A read_idle() is waiting: cancel_idle_read() may end it.
         self._idle = False
 
@@ -370,11 +381,19 @@ class AsyncioTransport:
         if len(data) >= 2 * WRITE_SLICE:
             await self._write_slices(data, timeout)
             return
+        bulk = len(data) >= BULK_WRITE
+        if bulk:  # large writes checkpoint by taking turns (see _write_turns)
+            protocol = self._protocol
+            self._turn_left = await spend_turn(self._turn_left, len(data))
+            if protocol.lost:  # while waiting in line
+                self._broken = True
+                raise client_gone()
         self._hand_over(data)
         if self._protocol.write_paused:
             self._unyielded = 0
+            self._turn_left = 0  # waiting for the client ends the turn
             await self._drain(timeout)
-        else:
+        elif not bulk:
             await self._completed_at_once()
 
     def _hand_over(self, data: bytes | memoryview) -> None:
@@ -403,9 +422,19 @@ class AsyncioTransport:
             end = start + WRITE_SLICE
             if size - end < WRITE_SLICE:
                 end = size
+            try:
+                self._turn_left = await spend_turn(self._turn_left, end - start)
+            except BaseException:
+                if start:  # cancelled waiting for a turn, after part of ``data`` went
+                    self._broken = True
+                raise
+            if self._protocol.lost:
+                self._broken = True
+                raise client_gone()
             self._hand_over(view[start:end])
             if self._protocol.write_paused:
                 self._unyielded = 0
+                self._turn_left = 0
                 try:
                     await self._drain(timeout)
                 except BaseException:
@@ -415,7 +444,6 @@ class AsyncioTransport:
                         self._broken = True
                     raise
             start = end
-        await self._completed_at_once()
 
     async def _drain(self, timeout: float | None) -> None:  # noqa: ASYNC109
         """Wait until the transport's buffer went to the kernel (at most ``timeout`` seconds)."""

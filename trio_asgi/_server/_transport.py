@@ -23,6 +23,7 @@ import anyio.lowlevel
 import trio
 
 from .._errors import ClientDisconnected
+from ._write_turns import BULK_WRITE, spend_turn
 
 #: The most a read of the trio and anyio transports returns.
 READ_SIZE = 65536
@@ -271,11 +272,13 @@ class Transport(Protocol):
 class AnyioTransport:
     """:class:`Transport` over any anyio byte stream: the generic path."""
 
-    __slots__ = ("_ahead", "_at_end", "_broken", "idle_scope", "stream")
+    __slots__ = ("_ahead", "_at_end", "_broken", "_turn_left", "idle_scope", "stream")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self._broken = False
+        #: Bytes of large writes this connection's turn still allows (see _write_turns).
+        self._turn_left = 0
         #: A read returned the end (EOF or reset), or we closed: the peer is gone.
         self._at_end = False
         #: Bytes :meth:`wait_peer_closed` read ahead, for the next read.
@@ -330,11 +333,11 @@ class AnyioTransport:
                     if scope is None:
                         return
                 elif timeout is None:
-                    await self.stream.send(data)
+                    await self._send(data)
                     return
                 else:
                     with anyio.move_on_after(timeout) as scope:
-                        await self.stream.send(data)
+                        await self._send(data)
                         return
         except BaseException:
             # Gone, or cancelled midway (anyio cannot say how much went): what is on the
@@ -356,10 +359,15 @@ class AnyioTransport:
                     end = size
                 if timeout is not None:
                     scope.deadline = anyio.current_time() + timeout
-                await self.stream.send(data[start:end])
+                await self._send(data[start:end])
                 start = end
             return None
         return scope
+
+    async def _send(self, data: bytes) -> None:
+        if len(data) >= BULK_WRITE:  # large writes take turns (see _write_turns)
+            self._turn_left = await spend_turn(self._turn_left, len(data))
+        await self.stream.send(data)
 
     async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
         await copy_file(self, fd, offset, count, timeout)

@@ -44,6 +44,7 @@ from ._transport import (
     peek_closed,
     stalled,
 )
+from ._write_turns import BULK_WRITE, spend_turn
 
 #: The most one ``sendfile`` call is asked to send (the kernel takes what fits anyway).
 SENDFILE_SLICE = 4 * WRITE_SLICE
@@ -55,12 +56,22 @@ LATE_POLL_BACKOFF = 8
 class TrioSocketTransport:
     """:class:`~._transport.Transport` over a plain TCP or Unix socket, on trio."""
 
-    __slots__ = ("_broken", "_late_polls", "_sock", "_speculate", "_unyielded", "idle_scope")
+    __slots__ = (
+        "_broken",
+        "_late_polls",
+        "_sock",
+        "_speculate",
+        "_turn_left",
+        "_unyielded",
+        "idle_scope",
+    )
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._broken = False
         self._unyielded = 0
+        #: Bytes of large writes this connection's turn still allows (see _write_turns).
+        self._turn_left = 0
         #: Try recv() before waiting: the last read filled the buffer, so more is
         #: likely waiting in the kernel (or nothing was read yet on this connection).
         self._speculate = True
@@ -178,6 +189,9 @@ class TrioSocketTransport:
     async def write(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         if self._broken:
             raise client_gone()
+        bulk = len(data) >= BULK_WRITE
+        if bulk:  # large writes checkpoint by taking turns (see _write_turns)
+            self._turn_left = await spend_turn(self._turn_left, len(data))
         try:
             sent = self._sock.send(data)
         except BlockingIOError:
@@ -186,8 +200,10 @@ class TrioSocketTransport:
             self._broken = True
             raise client_gone() from exc
         if sent == len(data):
-            await self._completed_at_once()
+            if not bulk:
+                await self._completed_at_once()
             return
+        self._turn_left = 0  # waiting for the client ends the turn
         self._unyielded = 0
         await self._write_rest(memoryview(data)[sent:], timeout)
 
