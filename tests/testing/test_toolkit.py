@@ -16,6 +16,7 @@ from trio_asgi.testing import (
     RecordingApp,
     TestConnection,
     TestRequest,
+    WebSocketClosed,
     assert_app_calls,
     assert_app_not_called,
     assert_bounded_buffering,
@@ -194,3 +195,22 @@ async def test_plugin_fixtures_serve_the_asgi_app(asgi_client, autojump_clock) -
 
 async def test_plugin_factory(test_server_factory, autojump_clock) -> None:
     assert test_server_factory is open_test_server
+
+
+async def test_a_send_after_the_servers_close_frame_arrived_says_closed(autojump_clock) -> None:
+    # The close frame can arrive in the same read as the last message: receive() returns
+    # the message and leaves the close queued. A send then must say the socket closed
+    # (and answer the close), not fail inside wsproto (found by the chat-room scenario).
+    async def say_bye(scope, receive, send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "bye"})
+        await send({"type": "websocket.close", "code": 4000})
+
+    async with open_test_server(say_bye, lifespan="off") as server:
+        ws = await (await server.connect()).websocket("/ws")
+        await trio.testing.wait_all_tasks_blocked()  # both frames are in the stream now
+        assert await ws.receive() == "bye"
+        with pytest.raises(WebSocketClosed) as closed:
+            await ws.send_text("too late")
+        assert closed.value.code == 4000

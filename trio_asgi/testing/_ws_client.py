@@ -173,12 +173,27 @@ class TestWebSocket:
     # --- the app-facing API -------------------------------------------------------------------
 
     async def send_text(self, text: str) -> None:
-        """Send a text message."""
-        await self._send(TextMessage(text))
+        """Send a text message.
+
+        Raises:
+            WebSocketClosed: The server's close frame has arrived (it is answered).
+        """
+        await self._send_message(TextMessage(text))
 
     async def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        await self._send(BytesMessage(data))
+        """Send a binary message; raises as :meth:`send_text`."""
+        await self._send_message(BytesMessage(data))
+
+    async def _send_message(self, event: TextMessage | BytesMessage) -> None:
+        if self._ws.state is not ConnectionState.OPEN:
+            # The server's close frame came in with an earlier read (after the last
+            # message receive() returned): answer it, and say the socket closed.
+            while self._events:
+                queued = self._events.popleft()
+                if isinstance(queued, CloseConnection):
+                    raise await self._on_close(queued)
+            raise WebSocketClosed(self.close_code or 1006, self.close_reason or "")
+        await self._send(event)
 
     async def send_raw(self, data: bytes) -> None:
         """Write raw bytes (frames wsproto would refuse to write)."""
