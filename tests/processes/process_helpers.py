@@ -69,12 +69,23 @@ class ServerProcess:
                 )
             if (
                 self.process.poll() is not None
+                and not self._group_alive()  # workers outliving a killed supervisor log on
                 and len(list(re.finditer(pattern, self.log))) < count
             ):
                 raise AssertionError(
                     f"exited ({self.process.returncode}) before {pattern!r}:\n{self.log}"
                 )
             time.sleep(POLL)
+
+    def _group_alive(self) -> bool:
+        """Whether any process of the server's session is left (the workers, say)."""
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @property
     def port(self) -> int:
