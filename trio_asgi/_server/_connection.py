@@ -30,6 +30,8 @@ from .._protocol._http11 import (
 )
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
 from ._fast_paths import open_transport
+from ._http2_connection import H2Connection
+from ._http2_negotiation import alpn_is_h2, sniff_preface
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
 from ._proxy import Client, open_peer
@@ -68,7 +70,16 @@ def socket_addresses(
 class HTTPConnection:
     """One HTTP/1.1 connection: reads requests, runs a cycle for each, acts on the lifecycle."""
 
-    __slots__ = ("_deadlines", "context", "protocol", "state", "stream", "transport", "upgraded")
+    __slots__ = (
+        "_deadlines",
+        "alpn_h2",
+        "context",
+        "protocol",
+        "state",
+        "stream",
+        "transport",
+        "upgraded",
+    )
 
     def __init__(
         self, stream: anyio.abc.ByteStream, state: ServerState, *, scheme: str = "http"
@@ -80,8 +91,10 @@ class HTTPConnection:
         self.context = CycleContext(state=state, scheme=scheme, client=client, server=server)
         self.stream = HTTP11Stream(self.protocol, self.transport, state, client)
         self._deadlines = _HeadDeadlines(state.config)
-        #: The protocol this connection was upgraded to (a WebSocket session).
+        #: The protocol this connection was upgraded to (a WebSocket session, HTTP/2).
         self.upgraded: Drainable | None = None
+        #: TLS chose HTTP/2 by ALPN.
+        self.alpn_h2 = scheme == "https" and state.config.http2 and alpn_is_h2(stream)
 
     def begin_shutdown(self) -> None:
         protocol = self.protocol
@@ -145,6 +158,20 @@ class HTTPConnection:
         peer, early_bytes = opened
         if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
             own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
+        if self.alpn_h2:
+            await self._serve_http2(early_bytes)
+            return
+        if config.http2 and own.scheme == "http":
+            self._deadlines.reset(first=True)  # a shutdown meanwhile counts its grace from here
+            wait = config.timeout_first_byte
+            deadline = anyio.current_time() + wait if wait is not None else math.inf
+            sniffed = await sniff_preface(self.transport, early_bytes, deadline)
+            if sniffed is None:
+                return
+            http2, early_bytes = sniffed
+            if http2:
+                await self._serve_http2(early_bytes)
+                return
         if early_bytes:
             self.protocol.receive_data(early_bytes)
         while True:
@@ -242,6 +269,11 @@ class HTTPConnection:
         self.upgraded = session
         result = await session.run()  # whatever it was, the connection was handed over
         logger.debug("WebSocket ended (%s): closing the connection", result.reason)
+
+    async def _serve_http2(self, first_bytes: bytes) -> None:
+        connection = H2Connection(self.transport, self.context, self.state)
+        self.upgraded = connection
+        await connection.run(first_bytes)
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
