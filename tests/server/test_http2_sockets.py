@@ -28,6 +28,9 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 10
 
 
+GET = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"x")]
+
+
 class H2Client:
     """A raw HTTP/2 client over a TCP stream: frames of our choosing, events as h2 sees them."""
 
@@ -256,3 +259,32 @@ async def test_graceful_shutdown_finishes_in_flight_streams(
                 pass  # the server closes once the stream is done
             await client.stream.aclose()
     assert client.bodies[stream_id] == b"done"
+
+
+async def test_rapid_reset_cancels_each_app_then_goaway(run_server: Callable[..., Any]) -> None:
+    running: set[int] = set()
+    started = anyio.Event()
+    finished = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal finished
+        running.add(id(scope))
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            finished += 1
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await open_h2(server)
+            for _ in range(150):
+                stream_id = client.conn.get_next_available_stream_id()
+                client.conn.send_headers(stream_id, GET, end_stream=True)
+                client.conn.reset_stream(stream_id)
+            await client.flush()  # all at once, as an attacker would
+            while await client.pump():
+                pass
+            await client.stream.aclose()
+    assert client.goaways[0].error_code == 11  # ENHANCE_YOUR_CALM
+    assert finished == len(running)  # every app that started was cancelled

@@ -86,6 +86,9 @@ class H2Connection:
         self._shutdown_at = math.inf
         self._shutdown_done = False
         self._closing = False
+        #: We ended the connection (a GOAWAY with an error, a deadline) while the client
+        #: may still be sending: close without RST, so it reads our GOAWAY.
+        self._linger = False
 
     # --- lifetime ----------------------------------------------------------------------------
 
@@ -109,6 +112,8 @@ class H2Connection:
                 except ClientDisconnected:
                     pass
             task_group.cancel_scope.cancel()
+        if self._linger and not self._writer.broken:
+            await self._transport.linger_close()
 
     def begin_shutdown(self) -> None:
         """Step one of a graceful shutdown: GOAWAY(2^31-1) and a PING; the reader does the rest."""
@@ -176,6 +181,7 @@ class H2Connection:
                 logger.debug("HTTP/2 %s timed out (%s)", what, self._context.client)
                 if what != "preface":
                     self._core.finish_shutdown()  # GOAWAY naming the last stream served
+                self._linger = True
                 return None
             self._shutdown_complete(self._core.finish_shutdown())
         return None
@@ -274,6 +280,7 @@ class H2Connection:
         if event.graceful:
             self._shutdown_done = True  # the client's GOAWAY: let in-flight streams finish
             return True
+        self._linger = not event.by_peer
         for stream in self._streams.values():
             stream.connection_lost()
             stream.scope.cancel()

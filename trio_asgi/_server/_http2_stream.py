@@ -251,8 +251,10 @@ class H2Stream:
         self._state.defaults.complete(fields, {b"content-type", b"content-length"})
         core = self._core
         core.send_response_head(self.stream_id, status, fields)
-        core.send_body(self.stream_id, body, end_stream=True)  # fits any window we allow
-        if not self._ended:
+        if core.send_body(self.stream_id, body, end_stream=True).remaining:
+            # No window for even a short reply: the head says it all; end the stream.
+            core.reset_stream(self.stream_id, ErrorCodes.NO_ERROR)
+        elif not self._ended:
             # RFC 9113 section 8.1: a complete response, then stop the upload.
             core.reset_stream(self.stream_id, ErrorCodes.NO_ERROR)
         self._complete()
