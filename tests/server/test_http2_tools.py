@@ -75,3 +75,34 @@ async def test_h2load_sees_no_error(run_server: Callable[..., Any]) -> None:
     assert match is not None, out
     assert match.groups() == ("2000", "2000", "2000", "0", "0"), out
     assert "status codes: 2000 2xx" in out, out
+
+
+async def test_curl_upgrades_with_h2c(run_server: Callable[..., Any]) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(hello_app) as server:
+            done = await anyio.run_process(["curl", "-sS", "-i", "--http2", f"{base(server)}/"])
+    out = done.stdout
+    assert out.startswith(b"HTTP/1.1 101 Switching Protocols"), out
+    assert b"HTTP/2 200" in out
+    assert out.endswith(b"hello 2")
+
+
+async def test_an_h2c_upgrade_without_settings_is_served_over_http11(
+    run_server: Callable[..., Any],
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(hello_app) as server:
+            done = await anyio.run_process(
+                [
+                    "curl",
+                    "-sS",
+                    "-i",
+                    "-H",
+                    "Connection: Upgrade",
+                    "-H",
+                    "Upgrade: h2c",
+                    f"{base(server)}/",
+                ]
+            )
+    assert done.stdout.startswith(b"HTTP/1.1 200"), done.stdout
+    assert done.stdout.endswith(b"hello 1.1")

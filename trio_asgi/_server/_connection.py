@@ -18,6 +18,7 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from .._config import Config
+from .._protocol._h2c import SWITCHING_PROTOCOLS, H2cUpgrade, check_h2c_upgrade
 from .._protocol._http11 import (
     NEED_DATA,
     BadRequest,
@@ -186,6 +187,8 @@ class HTTPConnection:
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
                 return
+            if request.upgrade and config.http2 and await self._upgrade_h2c(request):
+                return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
                 await self._serve_websocket(request)
                 return
@@ -269,6 +272,24 @@ class HTTPConnection:
         self.upgraded = session
         result = await session.run()  # whatever it was, the connection was handed over
         logger.debug("WebSocket ended (%s): closing the connection", result.reason)
+
+    async def _upgrade_h2c(self, request: RequestHead) -> bool:
+        """Serve an ``Upgrade: h2c`` request over HTTP/2 if it is valid; True if it was."""
+        has_body = request.chunked or bool(request.content_length)
+        tls = self.context.scheme == "https"
+        upgrade = check_h2c_upgrade(request.headers, has_body=has_body, tls=tls)
+        if not isinstance(upgrade, H2cUpgrade):
+            return False  # served over HTTP/1.1, as RFC 9113 allows
+        self.protocol.lifecycle.advance(ConnectionInput.UPGRADED)
+        rest = self.protocol.detach()
+        await self.transport.write_quietly(SWITCHING_PROTOCOLS, self.state.config.timeout_write)
+        if self.transport.broken:
+            return True
+        upgraded = (upgrade.settings, replace(request, http_version="2"))  # answered over h2
+        connection = H2Connection(self.transport, self.context, self.state, upgraded=upgraded)
+        self.upgraded = connection
+        await connection.run(rest)
+        return True
 
     async def _serve_http2(self, first_bytes: bytes) -> None:
         connection = H2Connection(self.transport, self.context, self.state)

@@ -41,7 +41,8 @@ from .._protocol._http2_events import (
 )
 from .._protocol._http2_frames import PREFACE
 from .._protocol._http2_limits import H2Settings
-from ._http2_stream import H2Stream
+from .._protocol._http11_request import RequestHead
+from ._http2_stream import H2Stream, as_request_head
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
 from ._request_stream import CycleContext, CycleEnd
@@ -67,14 +68,27 @@ def h2_settings(config: Config) -> H2Settings:
 class H2Connection:
     """Serves one HTTP/2 connection until it closes (never closes the transport itself)."""
 
-    def __init__(self, transport: Transport, context: CycleContext, state: ServerState) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        context: CycleContext,
+        state: ServerState,
+        *,
+        upgraded: tuple[bytes, RequestHead] | None = None,
+    ) -> None:
+        """``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
+        which is served as stream 1."""
         self._transport = transport
         self._context = context
         self._state = state
         config = state.config
         self._core = H2ServerConnection(
-            h2_settings(config), scheme=context.scheme, max_header_count=config.max_header_count
+            h2_settings(config),
+            scheme=context.scheme,
+            max_header_count=config.max_header_count,
+            upgrade_settings=upgraded[0] if upgraded else None,
         )
+        self._upgraded_request = upgraded[1] if upgraded else None
         self._writer = H2Writer(
             self._core, transport, config.timeout_write, on_broken=self._writer_broken
         )
@@ -97,6 +111,8 @@ class H2Connection:
             self._task_group = task_group
             task_group.start_soon(self._writer.run)
             self._writer.wake()  # our SETTINGS go out before anything is read
+            if self._upgraded_request is not None:
+                self._add_stream(1, self._upgraded_request, end_stream=True)
             try:
                 await self._read_loop(first_bytes)
             except ClientDisconnected:
@@ -234,17 +250,20 @@ class H2Connection:
         return carry_on
 
     def _start_stream(self, event: RequestReceived) -> None:
+        self._add_stream(event.stream_id, as_request_head(event.head), end_stream=event.end_stream)
+
+    def _add_stream(self, stream_id: int, request: RequestHead, *, end_stream: bool) -> None:
         assert self._task_group is not None
         stream = H2Stream(
-            event.stream_id,
-            event.head,
-            end_stream=event.end_stream,
+            stream_id,
+            request,
+            end_stream=end_stream,
             core=self._core,
             writer=self._writer,
             state=self._state,
             client=self._context.client,
         )
-        self._streams[event.stream_id] = stream
+        self._streams[stream_id] = stream
         self._task_group.start_soon(self._serve_stream, stream)
 
     def _window_opened(self, stream_id: int | None) -> None:

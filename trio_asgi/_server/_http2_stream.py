@@ -77,7 +77,7 @@ class H2Stream:
     def __init__(
         self,
         stream_id: int,
-        head: H2RequestHead,
+        request: RequestHead,
         *,
         end_stream: bool,
         core: H2ServerConnection,
@@ -86,7 +86,7 @@ class H2Stream:
         client: tuple[str, int] | None,
     ) -> None:
         self.stream_id = stream_id
-        self.request = as_request_head(head)
+        self.request = request
         self._core = core
         self._writer = writer
         self._state = state
@@ -156,7 +156,12 @@ class H2Stream:
         return not self._head_sent
 
     async def read_body(self) -> bytes | None:
-        if self.request.expects_continue and not self._head_sent and not self._body_received:
+        if (
+            self.request.expects_continue
+            and self.request.http_version == "2"
+            and not self._head_sent
+            and not self._body_received
+        ):
             self._core.send_informational(self.stream_id, 100, [])
             self._writer.wake()
         while not self._chunks:
