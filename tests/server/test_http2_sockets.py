@@ -288,3 +288,49 @@ async def test_rapid_reset_cancels_each_app_then_goaway(run_server: Callable[...
             await client.stream.aclose()
     assert client.goaways[0].error_code == 11  # ENHANCE_YOUR_CALM
     assert finished == len(running)  # every app that started was cancelled
+
+
+async def test_receive_window_opens_only_as_the_app_reads(run_server: Callable[..., Any]) -> None:
+    go = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/upload":
+            await go.wait()
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(size).encode()})
+
+    total = 1 << 20
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await open_h2(server)
+            # The server's connection window (1 MiB) is granted at the start.
+            await client.until(lambda: client.conn.outbound_flow_control_window > 65535)
+            upload = client.conn.get_next_available_stream_id()
+            post = [(b":method", b"POST"), (b":path", b"/upload"), *GET[2:]]
+            client.conn.send_headers(upload, post)
+            for start in range(0, 65535, 16384):  # the whole initial window
+                client.conn.send_data(upload, b"u" * min(16384, 65535 - start))
+            await client.flush()
+            left = client.conn.local_flow_control_window(upload)
+            other = await client.request(b"/other", body=b"small")
+            await client.until(lambda: other in client.ended)  # not held up by /upload
+            assert client.conn.local_flow_control_window(upload) == left  # nothing granted
+            go.set()
+            sent = 65535
+            while sent < total:
+                room = min(client.conn.local_flow_control_window(upload), total - sent, 16384)
+                if room:
+                    client.conn.send_data(upload, b"u" * room, end_stream=sent + room == total)
+                    sent += room
+                    await client.flush()
+                else:
+                    assert await client.pump()
+            await client.until(lambda: upload in client.ended)
+            await client.stream.aclose()
+    assert client.bodies[upload] == str(total).encode()
+    assert client.bodies[other] == b"5"
