@@ -127,6 +127,14 @@ class Config:
             "Expect a PROXY protocol header (v1 or v2) first on connections from trusted peers.",
         ),
     )
+    http2: bool = field(
+        default=True,
+        metadata=_about(
+            _LISTEN,
+            "Serve HTTP/2: by ALPN ``h2`` over TLS, and by prior knowledge (the connection "
+            "preface) on a cleartext port, which serves HTTP/1.1 too.",
+        ),
+    )
 
     # --- runtime ----------------------------------------------------------------------------
     loop: Loop = field(

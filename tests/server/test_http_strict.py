@@ -93,7 +93,7 @@ BAD_HEADS: dict[str, tuple[bytes, tuple[int, ...], dict[str, Any]]] = {
         (501, 405),
         {},
     ),
-    "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", (505, 501), {}),
+    "http2-preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", (505, 501), {"http2": False}),
     "http-2.0-version": (b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", (505,), {}),
     "http-1.2-version": (b"GET / HTTP/1.2\r\n" + HOST + b"\r\n", (505,), {}),
     "missing-host": (b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", (400,), {}),

@@ -123,7 +123,7 @@ async def test_alpn_offers_http11_and_tls_is_at_least_12(
     run_server: Callable[..., Any], certs: Certificates
 ) -> None:
     with anyio.fail_after(TIMEOUT):
-        async with run_server(scheme_app, **tls_options(certs)) as server:
+        async with run_server(scheme_app, **tls_options(certs, http2=False)) as server:
             context = certs.client_context()
             context.set_alpn_protocols(["h2", "http/1.1"])
             stream = await open_tls(server, context)
@@ -133,7 +133,7 @@ async def test_alpn_offers_http11_and_tls_is_at_least_12(
                 assert b" 200 OK" in await get_over(stream)
             finally:
                 await stream.aclose()
-    assert ALPN_PROTOCOLS == ("http/1.1",)
+    assert ALPN_PROTOCOLS == ("h2", "http/1.1")
 
 
 async def test_a_client_below_the_minimum_version_is_refused(

@@ -18,6 +18,7 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from .._config import Config
+from .._protocol._h2c import SWITCHING_PROTOCOLS, H2cUpgrade, check_h2c_upgrade
 from .._protocol._http11 import (
     NEED_DATA,
     BadRequest,
@@ -31,6 +32,8 @@ from .._protocol._http11 import (
 from .._protocol._ws_handshake import HandshakeRejection, is_websocket_upgrade, validate_handshake
 from ._extensions import connection_extensions
 from ._fast_paths import open_transport
+from ._http2_connection import H2Connection
+from ._http2_negotiation import alpn_is_h2, sniff_preface
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
 from ._proxy import Client, PeerAttribute, open_peer
@@ -72,6 +75,7 @@ class HTTPConnection:
     __slots__ = (
         "_before_tls",
         "_deadlines",
+        "alpn_h2",
         "close_reason",
         "closing",
         "context",
@@ -102,12 +106,14 @@ class HTTPConnection:
         self._before_tls = (
             stream.extra(PeerAttribute.peer, None) if state.config.proxy_protocol else None
         )
-        #: The protocol this connection was upgraded to (a WebSocket session).
+        #: The protocol this connection was upgraded to (a WebSocket session, HTTP/2).
         self.upgraded: Drainable | None = None
         #: Why it closes, when a timeout or error says so (see trio_asgi._metrics).
         self.close_reason: str | None = None
         #: The server chose to close it (shutdown, request limit), for the close reason.
         self.closing = False
+        #: TLS chose HTTP/2 by ALPN.
+        self.alpn_h2 = scheme == "https" and state.config.http2 and alpn_is_h2(stream)
 
     def begin_shutdown(self) -> None:
         self.closing = True
@@ -177,6 +183,20 @@ class HTTPConnection:
         peer, early_bytes = opened
         if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
             own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
+        if self.alpn_h2:
+            await self._serve_http2(early_bytes)
+            return
+        if config.http2 and own.scheme == "http":
+            self._deadlines.reset(first=True)  # a shutdown meanwhile counts its grace from here
+            wait = config.timeout_first_byte
+            deadline = anyio.current_time() + wait if wait is not None else math.inf
+            sniffed = await sniff_preface(self.transport, early_bytes, deadline)
+            if sniffed is None:
+                return
+            http2, early_bytes = sniffed
+            if http2:
+                await self._serve_http2(early_bytes)
+                return
         if early_bytes:
             self.protocol.receive_data(early_bytes)
         while True:
@@ -191,6 +211,8 @@ class HTTPConnection:
                 self.closing = True
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
+                return
+            if request.upgrade and config.http2 and await self._upgrade_h2c(request):
                 return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
                 await self._serve_websocket(request)
@@ -276,6 +298,29 @@ class HTTPConnection:
         self.upgraded = session
         result = await session.run()  # whatever it was, the connection was handed over
         logger.debug("WebSocket ended (%s): closing the connection", result.reason)
+
+    async def _upgrade_h2c(self, request: RequestHead) -> bool:
+        """Serve an ``Upgrade: h2c`` request over HTTP/2 if it is valid; True if it was."""
+        has_body = request.chunked or bool(request.content_length)
+        tls = self.context.scheme == "https"
+        upgrade = check_h2c_upgrade(request.headers, has_body=has_body, tls=tls)
+        if not isinstance(upgrade, H2cUpgrade):
+            return False  # served over HTTP/1.1, as RFC 9113 allows
+        self.protocol.lifecycle.advance(ConnectionInput.UPGRADED)
+        rest = self.protocol.detach()
+        await self.transport.write_quietly(SWITCHING_PROTOCOLS, self.state.config.timeout_write)
+        if self.transport.broken:
+            return True
+        upgraded = (upgrade.settings, replace(request, http_version="2"))  # answered over h2
+        connection = H2Connection(self.transport, self.context, self.state, upgraded=upgraded)
+        self.upgraded = connection
+        await connection.run(rest)
+        return True
+
+    async def _serve_http2(self, first_bytes: bytes) -> None:
+        connection = H2Connection(self.transport, self.context, self.state)
+        self.upgraded = connection
+        await connection.run(first_bytes)
 
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)

@@ -33,8 +33,8 @@ from ._transport import AnyioTransport
 
 logger = logging.getLogger("trio_asgi")
 
-#: Protocols offered in ALPN, most preferred first ("h2" goes first once HTTP/2 lands).
-ALPN_PROTOCOLS: Final[tuple[str, ...]] = ("http/1.1",)
+#: Protocols offered in ALPN, most preferred first (without ``--http2``: HTTP/1.1 only).
+ALPN_PROTOCOLS: Final[tuple[str, ...]] = ("h2", "http/1.1")
 
 #: ``ssl_cert_reqs`` values, as Uvicorn numbers them (those of :class:`ssl.VerifyMode`).
 CERT_REQS: Final[dict[int, ssl.VerifyMode]] = {
@@ -82,7 +82,7 @@ def build_server_context(config: Config) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _MIN_VERSIONS[config.ssl_min_version]
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
-    context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+    context.set_alpn_protocols([p for p in ALPN_PROTOCOLS if config.http2 or p != "h2"])
     try:
         context.load_cert_chain(
             config.ssl_certfile, config.ssl_keyfile, config.ssl_keyfile_password

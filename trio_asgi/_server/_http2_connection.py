@@ -1,0 +1,347 @@
+"""One HTTP/2 connection: a reader, one writer, and one task per stream, in one nursery.
+
+The reader (the connection's own task) reads under the connection's deadline,
+feeds the sans-IO core (``receive_data(data, now)``) and dispatches its events: a
+new request starts a task running the same :class:`~._http_cycle.HTTPCycle` as
+HTTP/1.1 over an :class:`~._http2_stream.H2Stream`; a reset cancels that stream's
+task; window updates wake the stream that waits for them. Only
+:class:`~._http2_writer.H2Writer` writes.
+
+Deadlines, on the options that govern HTTP/1.1 too: the connection preface under
+``timeout_first_byte``, an open header block under ``timeout_request_head``, a
+connection with no open stream under ``timeout_keep_alive``; per stream, body
+silence under ``timeout_body_idle`` and a stalled send under ``timeout_write``
+(in the stream). A shutdown is RFC 9113's two-step GOAWAY: in-flight streams
+finish (the server's grace period bounds them), new ones are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Final
+
+import anyio
+import anyio.abc
+from h2.errors import ErrorCodes
+
+from .._config import Config
+from .._errors import ClientDisconnected
+from .._protocol._http2 import H2ServerConnection
+from .._protocol._http2_events import (
+    BodyEnded,
+    BodyReceived,
+    ConnectionTerminated,
+    H2Event,
+    RequestReceived,
+    RequestRejected,
+    ShutdownComplete,
+    StreamReset,
+    WindowOpened,
+)
+from .._protocol._http2_frames import PREFACE
+from .._protocol._http2_limits import H2Settings
+from .._protocol._http11_request import RequestHead
+from ._http2_stream import H2Stream, as_request_head
+from ._http2_writer import H2Writer
+from ._http_cycle import HTTPCycle
+from ._request_stream import CycleContext, CycleEnd
+from ._state import ServerState
+from ._transport import ReadTimeout, Transport
+
+logger = logging.getLogger("trio_asgi")
+
+#: After our first GOAWAY, how long the client has to answer its PING before the
+#: second GOAWAY names the last stream we serve.
+SHUTDOWN_ROUND_TRIP: Final = 1.0
+
+
+def h2_settings(config: Config) -> H2Settings:
+    """The HTTP/2 settings a server with ``config`` advertises and enforces."""
+    return H2Settings(
+        max_header_list_size=max(config.max_header_size, 4096),
+        # RFC 8441 WebSockets are not served over HTTP/2 yet: do not advertise them.
+        enable_connect_protocol=False,
+    )
+
+
+class H2Connection:
+    """Serves one HTTP/2 connection until it closes (never closes the transport itself)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        context: CycleContext,
+        state: ServerState,
+        *,
+        upgraded: tuple[bytes, RequestHead] | None = None,
+    ) -> None:
+        """``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
+        which is served as stream 1."""
+        self._transport = transport
+        self._context = context
+        self._state = state
+        config = state.config
+        self._core = H2ServerConnection(
+            h2_settings(config),
+            scheme=context.scheme,
+            max_header_count=config.max_header_count,
+            upgrade_settings=upgraded[0] if upgraded else None,
+        )
+        self._upgraded_request = upgraded[1] if upgraded else None
+        self._writer = H2Writer(
+            self._core, transport, config.timeout_write, on_broken=self._writer_broken
+        )
+        self._streams: dict[int, H2Stream] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._read_scope: anyio.CancelScope | None = None
+        self._received = 0
+        self._idle_since = anyio.current_time()
+        self._shutdown_at = math.inf
+        self._shutdown_done = False
+        self._closing = False
+        #: We ended the connection (a GOAWAY with an error, a deadline) while the client
+        #: may still be sending: close without RST, so it reads our GOAWAY.
+        self._linger = False
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def run(self, first_bytes: bytes = b"") -> None:
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            task_group.start_soon(self._writer.run)
+            self._writer.wake()  # our SETTINGS go out before anything is read
+            if self._upgraded_request is not None:
+                self._add_stream(1, self._upgraded_request, end_stream=True)
+            try:
+                await self._read_loop(first_bytes)
+            except ClientDisconnected:
+                pass  # the writer failed: it cancelled everything already
+            finally:
+                self._closing = True
+                for stream in list(self._streams.values()):
+                    stream.connection_lost()
+                    stream.scope.cancel()
+            with anyio.move_on_after(_flush_timeout(self._state.config)):
+                try:
+                    await self._writer.wait_written()  # our last frames (a GOAWAY)
+                except ClientDisconnected:
+                    pass
+            task_group.cancel_scope.cancel()
+        if self._linger and not self._writer.broken:
+            await self._transport.linger_close()
+
+    def begin_shutdown(self) -> None:
+        """Step one of a graceful shutdown: GOAWAY(2^31-1) and a PING; the reader does the rest."""
+        if self._shutdown_at != math.inf or self._closing:
+            return
+        self._core.start_shutdown()
+        self._writer.wake()
+        self._shutdown_at = anyio.current_time() + SHUTDOWN_ROUND_TRIP
+        self._poke_reader()
+
+    def client_departed(self) -> bool:
+        return False  # the reader always reads: a client that leaves is seen at once
+
+    async def close_departed(self) -> None:
+        await self._transport.close()
+
+    def _writer_broken(self) -> None:
+        for stream in self._streams.values():
+            stream.connection_lost()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    def _poke_reader(self) -> None:
+        """Make the reader look at its deadline again (a shutdown began, a stream ended)."""
+        if self._read_scope is not None:
+            self._read_scope.cancel()
+
+    # --- the reader --------------------------------------------------------------------------
+
+    async def _read_loop(self, data: bytes) -> None:
+        core = self._core
+        while True:
+            if data:
+                self._received += len(data)
+                if not self._dispatch(core.receive_data(data, anyio.current_time())):
+                    return
+                self._writer.wake()
+            if self._done():
+                return
+            while not core.wants_read:  # our output is over its bound: let it drain first
+                await self._writer.wait_written()
+            got = await self._read()
+            if got is None:
+                return
+            if not got:
+                self._dispatch(core.receive_data(b"", anyio.current_time()))
+                return
+            data = got
+
+    async def _read(self) -> bytes | None:
+        """The next bytes (``b""``: the client closed); None to close the connection."""
+        while not self._done():
+            deadline, what = self._deadline()
+            if deadline > anyio.current_time():
+                with anyio.CancelScope() as self._read_scope:
+                    try:
+                        return await self._transport.read(deadline)
+                    except ReadTimeout:
+                        pass
+                    finally:
+                        self._read_scope = None
+                if deadline > anyio.current_time():
+                    continue  # poked: a shutdown began or a stream ended
+            if what != "shutdown":
+                logger.debug("HTTP/2 %s timed out (%s)", what, self._context.client)
+                if what != "preface":
+                    self._core.finish_shutdown()  # GOAWAY naming the last stream served
+                self._linger = True
+                return None
+            self._shutdown_complete(self._core.finish_shutdown())
+        return None
+
+    def _deadline(self) -> tuple[float, str]:
+        config = self._state.config
+        core = self._core
+        candidates = [(self._shutdown_at, "shutdown")]
+        if self._received < len(PREFACE):
+            candidates.append((_after(self._idle_since, config.timeout_first_byte), "preface"))
+        since = core.header_block_since
+        if since is not None:
+            candidates.append((_after(since, config.timeout_request_head), "header block"))
+        if not self._streams and self._received >= len(PREFACE):
+            candidates.append((_after(self._idle_since, config.timeout_keep_alive), "keep-alive"))
+        return min(candidates)
+
+    def _done(self) -> bool:
+        return self._shutdown_done and not self._streams
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _dispatch(self, events: list[H2Event]) -> bool:
+        """Act on the core's events; False when the connection is over."""
+        carry_on = True
+        streams = self._streams
+        for event in events:
+            if isinstance(event, BodyReceived):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.body_arrived(event.data)
+            elif isinstance(event, BodyEnded):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.body_ended()
+            elif isinstance(event, RequestReceived):
+                self._start_stream(event)
+            elif isinstance(event, WindowOpened):
+                self._window_opened(event.stream_id)
+            elif isinstance(event, StreamReset):
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.reset()
+            elif isinstance(event, RequestRejected):
+                self._rejected(event)
+            elif isinstance(event, ShutdownComplete):
+                self._shutdown_complete(event)
+            elif isinstance(event, ConnectionTerminated):
+                carry_on = self._terminated(event) and carry_on
+        return carry_on
+
+    def _start_stream(self, event: RequestReceived) -> None:
+        self._add_stream(event.stream_id, as_request_head(event.head), end_stream=event.end_stream)
+
+    def _add_stream(self, stream_id: int, request: RequestHead, *, end_stream: bool) -> None:
+        assert self._task_group is not None
+        stream = H2Stream(
+            stream_id,
+            request,
+            end_stream=end_stream,
+            core=self._core,
+            writer=self._writer,
+            state=self._state,
+            client=self._context.client,
+        )
+        self._streams[stream_id] = stream
+        self._task_group.start_soon(self._serve_stream, stream)
+
+    def _window_opened(self, stream_id: int | None) -> None:
+        if stream_id is None:
+            for stream in self._streams.values():
+                stream.window_opened()
+        elif (waiting := self._streams.get(stream_id)) is not None:
+            waiting.window_opened()
+
+    def _rejected(self, event: RequestRejected) -> None:
+        logger.debug(
+            "HTTP/2 stream %d refused (%s): %s",
+            event.stream_id,
+            event.status or event.error_code,
+            event.reason,
+        )
+        if event.status is not None:
+            self._state.rejections.rejected(self._context.client, event.status, "HTTP/2 request")
+
+    def _shutdown_complete(self, event: ShutdownComplete) -> None:
+        self._shutdown_done = True
+        self._shutdown_at = math.inf
+        self._writer.wake()
+        logger.debug("HTTP/2 shutdown: %d streams in flight", len(event.in_flight))
+
+    def _terminated(self, event: ConnectionTerminated) -> bool:
+        logger.debug(
+            "HTTP/2 connection ended (%s, %s): %s",
+            event.error_code,
+            "by the client" if event.by_peer else "by us",
+            event.reason,
+        )
+        if event.graceful:
+            self._shutdown_done = True  # the client's GOAWAY: let in-flight streams finish
+            return True
+        self._linger = not event.by_peer
+        for stream in self._streams.values():
+            stream.connection_lost()
+            stream.scope.cancel()
+        return False
+
+    # --- one stream --------------------------------------------------------------------------
+
+    async def _serve_stream(self, stream: H2Stream) -> None:
+        core = self._core
+        try:
+            with stream.scope:
+                if not await self._refused(stream):
+                    result = await HTTPCycle(self._context, stream).run()
+                    if result.end is CycleEnd.ABANDONED:
+                        core.reset_stream(stream.stream_id)
+                    elif result.end is CycleEnd.GONE:
+                        core.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+            if stream.response_complete and not stream.request_ended:
+                # RFC 9113 section 8.1: the response is complete; stop the upload.
+                core.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+        finally:
+            del self._streams[stream.stream_id]
+            core.stream_finished(stream.stream_id)
+            self._writer.wake()
+            if not self._streams:
+                self._idle_since = anyio.current_time()
+                self._poke_reader()
+
+    async def _refused(self, stream: H2Stream) -> bool:
+        """Answer what we refuse before the app (413, 503 at capacity), as HTTP/1.1 does."""
+        state = self._state
+        max_body = state.config.max_body_size
+        if max_body is not None and (stream.request.content_length or 0) > max_body:
+            return await stream.send_error(413)
+        if state.at_capacity():
+            return await stream.send_error(503)
+        return False
+
+
+def _after(start: float, timeout: float | None) -> float:
+    return math.inf if timeout is None else start + timeout
+
+
+def _flush_timeout(config: Config) -> float:
+    return 1.0 if config.timeout_write is None else min(1.0, config.timeout_write)

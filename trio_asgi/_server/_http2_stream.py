@@ -1,0 +1,341 @@
+"""One HTTP/2 stream as a :class:`~._request_stream.RequestStream`.
+
+The connection's reader hands this stream its body chunks as the core delivers
+them (:meth:`H2Stream.body_arrived`); they are held here and reported read to the
+core (``body_consumed``) only as the app takes them, so receive window goes back
+to the client as the app reads: the stream's unread body is bounded by the
+window. Responses go through the core, which queues no more than the windows and
+its output bound allow; a sender waits on its own stream's window (never on a
+shared lock) under ``timeout_write``, and returns once the one writer task has
+handed its bytes to the transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+
+import anyio
+from h2.errors import ErrorCodes
+
+from .._errors import ASGIProtocolError, ClientDisconnected
+from .._protocol._http2 import H2ResponseError, H2ServerConnection
+from .._protocol._http2_request import H2RequestHead
+from .._protocol._http11_request import RequestHead
+from .._protocol._response import reason_phrase
+from ._http2_writer import H2Writer
+from ._state import ServerState
+from ._transport import WRITE_SLICE, FileShrunk
+
+logger = logging.getLogger("trio_asgi")
+
+
+def as_request_head(head: H2RequestHead) -> RequestHead:
+    """The HTTP/2 request head in the shape the request cycle and the scope read."""
+    return RequestHead(
+        method=head.method,
+        http_version="2",
+        raw_target=head.raw_target,
+        raw_path=head.raw_path,
+        query_string=head.query_string,
+        headers=head.headers,
+        content_length=head.content_length,
+        chunked=False,
+        expects_continue=head.expects_continue,
+        accepts_trailers=head.accepts_trailers,
+    )
+
+
+class H2Stream:
+    """The request and response of one HTTP/2 stream."""
+
+    __slots__ = (
+        "_arrived",
+        "_body_deadline",
+        "_body_received",
+        "_chunks",
+        "_client",
+        "_core",
+        "_ended",
+        "_gone",
+        "_head_sent",
+        "_state",
+        "_window",
+        "_writer",
+        "answered",
+        "app_running",
+        "body_complete",
+        "bytes_sent",
+        "disconnected",
+        "request",
+        "response_complete",
+        "response_headers",
+        "scope",
+        "status",
+        "stream_id",
+    )
+
+    def __init__(
+        self,
+        stream_id: int,
+        request: RequestHead,
+        *,
+        end_stream: bool,
+        core: H2ServerConnection,
+        writer: H2Writer,
+        state: ServerState,
+        client: tuple[str, int] | None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.request = request
+        self._core = core
+        self._writer = writer
+        self._state = state
+        self._client = client
+        self._chunks: deque[bytes] = deque()
+        self._ended = end_stream
+        self._arrived = anyio.Event()
+        self._window = anyio.Event()
+        self._gone = anyio.Event()
+        self._head_sent = False
+        self._body_received = 0
+        self._body_deadline = math.inf
+        #: The scope the stream's task runs in: a reset or a lost connection cancels it.
+        self.scope = anyio.CancelScope()
+        self.app_running = False
+        self.answered = 0
+        self.status = 0
+        self.bytes_sent = 0
+        self.body_complete = False
+        self.disconnected = False
+        self.response_complete = False
+        #: The app's response headers, for the access log (not an error reply's).
+        self.response_headers: list[tuple[bytes, bytes]] = []
+
+    # --- what the connection's reader tells the stream ---------------------------------------
+
+    def body_arrived(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._arrived.set()
+
+    def body_ended(self) -> None:
+        self._ended = True
+        self._arrived.set()
+
+    def window_opened(self) -> None:
+        self._window.set()
+
+    def reset(self) -> None:
+        """The stream was reset (by the client, or by the core because of its frames)."""
+        self.disconnected = True
+        self._wake_all()
+        self.scope.cancel()
+
+    def connection_lost(self) -> None:
+        self.disconnected = True
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        self._arrived.set()
+        self._window.set()
+        self._gone.set()
+
+    @property
+    def request_ended(self) -> bool:
+        return self._ended
+
+    # --- RequestStream -----------------------------------------------------------------------
+
+    @property
+    def accepts_trailers(self) -> bool:
+        return True  # HTTP/2 frames trailers itself: always deliverable
+
+    @property
+    def broken(self) -> bool:
+        return self._writer.broken
+
+    @property
+    def nothing_sent(self) -> bool:
+        return not self._head_sent
+
+    async def read_body(self) -> bytes | None:
+        if (
+            self.request.expects_continue
+            and self.request.http_version == "2"
+            and not self._head_sent
+            and not self._body_received
+        ):
+            self._core.send_informational(self.stream_id, 100, [])
+            self._writer.wake()
+        while not self._chunks:
+            if self.disconnected or self.answered:
+                return None
+            if self._ended:
+                self.body_complete = True
+                return b""
+            if not await self._wait_body():
+                logger.debug("HTTP/2 stream %d: request body timed out", self.stream_id)
+                await self.send_error(408)
+                return None
+        data = self._chunks.popleft()
+        self._core.body_consumed(self.stream_id, len(data))
+        self._writer.wake()
+        self._body_received += len(data)
+        limit = self._state.config.max_body_size
+        if limit is not None and self._body_received > limit:
+            await self.send_error(413)
+            return None
+        if not self._chunks and self._ended:
+            self.body_complete = True
+        return data
+
+    async def _wait_body(self) -> bool:
+        """Wait for body bytes under ``timeout_body`` and ``timeout_body_idle``; False at them."""
+        config = self._state.config
+        now = anyio.current_time()
+        if self._body_deadline == math.inf and config.timeout_body is not None:
+            self._body_deadline = now + config.timeout_body
+        idle = config.timeout_body_idle
+        self._arrived = anyio.Event()
+        with anyio.move_on_after(math.inf) as scope:
+            scope.deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
+            await self._arrived.wait()
+            return True
+        return False
+
+    @property
+    def body_received(self) -> int:
+        return self._body_received
+
+    async def wait_disconnected(self) -> None:
+        if not (self.disconnected or self.response_complete):
+            await self._gone.wait()
+
+    async def send_head(
+        self, status: int, headers: list[tuple[bytes, bytes]], *, trailers: bool
+    ) -> None:
+        self.response_headers = headers
+        fields = list(headers)
+        self._state.defaults.complete(fields, {name.lower() for name, _ in fields})
+        try:
+            self._core.send_response_head(self.stream_id, status, fields)
+        except H2ResponseError as exc:
+            raise ASGIProtocolError(f"invalid response head: {exc}") from None
+        self._head_sent = True
+        self.status = status
+        self._writer.wake()
+
+    async def send_body(self, data: bytes, *, final: bool) -> None:
+        core = self._core
+        while True:
+            self._check_writable()
+            result = core.send_body(self.stream_id, data, end_stream=final)
+            self.bytes_sent += result.sent
+            if not result.remaining:
+                break
+            data = data[result.sent :]
+            if result.window_blocked:
+                await self._wait_window()
+            else:
+                await self._written()
+        if final:
+            self._complete()
+        await self._written()
+
+    async def send_file(
+        self, fd: int, offset: int, count: int, *, final: bool, sized: bool
+    ) -> None:
+        """The file as DATA a slice at a time, each waiting for window as any body does.
+
+        HTTP/2 frames the body itself, so ``sized`` changes nothing (no Content-Length
+        is needed); no more than one slice of the file is read at once.
+        """
+        if not count:
+            await self.send_body(b"", final=final)
+            return
+        while count:
+            chunk = os.pread(fd, min(count, WRITE_SLICE), offset)
+            if not chunk:
+                raise FileShrunk
+            offset += len(chunk)
+            count -= len(chunk)
+            await self.send_body(chunk, final=final and not count)
+
+    async def send_early_hint(self, links: list[bytes]) -> None:
+        """A 103 Early Hints on the stream, before the final head (else nothing)."""
+        if self._head_sent or self.disconnected:
+            return
+        try:
+            self._core.send_informational(self.stream_id, 103, [(b"link", link) for link in links])
+        except H2ResponseError as exc:
+            raise ASGIProtocolError(f"invalid early hint: {exc}") from None
+        self._writer.wake()
+        await self._written()
+
+    async def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self._check_writable()
+        try:
+            self._core.send_trailers(self.stream_id, headers)
+        except H2ResponseError as exc:
+            raise ASGIProtocolError(f"invalid trailers: {exc}") from None
+        self._complete()
+        await self._written()
+
+    async def send_error(self, status: int) -> bool:
+        if self.answered or self._head_sent or self.broken or self.disconnected:
+            return False
+        self.answered = self.status = status
+        self.response_headers = []
+        self._head_sent = True
+        body = reason_phrase(status) + b"\n"
+        fields = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        self._state.defaults.complete(fields, {b"content-type", b"content-length"})
+        core = self._core
+        core.send_response_head(self.stream_id, status, fields)
+        if core.send_body(self.stream_id, body, end_stream=True).remaining:
+            # No window for even a short reply: the head says it all; end the stream.
+            core.reset_stream(self.stream_id, ErrorCodes.NO_ERROR)
+        elif not self._ended:
+            # RFC 9113 section 8.1: a complete response, then stop the upload.
+            core.reset_stream(self.stream_id, ErrorCodes.NO_ERROR)
+        self._complete()
+        try:
+            await self._written()
+        except ClientDisconnected:
+            pass
+        return True
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self.disconnected or self._writer.broken:
+            raise ClientDisconnected("the client is gone")
+
+    def _complete(self) -> None:
+        self.response_complete = True
+        self._gone.set()
+
+    async def _wait_window(self) -> None:
+        """Wait for this stream's (or the connection's) window to open, under the write timeout."""
+        timeout = self._state.config.timeout_write
+        self._window = anyio.Event()
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            await self._window.wait()
+            return
+        logger.debug("HTTP/2 stream %d: no window for %s seconds", self.stream_id, timeout)
+        self.disconnected = True
+        self._core.reset_stream(self.stream_id, ErrorCodes.CANCEL)
+        self._writer.wake()
+        raise ClientDisconnected(f"the client granted no window for {timeout} seconds")
+
+    async def _written(self) -> None:
+        try:
+            await self._writer.wait_written()
+        except ClientDisconnected:
+            self.disconnected = True
+            raise
