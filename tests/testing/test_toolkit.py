@@ -25,6 +25,7 @@ from trio_asgi.testing import (
     expect_one_response_each,
     open_test_server,
 )
+from trio_asgi.testing.strategies import Frame, Opcode, encode_frame
 
 
 def fake_server() -> tuple[TestConnection, trio.abc.HalfCloseableStream]:
@@ -201,15 +202,17 @@ async def test_a_send_after_the_servers_close_frame_arrived_says_closed(autojump
     # The close frame can arrive in the same read as the last message: receive() returns
     # the message and leaves the close queued. A send then must say the socket closed
     # (and answer the close), not fail inside wsproto (found by the chat-room scenario).
-    async def say_bye(scope, receive, send) -> None:
+    async def accept_and_wait(scope, receive, send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send", "text": "bye"})
-        await send({"type": "websocket.close", "code": 4000})
+        await receive()  # the client's answer to the close below
 
-    async with open_test_server(say_bye, lifespan="off") as server:
+    async with open_test_server(accept_and_wait, lifespan="off") as server:
         ws = await (await server.connect()).websocket("/ws")
-        await trio.testing.wait_all_tasks_blocked()  # both frames are in the stream now
+        # What the server's last read would hand over: a message and a close, together.
+        message = Frame(Opcode.TEXT, b"bye", mask=None)  # a server's frames are not masked
+        close = Frame(Opcode.CLOSE, (4000).to_bytes(2, "big"), mask=None)
+        ws.feed(encode_frame(message) + encode_frame(close))
         assert await ws.receive() == "bye"
         with pytest.raises(WebSocketClosed) as closed:
             await ws.send_text("too late")
