@@ -334,3 +334,35 @@ async def test_receive_window_opens_only_as_the_app_reads(run_server: Callable[.
             await client.stream.aclose()
     assert client.bodies[upload] == str(total).encode()
     assert client.bodies[other] == b"5"
+
+
+async def test_pathsend_and_zerocopysend_over_http2(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    # The extensions the connection advertises carry to its HTTP/2 streams: the file
+    # goes out as DATA under the stream's window (a 300 kB file is more than one window).
+    data = bytes(range(256)) * 1200
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert "http.response.pathsend" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/zero":
+            with path.open("rb") as file:
+                await send(
+                    {"type": "http.response.zerocopysend", "file": file.fileno(), "offset": 10,
+                     "count": 1000}
+                )  # fmt: skip
+            return
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            run_server(app) as server,
+            httpx.AsyncClient(http1=False, http2=True) as client,
+        ):
+            whole = await client.get(f"http://{server.addresses[0]}/")
+            part = await client.get(f"http://{server.addresses[0]}/zero")
+    assert (whole.http_version, whole.content) == ("HTTP/2", data)
+    assert part.content == data[10:1010]
