@@ -57,12 +57,13 @@ CHUNK = b"x" * 65536
 #: Far more than both buffers hold: every writer ends up waiting for its client.
 CHUNKS = 64
 #: Large writes the burst may get in ahead of the fresh request. Counted, not timed,
-#: so a busy machine does not move it. With turns 0-45 went ahead (trio, asyncio,
-#: uvloop; fast paths on and off). Without them, 1,800 on the fast paths (every
-#: writer filled both its buffers, 9 chunks, in one pass) and 300-1,000 on the
-#: generic transport (a chunk per writer per pass; on trio at least one whole
-#: pass, 200, before the fresh connection's task runs).
-MOST_AHEAD = 150
+#: so a busy machine does not move it. With one turn a pass 0-45 went ahead; with the
+#: four of _write_turns.TURNS (chosen for streaming throughput: one turn a pass cost
+#: trio a quarter of its stream_1m throughput) up to 180. Without turns, 1,800 on the
+#: fast paths (every writer filled both its buffers, 9 chunks, in one pass) and
+#: 300-1,000 on the generic transport (a chunk per writer per pass; on trio at least
+#: one whole pass, 200, before the fresh connection's task runs).
+MOST_AHEAD = 300
 
 
 class Burst:
