@@ -42,20 +42,29 @@ FAST_PATH_MODULES = (
     "tests/server/test_request_cost.py",
 )
 
+#: What the transport changes: the server over real sockets, with real proxies in front.
+#: The sans-IO protocol tests and the in-memory toolkit tests do not touch a transport.
+TRANSPORT_TESTS = (
+    "tests/server",
+    "tests/wsgi",
+    "tests/metrics",
+    "tests/e2e/test_nginx.py",
+    "tests/e2e/test_haproxy.py",
+)
+
 
 @nox.session(python=PYTHON)
 def tests_generic(session: nox.Session) -> None:
-    """The test suite with the fast paths off (``TRIO_ASGI_FAST_PATH=0``): anyio's streams only.
+    """The transport tests with the fast paths off (``TRIO_ASGI_FAST_PATH=0``): anyio's streams.
 
     Every connection then goes through the generic transport, on trio and asyncio. The
     fast paths' own modules are left out; the transport contract test still runs all
-    transports. Arguments after ``--`` go to pytest.
+    transports. Arguments after ``--`` go to pytest (default: ``TRANSPORT_TESTS``).
     """
     session.install("-e", ".[test]")
     ignored = [f"--ignore={module}" for module in FAST_PATH_MODULES]
-    session.run(
-        "python", "-m", "pytest", *ignored, *session.posargs, env={"TRIO_ASGI_FAST_PATH": "0"}
-    )
+    args = session.posargs or list(TRANSPORT_TESTS)
+    session.run("python", "-m", "pytest", *ignored, *args, env={"TRIO_ASGI_FAST_PATH": "0"})
 
 
 @nox.session(python=PYTHON)
