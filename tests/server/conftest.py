@@ -196,20 +196,6 @@ async def _run_server(
             server.shutdown()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Leave tests marked ``anyio`` to the anyio plugin.
-
-    ``trio_mode`` marks every coroutine test ``trio`` (in this same hook, earlier), and
-    pytest-trio then swaps the test function for one that calls ``trio.run``: the
-    ``asyncio`` parameter would silently run on trio too. Without that mark the anyio
-    plugin runs each test on its ``anyio_backend`` (``test_backends.py`` checks it).
-    """
-    for item in items:
-        if item.get_closest_marker("anyio") is not None:
-            item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "trio"]
-
-
 @pytest.fixture(params=["trio", "asyncio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, Any]]:
     """Each real-socket test runs on both backends (the anyio plugin reads this fixture).
