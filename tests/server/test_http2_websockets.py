@@ -303,3 +303,17 @@ async def test_configured_settings_reach_the_client_and_bound_the_streams(
 def test_settings_out_of_range_are_config_errors(name: str, value: int) -> None:
     with pytest.raises(ConfigError, match=name):
         Config(**{name: value})
+
+
+async def test_the_docs_example_client_talks_to_the_echo_example(
+    run_server: Callable[..., Any],
+) -> None:
+    from tests.test_docs_examples import load_example
+
+    client = load_example("h2_websocket_client")
+    echo = load_example("websocket_echo")
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(echo.app) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            status, reply = await client.echo_over_http2(host, int(port), "hi")
+    assert (status, reply) == (b"200", "hi")
