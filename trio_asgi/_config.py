@@ -50,6 +50,7 @@ from ._config_values import check_headers as _check_headers
 from ._config_values import check_seconds as _check_seconds
 from ._errors import ConfigError as ConfigError
 from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
+from ._protocol._http2_limits import MAX_FRAME_SIZE, MAX_STREAM_ID, MAX_WINDOW, MIN_FRAME_SIZE
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
@@ -133,6 +134,38 @@ class Config:
             _LISTEN,
             "Serve HTTP/2: by ALPN ``h2`` over TLS, and by prior knowledge (the connection "
             "preface) on a cleartext port, which serves HTTP/1.1 too.",
+        ),
+    )
+    http2_max_concurrent_streams: int = field(
+        default=100,
+        metadata=_about(
+            _LISTEN,
+            "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams open at once on one connection; "
+            "one more gets RST_STREAM REFUSED_STREAM (safe to retry).",
+        ),
+    )
+    http2_initial_window_size: int = field(
+        default=65535,
+        metadata=_about(
+            _LISTEN,
+            "HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE in bytes (1 .. 2^31-1): the unread request "
+            "body (or WebSocket data) held for one stream; reopened as the app reads.",
+        ),
+    )
+    http2_max_frame_size: int = field(
+        default=16384,
+        metadata=_about(
+            _LISTEN,
+            "HTTP/2 SETTINGS_MAX_FRAME_SIZE in bytes (16384 .. 16777215): the largest frame "
+            "payload we accept; larger is a FRAME_SIZE_ERROR.",
+        ),
+    )
+    http2_max_header_list_size: int | None = field(
+        default=None,
+        metadata=_about(
+            _LISTEN,
+            "HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE in bytes (at least 64); a larger header "
+            "list gets 431 on its stream. Default: ``max_header_size``, at least 4096.",
         ),
     )
 
@@ -483,6 +516,7 @@ class Config:
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=0 if name == "max_body_size" else 1)
         _check_tls(self)
+        _check_http2_settings(self)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
         if self.ws_max_queue_bytes is not None:
@@ -537,6 +571,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
     for name, hint in get_type_hints(Config).items()
     if get_origin(hint) is Literal
 }
+
+
+def _check_http2_settings(config: Config) -> None:
+    """The HTTP/2 settings are within RFC 9113 section 6.5.2's ranges."""
+    ranges = {
+        "http2_max_concurrent_streams": (1, MAX_STREAM_ID),
+        "http2_initial_window_size": (1, MAX_WINDOW),
+        "http2_max_frame_size": (MIN_FRAME_SIZE, MAX_FRAME_SIZE),
+        "http2_max_header_list_size": (64, MAX_WINDOW),
+    }
+    for name, (low, high) in ranges.items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name}: must be an integer from {low} to {high}, not {value!r}")
 
 
 def _check_tls(config: Config) -> None:

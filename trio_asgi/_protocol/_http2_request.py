@@ -20,6 +20,8 @@ from h2.errors import ErrorCodes
 from ._target import InvalidTarget, split_target
 
 _PSEUDO = (b":method", b":scheme", b":authority", b":path", b":protocol")
+#: RFC 8441 section 4: an extended CONNECT carries the pseudo-headers of any request.
+_EXTENDED_CONNECT_NEEDS = (b":scheme", b":path", b":authority")
 #: RFC 9110 section 5.6.2 token: what a method may be made of.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: RFC 9110 section 5.1: a field name is a token (so no ":", no space, no control).
@@ -89,13 +91,9 @@ def parse_request_head(
         return Rejection(None, ErrorCodes.PROTOCOL_ERROR, "invalid :method")
     method = method_bytes.decode("ascii")
     protocol = pseudo.get(b":protocol")
-    if method == "CONNECT":
-        if protocol is None:
-            return Rejection(501, None, "CONNECT is not served")
-        if not rules.connect_protocol:
-            return Rejection(None, ErrorCodes.PROTOCOL_ERROR, ":protocol without the setting")
-        if protocol != b"websocket":
-            return Rejection(501, None, "extended CONNECT for a protocol we do not serve")
+    refused = check_connect(method, pseudo, connect_protocol=rules.connect_protocol)
+    if refused is not None:
+        return refused
     if pseudo.get(b":scheme", b"").lower() not in (b"http", b"https"):
         return Rejection(400, None, ":scheme is not http or https")
     authority = pseudo.get(b":authority")
@@ -108,6 +106,33 @@ def parse_request_head(
     except InvalidTarget as exc:
         return Rejection(400, None, str(exc))
     return _head(method, target, raw_path, query, regular, host, protocol is not None, rules)
+
+
+def check_connect(
+    method: str, pseudo: dict[bytes, bytes], *, connect_protocol: bool
+) -> Rejection | None:
+    """CONNECT and RFC 8441's extended CONNECT: how to refuse the request, or None to serve it.
+
+    ``:protocol`` is a stream error unless we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL
+    and the method is CONNECT (RFC 8441 sections 3 and 4), and an extended CONNECT needs
+    ``:scheme``, ``:path`` and ``:authority`` (section 4). h2 checks some of this too,
+    depending on its version; the answer must not. Plain CONNECT (a tunnel) is not served:
+    501. Extended CONNECT for another protocol than ``websocket``: 501.
+    """
+    protocol = pseudo.get(b":protocol")
+    if protocol is None:
+        return Rejection(501, None, "CONNECT is not served") if method == "CONNECT" else None
+    if not connect_protocol:
+        return Rejection(None, ErrorCodes.PROTOCOL_ERROR, ":protocol without the setting")
+    if method != "CONNECT":
+        return Rejection(None, ErrorCodes.PROTOCOL_ERROR, ":protocol on a request not CONNECT")
+    if not all(pseudo.get(name) for name in _EXTENDED_CONNECT_NEEDS):
+        return Rejection(
+            None, ErrorCodes.PROTOCOL_ERROR, "extended CONNECT without :scheme, :path or :authority"
+        )
+    if protocol != b"websocket":
+        return Rejection(501, None, "extended CONNECT for a protocol we do not serve")
+    return None
 
 
 def _split_path(method: str, target: bytes) -> tuple[bytes, bytes]:

@@ -75,7 +75,13 @@ from ._ws_codec import (
     negotiate_deflate,
     parse_close,
 )
-from ._ws_handshake import DenialResponse, Handshake, accept_response, render_response
+from ._ws_handshake import (
+    DenialResponse,
+    Handshake,
+    accept_fields,
+    accept_response,
+    render_response,
+)
 
 # --- events -----------------------------------------------------------------------------------
 
@@ -333,18 +339,42 @@ class WebSocketConnection:
             ClientDisconnected: the client went away during the handshake.
         """
         state = self._next(Action.ACCEPT)
-        deflate = None
-        if self._per_message_deflate:
-            deflate = negotiate_deflate(self._handshake.deflate_offers, self._max_size)
+        deflate = self._negotiate_deflate()
         extension = deflate.response_header() if deflate is not None else None
         response = accept_response(self._handshake, subprotocol, headers, extension, self._defaults)
+        self._open(state, subprotocol, deflate)
+        return response
+
+    def accept_http2(
+        self, subprotocol: str | None = None, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> list[tuple[bytes, bytes]]:
+        """Accept as :meth:`accept` does, for RFC 8441: the fields of the ``200`` HEADERS
+        that answer an extended CONNECT on an HTTP/2 stream, instead of a 101 response.
+
+        Raises:
+            ASGIProtocolError, ClientDisconnected: as :meth:`accept`.
+        """
+        state = self._next(Action.ACCEPT)
+        deflate = self._negotiate_deflate()
+        extension = deflate.response_header() if deflate is not None else None
+        fields = accept_fields(self._handshake, subprotocol, headers, extension)
+        self._open(state, subprotocol, deflate)
+        return [(name.lower(), value) for name, value in fields]
+
+    def _negotiate_deflate(self) -> PerMessageDeflate | None:
+        if not self._per_message_deflate:
+            return None
+        return negotiate_deflate(self._handshake.deflate_offers, self._max_size)
+
+    def _open(
+        self, state: WebSocketState, subprotocol: str | None, deflate: PerMessageDeflate | None
+    ) -> None:
         self._state = state
         self.subprotocol = subprotocol
         self._deflate = deflate
         self._decoder = FrameDecoder(client=False, extensions=[deflate] if deflate else [])
         self._decoder.receive_bytes(bytes(self._early))
         self._early = bytearray()
-        return response
 
     def reject(self, status: int = 403, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
         """An empty HTTP response instead of the 101: 403 when the app closes before

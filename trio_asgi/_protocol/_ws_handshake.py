@@ -416,16 +416,33 @@ def accept_response(
         ASGIProtocolError: the client did not offer ``subprotocol``, or ``headers``
             name ``sec-websocket-protocol`` or hold an invalid header.
     """
+    out = [
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Accept", generate_accept_token(handshake.key)),
+        *accept_fields(handshake, subprotocol, headers, extension),
+    ]
+    return render_response(101, out, defaults)
+
+
+def accept_fields(
+    handshake: Handshake,
+    subprotocol: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    extension: bytes | None,
+) -> list[tuple[bytes, bytes]]:
+    """The accepting response's fields beyond the HTTP/1.1 upgrade ones (the whole
+    answer of an RFC 8441 ``200`` on HTTP/2): subprotocol, extension, the app's headers.
+
+    Raises:
+        ASGIProtocolError: as :func:`accept_response`.
+    """
     if subprotocol is not None and subprotocol not in handshake.subprotocols:
         raise ASGIProtocolError(
             f"websocket.accept: subprotocol {subprotocol!r} was not offered "
             f"by the client (offered: {list(handshake.subprotocols)})"
         )
-    out = [
-        (b"Upgrade", b"websocket"),
-        (b"Connection", b"Upgrade"),
-        (b"Sec-WebSocket-Accept", generate_accept_token(handshake.key)),
-    ]
+    out: list[tuple[bytes, bytes]] = []
     if subprotocol is not None:
         out.append((b"Sec-WebSocket-Protocol", subprotocol.encode("ascii")))
     if extension is not None:
@@ -437,8 +454,9 @@ def accept_response(
                 "websocket.accept: give the subprotocol in 'subprotocol', not as a header"
             )
         if lowered not in _OWN_101_HEADERS:
+            check_header(name, value)
             out.append((name, value))
-    return render_response(101, out, defaults)
+    return out
 
 
 #: Denial-response headers that are ours: framing and connection management.

@@ -43,6 +43,7 @@ from .._protocol._http2_frames import PREFACE
 from .._protocol._http2_limits import H2Settings
 from .._protocol._http11_request import RequestHead
 from ._http2_stream import H2Stream, as_request_head
+from ._http2_websocket import H2WebSocket
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
 from ._request_stream import CycleContext, CycleEnd
@@ -58,10 +59,18 @@ SHUTDOWN_ROUND_TRIP: Final = 1.0
 
 def h2_settings(config: Config) -> H2Settings:
     """The HTTP/2 settings a server with ``config`` advertises and enforces."""
+    header_list = config.http2_max_header_list_size
     return H2Settings(
-        max_header_list_size=max(config.max_header_size, 4096),
-        # RFC 8441 WebSockets are not served over HTTP/2 yet: do not advertise them.
-        enable_connect_protocol=False,
+        max_concurrent_streams=config.http2_max_concurrent_streams,
+        initial_window_size=config.http2_initial_window_size,
+        # The connection window never caps one stream below its own window.
+        connection_window_size=max(1048576, config.http2_initial_window_size),
+        max_frame_size=config.http2_max_frame_size,
+        max_header_list_size=max(config.max_header_size, 4096)
+        if header_list is None
+        else header_list,
+        # RFC 8441: extended CONNECT opens WebSockets, when they are served at all.
+        enable_connect_protocol=config.ws != "none",
     )
 
 
@@ -93,6 +102,8 @@ class H2Connection:
             self._core, transport, config.timeout_write, on_broken=self._writer_broken
         )
         self._streams: dict[int, H2Stream] = {}
+        #: The streams that carry a WebSocket (RFC 8441), for a shutdown's close 1012.
+        self._websockets: dict[int, H2WebSocket] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._read_scope: anyio.CancelScope | None = None
         self._received = 0
@@ -136,6 +147,8 @@ class H2Connection:
         if self._shutdown_at != math.inf or self._closing:
             return
         self._core.start_shutdown()
+        for websocket in self._websockets.values():
+            websocket.begin_shutdown()
         self._writer.wake()
         self._shutdown_at = anyio.current_time() + SHUTDOWN_ROUND_TRIP
         self._poke_reader()
@@ -250,9 +263,16 @@ class H2Connection:
         return carry_on
 
     def _start_stream(self, event: RequestReceived) -> None:
-        self._add_stream(event.stream_id, as_request_head(event.head), end_stream=event.end_stream)
+        self._add_stream(
+            event.stream_id,
+            as_request_head(event.head),
+            end_stream=event.end_stream,
+            websocket=event.head.websocket,
+        )
 
-    def _add_stream(self, stream_id: int, request: RequestHead, *, end_stream: bool) -> None:
+    def _add_stream(
+        self, stream_id: int, request: RequestHead, *, end_stream: bool, websocket: bool = False
+    ) -> None:
         assert self._task_group is not None
         stream = H2Stream(
             stream_id,
@@ -264,6 +284,8 @@ class H2Connection:
             client=self._context.client,
         )
         self._streams[stream_id] = stream
+        if websocket:
+            self._websockets[stream_id] = H2WebSocket(self._context, stream)
         self._task_group.start_soon(self._serve_stream, stream)
 
     def _window_opened(self, stream_id: int | None) -> None:
@@ -311,22 +333,31 @@ class H2Connection:
         core = self._core
         try:
             with stream.scope:
-                if not await self._refused(stream):
-                    result = await HTTPCycle(self._context, stream).run()
-                    if result.end is CycleEnd.ABANDONED:
-                        core.reset_stream(stream.stream_id)
-                    elif result.end is CycleEnd.GONE:
-                        core.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+                websocket = self._websockets.get(stream.stream_id)
+                if await self._refused(stream):
+                    pass
+                elif websocket is not None:
+                    await websocket.run()
+                else:
+                    await self._serve_request(stream)
             if stream.response_complete and not stream.request_ended:
                 # RFC 9113 section 8.1: the response is complete; stop the upload.
                 core.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
         finally:
             del self._streams[stream.stream_id]
+            self._websockets.pop(stream.stream_id, None)
             core.stream_finished(stream.stream_id)
             self._writer.wake()
             if not self._streams:
                 self._idle_since = anyio.current_time()
                 self._poke_reader()
+
+    async def _serve_request(self, stream: H2Stream) -> None:
+        result = await HTTPCycle(self._context, stream).run()
+        if result.end is CycleEnd.ABANDONED:
+            self._core.reset_stream(stream.stream_id)
+        elif result.end is CycleEnd.GONE:
+            self._core.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
 
     async def _refused(self, stream: H2Stream) -> bool:
         """Answer what we refuse before the app (413, 503 at capacity), as HTTP/1.1 does."""

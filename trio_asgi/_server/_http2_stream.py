@@ -68,6 +68,7 @@ class H2Stream:
         "app_running",
         "body_complete",
         "bytes_sent",
+        "carries_websocket",
         "disconnected",
         "request",
         "response_complete",
@@ -104,6 +105,9 @@ class H2Stream:
         self._body_deadline = math.inf
         #: The scope the stream's task runs in: a reset or a lost connection cancels it.
         self.scope = anyio.CancelScope()
+        #: An RFC 8441 WebSocket: a reset ends its reads (close 1006 for the app), it
+        #: does not cancel it.
+        self.carries_websocket = False
         self.app_running = False
         self.answered = 0
         self.status = 0
@@ -131,7 +135,8 @@ class H2Stream:
         """The stream was reset (by the client, or by the core because of its frames)."""
         self.disconnected = True
         self._wake_all()
-        self.scope.cancel()
+        if not self.carries_websocket:
+            self.scope.cancel()
 
     def connection_lost(self) -> None:
         self.disconnected = True
@@ -204,6 +209,29 @@ class H2Stream:
             await self._arrived.wait()
             return True
         return False
+
+    async def read_data(self) -> bytes:
+        """The next DATA bytes of a WebSocket stream (RFC 8441); ``b""`` once it ended.
+
+        The window reopens as each chunk is taken, as for a body; no body deadlines:
+        the WebSocket's pings judge a silent peer.
+        """
+        while not self._chunks:
+            if self.disconnected or self._ended:
+                return b""
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+        data = self._chunks.popleft()
+        self._core.body_consumed(self.stream_id, len(data))
+        self._writer.wake()
+        return data
+
+    def abort(self) -> None:
+        """Reset the stream (RST_STREAM CANCEL): its peer stopped answering."""
+        self.disconnected = True
+        self._core.reset_stream(self.stream_id, ErrorCodes.CANCEL)
+        self._writer.wake()
+        self._wake_all()
 
     @property
     def body_received(self) -> int:

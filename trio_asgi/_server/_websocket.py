@@ -15,6 +15,11 @@ never race on the stream. ``send()`` returns once the frame is handed to the soc
 
 Shutdown: :meth:`WebSocketSession.begin_shutdown` sends close 1012 and hands the
 app ``websocket.disconnect`` with that code; the grace period bounds the rest.
+
+The same session serves a WebSocket on an HTTP/2 stream (RFC 8441): it is given the
+stream as its :class:`WebSocketTransport` and :class:`HandshakeAnswers` that answer
+with HEADERS (see :mod:`._http2_websocket`), so limits, pings, timeouts and close
+codes are this code on both protocols.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -66,7 +72,6 @@ from ._request_stream import (
     CycleEnd,
     CycleResult,
 )
-from ._transport import Transport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -78,8 +83,67 @@ SHUTDOWN_CLOSE_CODE: Final = 1012
 _ping_counter = itertools.count()
 
 
+class WebSocketTransport(Protocol):
+    """What the session reads and writes: a connection's :class:`~._transport.Transport`
+    (HTTP/1.1), or one HTTP/2 stream (RFC 8441)."""
+
+    @property
+    def broken(self) -> bool: ...
+    def mark_broken(self) -> None: ...
+    async def read(self) -> bytes: ...
+    async def write(self, data: bytes, timeout: float | None) -> None: ...  # noqa: ASYNC109
+    async def close(self) -> None: ...
+
+
+class HandshakeAnswers(Protocol):
+    """How the app's answer to the opening handshake goes out.
+
+    HTTP/1.1 writes the :class:`WebSocketConnection`'s responses (101, 403, the denial
+    response) as bytes; HTTP/2 sends HEADERS and DATA on the stream instead. Each
+    method moves ``ws`` to its next state (raising as ``ws`` does) and sends the answer.
+    """
+
+    async def accept(
+        self, ws: WebSocketConnection, subprotocol: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> None: ...
+    async def reject(self, ws: WebSocketConnection, status: int) -> None: ...
+    async def deny_start(
+        self, ws: WebSocketConnection, status: int, headers: list[tuple[bytes, bytes]]
+    ) -> None: ...
+    async def deny_body(self, ws: WebSocketConnection, body: bytes, more_body: bool) -> None: ...
+
+
+class _HTTP11Answers:
+    """The handshake answered with HTTP/1.1 responses, written as the session writes frames."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        self._write = write
+
+    async def accept(
+        self,
+        ws: WebSocketConnection,
+        subprotocol: str | None,
+        headers: Iterable[tuple[bytes, bytes]],
+    ) -> None:
+        await self._write(ws.accept(subprotocol, headers))
+
+    async def reject(self, ws: WebSocketConnection, status: int) -> None:
+        await self._write(ws.reject(status))
+
+    async def deny_start(
+        self, ws: WebSocketConnection, status: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> None:
+        await self._write(ws.deny_start(status, headers))
+
+    async def deny_body(self, ws: WebSocketConnection, body: bytes, more_body: bool) -> None:
+        await self._write(ws.deny_body(body, more_body))
+
+
 class WebSocketSession:
     __slots__ = (
+        "_answers",
         "_app_done",
         "_connect_sent",
         "_context",
@@ -107,12 +171,13 @@ class WebSocketSession:
     def __init__(
         self,
         context: CycleContext,
-        transport: Transport,
+        transport: WebSocketTransport,
         request: RequestHead,
         handshake: Handshake,
         trailing_data: bytes,
         *,
         record: CloseRecord | None = None,
+        answers: HandshakeAnswers | None = None,
     ) -> None:
         """Serve the WebSocket that ``request`` opens.
 
@@ -123,6 +188,7 @@ class WebSocketSession:
             handshake: Its validated handshake.
             trailing_data: Bytes the client sent after the request head.
             record: Where a timeout records the connection's close reason (metrics).
+            answers: How the handshake is answered (default: HTTP/1.1 responses).
         """
         state = context.state
         config = state.config
@@ -151,6 +217,7 @@ class WebSocketSession:
         #: Set when what the session holds shrinks, if the reader waits for room.
         self._reader_room: anyio.Event | None = None
         self._write_lock = FairLock()
+        self._answers: HandshakeAnswers = answers or _HTTP11Answers(self._write)
         #: Bytes the WebSocketConnection produced that are not written yet (see _write).
         self._unsent: list[bytes] = []
         self._handshake_done = anyio.Event()
@@ -198,7 +265,7 @@ class WebSocketSession:
                         config.timeout_ws_handshake,
                         self._request.printable_target(),
                     )
-                    await self._write_quietly(self._ws.reject(500))
+                    await self._reject_quietly(500)
                     state.metrics.timed_out(self._record, "ws_handshake")
                     self._log("reject", 500)
                     task_group.cancel_scope.cancel()
@@ -253,7 +320,7 @@ class WebSocketSession:
                     "WebSocket app returned without accepting or closing (%s)",
                     self._request.printable_target(),
                 )
-            await self._write_quietly(ws.reject(500))
+            await self._reject_quietly(500)
             self._log("reject", 500)
         elif ws.state is WebSocketState.OPEN:
             # Quietly: a write may already have failed (the client stopped reading).
@@ -333,24 +400,24 @@ class WebSocketSession:
         if isinstance(parsed, Send):
             await self._write(ws.send_message(parsed.data))
         elif isinstance(parsed, Accept):
-            await self._write(ws.accept(parsed.subprotocol, parsed.headers))
+            await self._answers.accept(ws, parsed.subprotocol, parsed.headers)
             self._log("accept", None)
             self._handshake_done.set()
         elif isinstance(parsed, Close):
             if ws.state is WebSocketState.HANDSHAKE:
-                await self._write(ws.reject(403))
+                await self._answers.reject(ws, 403)
                 self._log("reject", 403)
                 self._ended(1000, parsed.reason, log=False)
                 self._handshake_done.set()
             else:
                 await self._close(parsed.code, parsed.reason)
         elif isinstance(parsed, ResponseStart):
-            await self._write(ws.deny_start(parsed.status, parsed.headers))
+            await self._answers.deny_start(ws, parsed.status, parsed.headers)
             self._log("reject", parsed.status)
             self._handshake_done.set()
         else:
             assert isinstance(parsed, ResponseBody)
-            await self._write(ws.deny_body(parsed.body, parsed.more_body))
+            await self._answers.deny_body(ws, parsed.body, parsed.more_body)
             if not parsed.more_body:
                 self._ended(1000, log=False)
 
@@ -396,6 +463,12 @@ class WebSocketSession:
     async def _write_quietly(self, data: bytes) -> None:
         try:
             await self._write(data)
+        except ClientDisconnected:
+            pass
+
+    async def _reject_quietly(self, status: int) -> None:
+        try:
+            await self._answers.reject(self._ws, status)
         except ClientDisconnected:
             pass
 
