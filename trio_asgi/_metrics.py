@@ -1,10 +1,12 @@
 """A server's figures: counted on the hot path as plain ints, read as typed snapshots.
 
 One :class:`Metrics` per server, written only from the event loop's thread (no
-locks). The per-request cost is one call, :meth:`Metrics.request_done`: a dict
-increment and two additions, plus two histogram observations when the Prometheus
-listener is on (``Config.metrics_bind``), and nothing else. Why not
-``prometheus-client``: its record calls take a lock each and cost several
+locks). The per-request cost is one call, ``Metrics.request_done``: a list
+increment found by one dict lookup and two additions, plus, when the Prometheus
+listener is on (``Config.metrics_bind``), a ``bisect`` and an increment for each of
+the two histograms and one float addition, and nothing else. Which of the two
+recorders runs is chosen once, when the server starts, not tested per request. Why
+not ``prometheus-client``: its record calls take a lock each and cost several
 microseconds per request (``bench/metrics_cost.py`` measures both; the bar is 1 µs).
 
 Everything else (connections, timeouts, protocol errors, WebSocket events, the
@@ -17,8 +19,9 @@ text is rendered from it (:mod:`trio_asgi._metrics_text`), so both always agree.
 
 from __future__ import annotations
 
-import bisect
 import os
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,22 +50,6 @@ class HistogramSnapshot:
     @property
     def count(self) -> int:
         return sum(self.counts)
-
-
-class Histogram:
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def snapshot(self) -> HistogramSnapshot:
-        return HistogramSnapshot(self.bounds, tuple(self.counts), self.sum)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -171,12 +158,15 @@ class Metrics:
         "bytes_received",
         "bytes_sent",
         "closed",
-        "duration",
+        "duration_counts",
+        "duration_sum",
+        "histograms",
         "lifespan",
         "opened",
         "protocol_errors",
+        "request_done",
         "requests",
-        "size",
+        "size_counts",
         "timeouts",
         "ws_closes",
         "ws_rejects",
@@ -189,9 +179,17 @@ class Metrics:
         self._other = self.requests["OTHER"] = [0] * 6
         self.bytes_received = 0
         self.bytes_sent = 0
-        #: Histograms exist only when metrics are served (a single ``if`` otherwise).
-        self.duration = Histogram(DURATION_BUCKETS) if histograms else None
-        self.size = Histogram(SIZE_BUCKETS) if histograms else None
+        #: Histogram counts per bucket (not cumulative; the last is above every bound),
+        #: kept only when metrics are served. The size histogram's sum is bytes_sent.
+        self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self.size_counts = [0] * (len(SIZE_BUCKETS) + 1)
+        self.histograms = histograms
+        #: The per-request recorder, chosen once so the hot path tests nothing:
+        #: ``request_done(method, status, duration, received, sent)``.
+        self.request_done: Callable[[str, int, float, int, int], None] = (
+            self._count_and_observe if histograms else self._count
+        )
         self.opened = 0
         self.closed: dict[str, int] = {}
         self.protocol_errors: dict[int, int] = {}
@@ -204,17 +202,27 @@ class Metrics:
 
     # --- the hot path: once per HTTP request ------------------------------------------------
 
-    def request_done(
-        self, method: str, status: int, duration: float, received: int, sent: int
-    ) -> None:
+    def _count(self, method: str, status: int, duration: float, received: int, sent: int) -> None:
         """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
         # Any other method counts as OTHER: a client must not grow our label set.
         (self.requests.get(method) or self._other)[status // 100] += 1
         self.bytes_received += received
         self.bytes_sent += sent
-        if self.duration is not None:
-            self.duration.observe(duration)
-            self.size.observe(sent)  # type: ignore[union-attr]
+
+    def _count_and_observe(
+        self, method: str, status: int, duration: float, received: int, sent: int
+    ) -> None:
+        """:meth:`_count`, and the request's duration and size in their histograms.
+
+        Written out rather than calling ``_count`` and a histogram's method: each call
+        and attribute chain is a noticeable part of the budget (bench/metrics_cost.py).
+        """
+        (self.requests.get(method) or self._other)[status // 100] += 1
+        self.bytes_received += received
+        self.bytes_sent += sent
+        self.duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
+        self.duration_sum += duration
+        self.size_counts[bisect_left(SIZE_BUCKETS, sent)] += 1
 
     # --- connections ------------------------------------------------------------------------
 
@@ -294,6 +302,13 @@ class Metrics:
             protocol_errors=dict(self.protocol_errors),
             timeouts=dict(self.timeouts),
             lifespan=self.lifespan,
-            request_duration=self.duration.snapshot() if self.duration else None,
-            response_size=self.size.snapshot() if self.size else None,
+            request_duration=self._histogram(
+                DURATION_BUCKETS, self.duration_counts, self.duration_sum
+            ),
+            response_size=self._histogram(SIZE_BUCKETS, self.size_counts, float(self.bytes_sent)),
         )
+
+    def _histogram(
+        self, bounds: tuple[float, ...], counts: list[int], total: float
+    ) -> HistogramSnapshot | None:
+        return HistogramSnapshot(bounds, tuple(counts), total) if self.histograms else None
