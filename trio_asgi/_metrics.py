@@ -112,17 +112,30 @@ class CloseRecord(Protocol):
     close_reason: str | None
 
 
+class WriteDeadlines(Protocol):
+    """A connection's transport, as :func:`close_reason` reads it."""
+
+    #: A write broke it by making no progress within ``timeout_write``.
+    @property
+    def write_timed_out(self) -> bool: ...
+
+
 class Closing(Protocol):
     """A closed connection, as :func:`close_reason` reads it."""
 
     @property
     def close_reason(self) -> str | None: ...
 
+    @property
+    def transport(self) -> WriteDeadlines: ...
+
     #: True when the server decided to close it (shutdown, request limit).
     @property
     def closing(self) -> bool: ...
 
-    #: The WebSocket session it was upgraded to, if any.
+    #: What it was upgraded to, if anything: a WebSocket session (whose class says
+    #: ``ends_connection_as = "websocket"``) or HTTP/2 (whose streams are requests like
+    #: HTTP/1.1's, so its connection closes for the same reasons).
     @property
     def upgraded(self) -> object: ...
 
@@ -130,10 +143,13 @@ class Closing(Protocol):
 def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
     """Why a connection closed, most specific first.
 
-    ``*_timeout`` and ``protocol_error`` as recorded when they happened; ``error``
+    ``*_timeout`` and ``protocol_error`` as recorded when they happened;
+    ``write_timeout`` when a write to it stalled past ``timeout_write`` (the client
+    stopped reading: the transport says so, whichever write it was); ``error``
     when serving it raised (a server bug, a failed TLS handshake); ``shutdown``
     during a graceful shutdown; ``websocket`` after a WebSocket session (its close
-    code is counted apart); ``server_close`` when we chose to close (request
+    code is counted apart; an HTTP/2 connection is not one: it goes on to the reasons
+    below); ``server_close`` when we chose to close (request
     limit); else ``client_close`` (the client closed, asked to with
     ``Connection: close``, or went away mid-response).
     """
@@ -141,10 +157,13 @@ def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
         return "error"
     if conn.close_reason is not None:
         return conn.close_reason
+    if conn.transport.write_timed_out:
+        return "write_timeout"
     if shutting_down:
         return "shutdown"
-    if conn.upgraded is not None:
-        return "websocket"
+    upgraded_reason: str | None = getattr(conn.upgraded, "ends_connection_as", None)
+    if upgraded_reason is not None:
+        return upgraded_reason
     if conn.closing:
         return "server_close"
     return "client_close"
@@ -230,9 +249,16 @@ class Metrics:
         self.opened += 1
 
     def connection_closed(self, conn: Closing | None, *, shutting_down: bool) -> None:
-        """Count a closed connection under its reason (see :func:`close_reason`)."""
+        """Count a closed connection under its reason (see :func:`close_reason`).
+
+        A write that stalled past ``timeout_write`` is counted as a ``write`` timeout
+        here, once a connection, from its transport: every write path (bodies, files,
+        error replies, WebSocket frames, the HTTP/2 writer) sets the same flag.
+        """
         reason = close_reason(conn, shutting_down=shutting_down)
         self.closed[reason] = self.closed.get(reason, 0) + 1
+        if conn is not None and conn.transport.write_timed_out:
+            self.count_timeout("write")
 
     def timed_out(self, record: CloseRecord | None, kind: str) -> None:
         """A deadline of kind ``kind`` passed; the connection closes because of it."""
@@ -252,7 +278,8 @@ class Metrics:
             self.protocol_error(record, status)
 
     def count_timeout(self, kind: str) -> None:
-        """A deadline that is not one connection's (``graceful_shutdown``)."""
+        """A deadline that does not close a connection (``graceful_shutdown``, an HTTP/2
+        stream's ``write``), or one counted at the close (a connection's ``write``)."""
         self.timeouts[kind] = self.timeouts.get(kind, 0) + 1
 
     def protocol_error(self, record: CloseRecord | None, status: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,10 +14,27 @@ from trio_asgi._metrics_text import render
 
 
 @dataclass
+class Transport:
+    write_timed_out: bool = False
+
+
+@dataclass
 class Conn:
     close_reason: str | None = None
     closing: bool = False
     upgraded: object = None
+    transport: Transport = field(default_factory=Transport)
+
+
+STALLED = Transport(write_timed_out=True)
+
+
+class WebSocketSession:
+    ends_connection_as = "websocket"
+
+
+class H2Connection:
+    pass
 
 
 @pytest.mark.parametrize(
@@ -25,8 +42,12 @@ class Conn:
     [
         (None, False, "error"),
         (Conn(close_reason="keep_alive_timeout"), True, "keep_alive_timeout"),
+        (Conn(close_reason="body_timeout", transport=STALLED), False, "body_timeout"),
+        (Conn(transport=STALLED, upgraded=WebSocketSession()), True, "write_timeout"),
         (Conn(), True, "shutdown"),
-        (Conn(upgraded=object(), closing=True), False, "websocket"),
+        (Conn(upgraded=WebSocketSession(), closing=True), False, "websocket"),
+        (Conn(upgraded=H2Connection(), closing=True), False, "server_close"),
+        (Conn(upgraded=H2Connection()), False, "client_close"),
         (Conn(closing=True), False, "server_close"),
         (Conn(), False, "client_close"),
     ],

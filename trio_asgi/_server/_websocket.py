@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import anyio
 import anyio.abc
@@ -79,6 +79,10 @@ _ping_counter = itertools.count()
 
 
 class WebSocketSession:
+    #: Why the connection it ran on closed, for the metrics (unless a timeout, an error or
+    #: the shutdown says otherwise): see :func:`trio_asgi._metrics.close_reason`.
+    ends_connection_as: ClassVar[str] = "websocket"
+
     __slots__ = (
         "_app_done",
         "_connect_sent",
