@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from h2.settings import SettingCodes
 
 from tests.server.test_http2_sockets import open_h2
 from trio_asgi import ClientDisconnected, Config, Server, ServerStatistics, serve
@@ -87,3 +88,27 @@ async def test_an_http2_stream_without_window_is_a_write_timeout() -> None:
     assert during.connections_closed == {}
     assert after.timeouts == {"write": 1}
     assert after.connections_closed == {"client_close": 1}
+
+
+async def test_an_http2_client_that_stops_reading_is_a_write_timeout() -> None:
+    failed = anyio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            await send({"type": "http.response.body", "body": b"x" * (64 << 20)})
+        except ClientDisconnected:
+            failed.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with running(app, timeout_write=WRITE_TIMEOUT) as server:
+            client = await open_h2(server)
+            # Windows wide open: only the socket (the client not reading) holds it back.
+            client.conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+            client.conn.increment_flow_control_window(2**31 - 1 - 65535)
+            await client.request(b"/big")  # and we never read
+            await failed.wait()
+            stats = await statistics_when(server, lambda s: bool(s.connections_closed))
+            await client.stream.aclose()
+    assert stats.timeouts == {"write": 1}
+    assert stats.connections_closed == {"write_timeout": 1}
