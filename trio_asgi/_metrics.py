@@ -2,7 +2,7 @@
 
 One :class:`Metrics` per server, written only from the event loop's thread (no
 locks). The per-request cost is one call, ``Metrics.request_done``: a list
-increment found by one dict lookup and two additions, plus, when the Prometheus
+increment found by one dict subscript and two additions, plus, when the Prometheus
 listener is on (``Config.metrics_bind``), a ``bisect`` and an increment for each of
 the two histograms and one float addition, and nothing else. Which of the two
 recorders runs is chosen once, when the server starts, not tested per request. Why
@@ -102,6 +102,23 @@ class ServerStatistics:
     response_size: HistogramSnapshot | None = field(default=None, repr=False, compare=False)
 
 
+class _CountsByMethod(dict[str, list[int]]):
+    """Counts per status class by method; any other method reads as ``OTHER``'s counts.
+
+    ``counts[method]`` is one subscript on the hot path (``__missing__`` runs only for
+    the rare other method, and adds no key: a client must not grow our label set).
+    """
+
+    __slots__ = ("other",)
+
+    def __init__(self) -> None:
+        super().__init__((method, [0] * 6) for method in KNOWN_METHODS)
+        self.other = self["OTHER"] = [0] * 6
+
+    def __missing__(self, method: str) -> list[int]:
+        return self.other
+
+
 class CloseRecord(Protocol):
     """Where a connection's close reason is written when a deadline or an error decides it.
 
@@ -173,7 +190,6 @@ class Metrics:
     """The counters of one server; see the module docstring."""
 
     __slots__ = (
-        "_other",
         "bytes_received",
         "bytes_sent",
         "closed",
@@ -194,8 +210,7 @@ class Metrics:
 
     def __init__(self, *, histograms: bool) -> None:
         #: Finished requests per method: a count per status class (index: status // 100).
-        self.requests: dict[str, list[int]] = {m: [0] * 6 for m in KNOWN_METHODS}
-        self._other = self.requests["OTHER"] = [0] * 6
+        self.requests = _CountsByMethod()
         self.bytes_received = 0
         self.bytes_sent = 0
         #: Histogram counts per bucket (not cumulative; the last is above every bound),
@@ -223,8 +238,7 @@ class Metrics:
 
     def _count(self, method: str, status: int, duration: float, received: int, sent: int) -> None:
         """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
-        # Any other method counts as OTHER: a client must not grow our label set.
-        (self.requests.get(method) or self._other)[status // 100] += 1
+        self.requests[method][status // 100] += 1  # any other method: OTHER
         self.bytes_received += received
         self.bytes_sent += sent
 
@@ -236,7 +250,7 @@ class Metrics:
         Written out rather than calling ``_count`` and a histogram's method: each call
         and attribute chain is a noticeable part of the budget (bench/metrics_cost.py).
         """
-        (self.requests.get(method) or self._other)[status // 100] += 1
+        self.requests[method][status // 100] += 1
         self.bytes_received += received
         self.bytes_sent += sent
         self.duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
