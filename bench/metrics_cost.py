@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trio_asgi._metrics import DURATION_BUCKETS, SIZE_BUCKETS, Metrics
+from trio_asgi._metrics import DURATION_BUCKETS, SIZE_BUCKETS, new_metrics
 
 NUMBER = 20_000
 ROUNDS = 15
@@ -50,8 +50,8 @@ def prometheus_client_recorder() -> Callable[[], None] | None:
 
 
 def main() -> None:
-    off = Metrics(histograms=False).request_done
-    on = Metrics(histograms=True).request_done
+    off = new_metrics(histograms=False).request_done
+    on = new_metrics(histograms=True).request_done
     recorders: dict[str, Callable[[], object]] = {
         "empty call": lambda: None,
         "trio-asgi, histograms off": lambda: off("GET", 200, 0.0012, 0, 512),

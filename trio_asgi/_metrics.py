@@ -5,9 +5,10 @@ locks). The per-request cost is one call, ``Metrics.request_done``: a list
 increment found by one dict subscript and two additions, plus, when the Prometheus
 listener is on (``Config.metrics_bind``), a ``bisect`` and an increment for each of
 the two histograms and one float addition, and nothing else. Which of the two
-recorders runs is chosen once, when the server starts, not tested per request. Why
-not ``prometheus-client``: its record calls take a lock each and cost several
-microseconds per request (``bench/metrics_cost.py`` measures both; the bar is 1 µs).
+recorders runs is chosen once, when the server starts (:class:`Metrics` or
+:class:`ObservingMetrics`), not tested per request. Why not ``prometheus-client``:
+its record calls take a lock each and cost several microseconds per request
+(``bench/metrics_cost.py`` measures both; the bar is 1 µs).
 
 Everything else (connections, timeouts, protocol errors, WebSocket events, the
 lifespan state) is counted where it happens, off the per-request path.
@@ -21,9 +22,8 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 #: Request methods counted under their own name; any other is ``OTHER`` (label cardinality).
 KNOWN_METHODS = frozenset(
@@ -186,8 +186,21 @@ def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
     return "client_close"
 
 
+def new_metrics(*, histograms: bool) -> Metrics:
+    """The counters of a new server: with request duration and size histograms when
+    metrics are served (``Config.metrics_bind``), else without them."""
+    return ObservingMetrics() if histograms else Metrics()
+
+
 class Metrics:
-    """The counters of one server; see the module docstring."""
+    """The counters of one server; see the module docstring.
+
+    Without histograms; :class:`ObservingMetrics` keeps them too. Which class a server
+    has is chosen once (:func:`new_metrics`), so the per-request recorder tests nothing.
+    """
+
+    #: Whether request durations and response sizes are observed.
+    histograms: ClassVar[bool] = False
 
     __slots__ = (
         "bytes_received",
@@ -195,11 +208,9 @@ class Metrics:
         "closed",
         "duration_counts",
         "duration_sum",
-        "histograms",
         "lifespan",
         "opened",
         "protocol_errors",
-        "request_done",
         "requests",
         "size_counts",
         "timeouts",
@@ -208,22 +219,16 @@ class Metrics:
         "ws_sessions",
     )
 
-    def __init__(self, *, histograms: bool) -> None:
+    def __init__(self) -> None:
         #: Finished requests per method: a count per status class (index: status // 100).
         self.requests = _CountsByMethod()
         self.bytes_received = 0
         self.bytes_sent = 0
         #: Histogram counts per bucket (not cumulative; the last is above every bound),
-        #: kept only when metrics are served. The size histogram's sum is bytes_sent.
+        #: kept by ObservingMetrics only. The size histogram's sum is bytes_sent.
         self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.size_counts = [0] * (len(SIZE_BUCKETS) + 1)
-        self.histograms = histograms
-        #: The per-request recorder, chosen once so the hot path tests nothing:
-        #: ``request_done(method, status, duration, received, sent)``.
-        self.request_done: Callable[[str, int, float, int, int], None] = (
-            self._count_and_observe if histograms else self._count
-        )
         self.opened = 0
         self.closed: dict[str, int] = {}
         self.protocol_errors: dict[int, int] = {}
@@ -236,26 +241,13 @@ class Metrics:
 
     # --- the hot path: once per HTTP request ------------------------------------------------
 
-    def _count(self, method: str, status: int, duration: float, received: int, sent: int) -> None:
+    def request_done(
+        self, method: str, status: int, duration: float, received: int, sent: int
+    ) -> None:
         """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
         self.requests[method][status // 100] += 1  # any other method: OTHER
         self.bytes_received += received
         self.bytes_sent += sent
-
-    def _count_and_observe(
-        self, method: str, status: int, duration: float, received: int, sent: int
-    ) -> None:
-        """:meth:`_count`, and the request's duration and size in their histograms.
-
-        Written out rather than calling ``_count`` and a histogram's method: each call
-        and attribute chain is a noticeable part of the budget (bench/metrics_cost.py).
-        """
-        self.requests[method][status // 100] += 1
-        self.bytes_received += received
-        self.bytes_sent += sent
-        self.duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-        self.duration_sum += duration
-        self.size_counts[bisect_left(SIZE_BUCKETS, sent)] += 1
 
     # --- connections ------------------------------------------------------------------------
 
@@ -353,3 +345,26 @@ class Metrics:
         self, bounds: tuple[float, ...], counts: list[int], total: float
     ) -> HistogramSnapshot | None:
         return HistogramSnapshot(bounds, tuple(counts), total) if self.histograms else None
+
+
+class ObservingMetrics(Metrics):
+    """:class:`Metrics` that also observe each request's duration and response size."""
+
+    histograms: ClassVar[bool] = True
+
+    __slots__ = ()
+
+    def request_done(
+        self, method: str, status: int, duration: float, received: int, sent: int
+    ) -> None:
+        """:meth:`Metrics.request_done`, and the duration and size in their histograms.
+
+        Written out rather than calling the base method and a histogram's: each call and
+        attribute chain is a noticeable part of the budget (``bench/metrics_cost.py``).
+        """
+        self.requests[method][status // 100] += 1
+        self.bytes_received += received
+        self.bytes_sent += sent
+        self.duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
+        self.duration_sum += duration
+        self.size_counts[bisect_left(SIZE_BUCKETS, sent)] += 1

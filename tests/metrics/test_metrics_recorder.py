@@ -13,7 +13,7 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_asgi._metrics import DURATION_BUCKETS, KNOWN_METHODS, SIZE_BUCKETS, Metrics
+from trio_asgi._metrics import DURATION_BUCKETS, KNOWN_METHODS, SIZE_BUCKETS, Metrics, new_metrics
 from trio_asgi._metrics_text import render
 
 Record = tuple[str, int, float, int, int]
@@ -48,7 +48,7 @@ def bucket_counts(bounds: tuple[float, ...], values: list[float]) -> tuple[int, 
 
 
 def record_all(items: list[Record], *, histograms: bool) -> Metrics:
-    metrics = Metrics(histograms=histograms)
+    metrics = new_metrics(histograms=histograms)
     for item in items:
         metrics.request_done(*item)
     return metrics

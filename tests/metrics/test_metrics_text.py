@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from trio_asgi import Config, ServerStatistics
 from trio_asgi._config import ConfigError
-from trio_asgi._metrics import DURATION_BUCKETS, Metrics, close_reason
+from trio_asgi._metrics import DURATION_BUCKETS, close_reason, new_metrics
 from trio_asgi._metrics_text import render
 
 
@@ -57,7 +57,7 @@ def test_close_reasons(conn: Conn | None, shutting_down: bool, reason: str) -> N
 
 
 def test_histograms_are_cumulative_and_methods_bounded() -> None:
-    metrics = Metrics(histograms=True)
+    metrics = new_metrics(histograms=True)
     metrics.request_done("GET", 200, 0.0005, 0, 100)
     metrics.request_done("GET", 204, 0.2, 0, 100)
     for method in ("X1", "X2", "X3"):  # a client's invented methods share one label
