@@ -109,3 +109,22 @@ def test_metrics_bind_must_be_tcp(bind: str) -> None:
 def test_wsgi_threads_checked() -> None:
     with pytest.raises(ConfigError, match="wsgi_threads"):
         Config(wsgi_threads=0)
+
+
+def test_a_stalled_write_counts_a_write_timeout_whatever_the_close_reason() -> None:
+    metrics = new_metrics(histograms=False)
+    metrics.connection_closed(Conn(transport=STALLED), shutting_down=False)
+    # A body timeout whose 408 reply then stalled: the first reason stays.
+    metrics.connection_closed(
+        Conn(close_reason="body_timeout", transport=STALLED), shutting_down=False
+    )
+    metrics.connection_closed(Conn(), shutting_down=False)
+    metrics.connection_closed(None, shutting_down=False)
+    stats = metrics.statistics(open_connections=0, requests_in_flight=0, requests_served=0)
+    assert stats.timeouts == {"write": 2}
+    assert stats.connections_closed == {
+        "write_timeout": 1,
+        "body_timeout": 1,
+        "client_close": 1,
+        "error": 1,
+    }
