@@ -1,11 +1,14 @@
 """A server's figures: counted on the hot path as plain ints, read as typed snapshots.
 
 One :class:`Metrics` per server, written only from the event loop's thread (no
-locks). The per-request cost is one call, :meth:`Metrics.request_done`: a dict
-increment and two additions, plus two histogram observations when the Prometheus
-listener is on (``Config.metrics_bind``), and nothing else. Why not
-``prometheus-client``: its record calls take a lock each and cost several
-microseconds per request (``bench/metrics_cost.py`` measures both; the bar is 1 µs).
+locks). The per-request cost is one call, ``Metrics.request_done``: a list
+increment found by one dict subscript and two additions, plus, when the Prometheus
+listener is on (``Config.metrics_bind``), a ``bisect`` and an increment for each of
+the two histograms and one float addition, and nothing else. Which of the two
+recorders runs is chosen once, when the server starts (:class:`Metrics` or
+:class:`ObservingMetrics`), not tested per request. Why not ``prometheus-client``:
+its record calls take a lock each and cost several microseconds per request
+(``bench/metrics_cost.py`` measures both; the bar is 1 µs).
 
 Everything else (connections, timeouts, protocol errors, WebSocket events, the
 lifespan state) is counted where it happens, off the per-request path.
@@ -17,10 +20,10 @@ text is rendered from it (:mod:`trio_asgi._metrics_text`), so both always agree.
 
 from __future__ import annotations
 
-import bisect
 import os
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 #: Request methods counted under their own name; any other is ``OTHER`` (label cardinality).
 KNOWN_METHODS = frozenset(
@@ -47,22 +50,6 @@ class HistogramSnapshot:
     @property
     def count(self) -> int:
         return sum(self.counts)
-
-
-class Histogram:
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def snapshot(self) -> HistogramSnapshot:
-        return HistogramSnapshot(self.bounds, tuple(self.counts), self.sum)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -115,6 +102,23 @@ class ServerStatistics:
     response_size: HistogramSnapshot | None = field(default=None, repr=False, compare=False)
 
 
+class _CountsByMethod(dict[str, list[int]]):
+    """Counts per status class by method; any other method reads as ``OTHER``'s counts.
+
+    ``counts[method]`` is one subscript on the hot path (``__missing__`` runs only for
+    the rare other method, and adds no key: a client must not grow our label set).
+    """
+
+    __slots__ = ("other",)
+
+    def __init__(self) -> None:
+        super().__init__((method, [0] * 6) for method in KNOWN_METHODS)
+        self.other = self["OTHER"] = [0] * 6
+
+    def __missing__(self, method: str) -> list[int]:
+        return self.other
+
+
 class CloseRecord(Protocol):
     """Where a connection's close reason is written when a deadline or an error decides it.
 
@@ -125,17 +129,30 @@ class CloseRecord(Protocol):
     close_reason: str | None
 
 
+class WriteDeadlines(Protocol):
+    """A connection's transport, as :func:`close_reason` reads it."""
+
+    #: A write broke it by making no progress within ``timeout_write``.
+    @property
+    def write_timed_out(self) -> bool: ...
+
+
 class Closing(Protocol):
     """A closed connection, as :func:`close_reason` reads it."""
 
     @property
     def close_reason(self) -> str | None: ...
 
+    @property
+    def transport(self) -> WriteDeadlines: ...
+
     #: True when the server decided to close it (shutdown, request limit).
     @property
     def closing(self) -> bool: ...
 
-    #: The WebSocket session it was upgraded to, if any.
+    #: What it was upgraded to, if anything: a WebSocket session (whose class says
+    #: ``ends_connection_as = "websocket"``) or HTTP/2 (whose streams are requests like
+    #: HTTP/1.1's, so its connection closes for the same reasons).
     @property
     def upgraded(self) -> object: ...
 
@@ -143,10 +160,13 @@ class Closing(Protocol):
 def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
     """Why a connection closed, most specific first.
 
-    ``*_timeout`` and ``protocol_error`` as recorded when they happened; ``error``
+    ``*_timeout`` and ``protocol_error`` as recorded when they happened;
+    ``write_timeout`` when a write to it stalled past ``timeout_write`` (the client
+    stopped reading: the transport says so, whichever write it was); ``error``
     when serving it raised (a server bug, a failed TLS handshake); ``shutdown``
     during a graceful shutdown; ``websocket`` after a WebSocket session (its close
-    code is counted apart); ``server_close`` when we chose to close (request
+    code is counted apart; an HTTP/2 connection is not one: it goes on to the reasons
+    below); ``server_close`` when we chose to close (request
     limit); else ``client_close`` (the client closed, asked to with
     ``Connection: close``, or went away mid-response).
     """
@@ -154,44 +174,61 @@ def close_reason(conn: Closing | None, *, shutting_down: bool) -> str:
         return "error"
     if conn.close_reason is not None:
         return conn.close_reason
+    if conn.transport.write_timed_out:
+        return "write_timeout"
     if shutting_down:
         return "shutdown"
-    if conn.upgraded is not None:
-        return "websocket"
+    upgraded_reason: str | None = getattr(conn.upgraded, "ends_connection_as", None)
+    if upgraded_reason is not None:
+        return upgraded_reason
     if conn.closing:
         return "server_close"
     return "client_close"
 
 
+def new_metrics(*, histograms: bool) -> Metrics:
+    """The counters of a new server: with request duration and size histograms when
+    metrics are served (``Config.metrics_bind``), else without them."""
+    return ObservingMetrics() if histograms else Metrics()
+
+
 class Metrics:
-    """The counters of one server; see the module docstring."""
+    """The counters of one server; see the module docstring.
+
+    Without histograms; :class:`ObservingMetrics` keeps them too. Which class a server
+    has is chosen once (:func:`new_metrics`), so the per-request recorder tests nothing.
+    """
+
+    #: Whether request durations and response sizes are observed.
+    histograms: ClassVar[bool] = False
 
     __slots__ = (
-        "_other",
         "bytes_received",
         "bytes_sent",
         "closed",
-        "duration",
+        "duration_counts",
+        "duration_sum",
         "lifespan",
         "opened",
         "protocol_errors",
         "requests",
-        "size",
+        "size_counts",
         "timeouts",
         "ws_closes",
         "ws_rejects",
         "ws_sessions",
     )
 
-    def __init__(self, *, histograms: bool) -> None:
+    def __init__(self) -> None:
         #: Finished requests per method: a count per status class (index: status // 100).
-        self.requests: dict[str, list[int]] = {m: [0] * 6 for m in KNOWN_METHODS}
-        self._other = self.requests["OTHER"] = [0] * 6
+        self.requests = _CountsByMethod()
         self.bytes_received = 0
         self.bytes_sent = 0
-        #: Histograms exist only when metrics are served (a single ``if`` otherwise).
-        self.duration = Histogram(DURATION_BUCKETS) if histograms else None
-        self.size = Histogram(SIZE_BUCKETS) if histograms else None
+        #: Histogram counts per bucket (not cumulative; the last is above every bound),
+        #: kept by ObservingMetrics only. The size histogram's sum is bytes_sent.
+        self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self.size_counts = [0] * (len(SIZE_BUCKETS) + 1)
         self.opened = 0
         self.closed: dict[str, int] = {}
         self.protocol_errors: dict[int, int] = {}
@@ -208,13 +245,9 @@ class Metrics:
         self, method: str, status: int, duration: float, received: int, sent: int
     ) -> None:
         """One finished HTTP request (``status`` 0: no response was sent; else 100-599)."""
-        # Any other method counts as OTHER: a client must not grow our label set.
-        (self.requests.get(method) or self._other)[status // 100] += 1
+        self.requests[method][status // 100] += 1  # any other method: OTHER
         self.bytes_received += received
         self.bytes_sent += sent
-        if self.duration is not None:
-            self.duration.observe(duration)
-            self.size.observe(sent)  # type: ignore[union-attr]
 
     # --- connections ------------------------------------------------------------------------
 
@@ -222,9 +255,16 @@ class Metrics:
         self.opened += 1
 
     def connection_closed(self, conn: Closing | None, *, shutting_down: bool) -> None:
-        """Count a closed connection under its reason (see :func:`close_reason`)."""
+        """Count a closed connection under its reason (see :func:`close_reason`).
+
+        A write that stalled past ``timeout_write`` is counted as a ``write`` timeout
+        here, once a connection, from its transport: every write path (bodies, files,
+        error replies, WebSocket frames, the HTTP/2 writer) sets the same flag.
+        """
         reason = close_reason(conn, shutting_down=shutting_down)
         self.closed[reason] = self.closed.get(reason, 0) + 1
+        if conn is not None and conn.transport.write_timed_out:
+            self.count_timeout("write")
 
     def timed_out(self, record: CloseRecord | None, kind: str) -> None:
         """A deadline of kind ``kind`` passed; the connection closes because of it."""
@@ -244,7 +284,8 @@ class Metrics:
             self.protocol_error(record, status)
 
     def count_timeout(self, kind: str) -> None:
-        """A deadline that is not one connection's (``graceful_shutdown``)."""
+        """A deadline that does not close a connection (``graceful_shutdown``, an HTTP/2
+        stream's ``write``), or one counted at the close (a connection's ``write``)."""
         self.timeouts[kind] = self.timeouts.get(kind, 0) + 1
 
     def protocol_error(self, record: CloseRecord | None, status: int) -> None:
@@ -294,6 +335,36 @@ class Metrics:
             protocol_errors=dict(self.protocol_errors),
             timeouts=dict(self.timeouts),
             lifespan=self.lifespan,
-            request_duration=self.duration.snapshot() if self.duration else None,
-            response_size=self.size.snapshot() if self.size else None,
+            request_duration=self._histogram(
+                DURATION_BUCKETS, self.duration_counts, self.duration_sum
+            ),
+            response_size=self._histogram(SIZE_BUCKETS, self.size_counts, float(self.bytes_sent)),
         )
+
+    def _histogram(
+        self, bounds: tuple[float, ...], counts: list[int], total: float
+    ) -> HistogramSnapshot | None:
+        return HistogramSnapshot(bounds, tuple(counts), total) if self.histograms else None
+
+
+class ObservingMetrics(Metrics):
+    """:class:`Metrics` that also observe each request's duration and response size."""
+
+    histograms: ClassVar[bool] = True
+
+    __slots__ = ()
+
+    def request_done(
+        self, method: str, status: int, duration: float, received: int, sent: int
+    ) -> None:
+        """:meth:`Metrics.request_done`, and the duration and size in their histograms.
+
+        Written out rather than calling the base method and a histogram's: each call and
+        attribute chain is a noticeable part of the budget (``bench/metrics_cost.py``).
+        """
+        self.requests[method][status // 100] += 1
+        self.bytes_received += received
+        self.bytes_sent += sent
+        self.duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
+        self.duration_sum += duration
+        self.size_counts[bisect_left(SIZE_BUCKETS, sent)] += 1

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from trio_asgi import Config, ServerStatistics
 from trio_asgi._config import ConfigError
-from trio_asgi._metrics import DURATION_BUCKETS, Metrics, close_reason
+from trio_asgi._metrics import DURATION_BUCKETS, close_reason, new_metrics
 from trio_asgi._metrics_text import render
+
+
+@dataclass
+class Transport:
+    write_timed_out: bool = False
 
 
 @dataclass
@@ -18,6 +23,18 @@ class Conn:
     close_reason: str | None = None
     closing: bool = False
     upgraded: object = None
+    transport: Transport = field(default_factory=Transport)
+
+
+STALLED = Transport(write_timed_out=True)
+
+
+class WebSocketSession:
+    ends_connection_as = "websocket"
+
+
+class H2Connection:
+    pass
 
 
 @pytest.mark.parametrize(
@@ -25,8 +42,12 @@ class Conn:
     [
         (None, False, "error"),
         (Conn(close_reason="keep_alive_timeout"), True, "keep_alive_timeout"),
+        (Conn(close_reason="body_timeout", transport=STALLED), False, "body_timeout"),
+        (Conn(transport=STALLED, upgraded=WebSocketSession()), True, "write_timeout"),
         (Conn(), True, "shutdown"),
-        (Conn(upgraded=object(), closing=True), False, "websocket"),
+        (Conn(upgraded=WebSocketSession(), closing=True), False, "websocket"),
+        (Conn(upgraded=H2Connection(), closing=True), False, "server_close"),
+        (Conn(upgraded=H2Connection()), False, "client_close"),
         (Conn(closing=True), False, "server_close"),
         (Conn(), False, "client_close"),
     ],
@@ -36,7 +57,7 @@ def test_close_reasons(conn: Conn | None, shutting_down: bool, reason: str) -> N
 
 
 def test_histograms_are_cumulative_and_methods_bounded() -> None:
-    metrics = Metrics(histograms=True)
+    metrics = new_metrics(histograms=True)
     metrics.request_done("GET", 200, 0.0005, 0, 100)
     metrics.request_done("GET", 204, 0.2, 0, 100)
     for method in ("X1", "X2", "X3"):  # a client's invented methods share one label
@@ -88,3 +109,22 @@ def test_metrics_bind_must_be_tcp(bind: str) -> None:
 def test_wsgi_threads_checked() -> None:
     with pytest.raises(ConfigError, match="wsgi_threads"):
         Config(wsgi_threads=0)
+
+
+def test_a_stalled_write_counts_a_write_timeout_whatever_the_close_reason() -> None:
+    metrics = new_metrics(histograms=False)
+    metrics.connection_closed(Conn(transport=STALLED), shutting_down=False)
+    # A body timeout whose 408 reply then stalled: the first reason stays.
+    metrics.connection_closed(
+        Conn(close_reason="body_timeout", transport=STALLED), shutting_down=False
+    )
+    metrics.connection_closed(Conn(), shutting_down=False)
+    metrics.connection_closed(None, shutting_down=False)
+    stats = metrics.statistics(open_connections=0, requests_in_flight=0, requests_served=0)
+    assert stats.timeouts == {"write": 2}
+    assert stats.connections_closed == {
+        "write_timeout": 1,
+        "body_timeout": 1,
+        "client_close": 1,
+        "error": 1,
+    }

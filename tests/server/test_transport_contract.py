@@ -197,6 +197,7 @@ async def test_a_reset_peer_reads_as_gone_and_fails_writes(pair: Pair) -> None:
             with pytest.raises(ClientDisconnected, match="gone"):
                 await transport.write(b"x" * 65536, SHORT)
             assert transport.broken
+            assert not transport.write_timed_out  # gone, not stalled
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -236,6 +237,7 @@ async def test_a_reader_that_stopped_times_the_write_out_and_breaks_it(
                     await transport.write(b"x" * size, SHORT)
             assert SHORT - CLOCK_RESOLUTION <= anyio.current_time() - started < TIMEOUT
             assert transport.broken
+            assert transport.write_timed_out  # for the metrics: a timeout, not a close
             with pytest.raises(ClientDisconnected):  # no second try on a broken transport
                 await transport.write(b"y", SHORT)
 
@@ -250,6 +252,7 @@ async def test_a_write_cancelled_midway_marks_the_transport_broken(pair: Pair) -
                 assert not transport.broken
                 group.cancel_scope.cancel()
             assert transport.broken
+            assert not transport.write_timed_out
             with pytest.raises(ClientDisconnected):
                 await transport.write(b"after", SHORT)
             await transport.write_quietly(b"after", SHORT)  # a last word: no error
@@ -412,6 +415,7 @@ async def test_send_file_to_a_reader_that_stopped_times_out_and_breaks(
             with pytest.raises(ClientDisconnected, match="did not read"):
                 await transport.send_file(big_file.fileno(), 0, BIG, SHORT)
             assert transport.broken
+            assert transport.write_timed_out
             with pytest.raises(ClientDisconnected):
                 await transport.write(b"y", SHORT)
 

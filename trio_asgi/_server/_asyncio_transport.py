@@ -233,6 +233,7 @@ class AsyncioTransport:
         "_turn_left",
         "_unyielded",
         "loop_transport",
+        "write_timed_out",
     )
 
     def __init__(
@@ -243,6 +244,7 @@ class AsyncioTransport:
         #: The socket the loop's transport owns: only ever peeked at (peer_closed).
         self._sock = sock
         self._broken = False
+        self.write_timed_out = False
         self._unyielded = 0
         #: Bytes of large writes this connection's turn still allows (see _write_turns).
         self._turn_left = 0
@@ -463,7 +465,7 @@ class AsyncioTransport:
             self._broken = True
             raise client_gone()
         if scope.cancelled_caught:
-            self._broken = True
+            self._broken = self.write_timed_out = True
             raise stalled(timeout)
 
     async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
@@ -494,6 +496,7 @@ class AsyncioTransport:
                         except LOOP_WRITE_GONE_ERRORS as exc:
                             raise client_gone() from exc
                     if scope.cancelled_caught:
+                        self.write_timed_out = True
                         raise stalled(timeout)  # noqa: TRY301 - the except below marks the transport broken
                     if not sent:
                         raise FileShrunk  # noqa: TRY301

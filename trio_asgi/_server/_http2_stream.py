@@ -356,6 +356,7 @@ class H2Stream:
             await self._window.wait()
             return
         logger.debug("HTTP/2 stream %d: no window for %s seconds", self.stream_id, timeout)
+        self._state.metrics.count_timeout("write")  # the stream is reset, not the connection
         self.disconnected = True
         self._core.reset_stream(self.stream_id, ErrorCodes.CANCEL)
         self._writer.wake()

@@ -10,7 +10,7 @@ import anyio
 
 from .._config import Config
 from .._logging import AccessLog
-from .._metrics import Metrics, ServerStatistics
+from .._metrics import ServerStatistics, new_metrics
 from .._protocol._http11 import Limits
 from .._protocol._response import DefaultHeaders
 from .._types import ASGIApp
@@ -73,7 +73,7 @@ class ServerState:
         self.access_log = AccessLog(config)
         #: Warnings about requests refused as malformed, rate-limited per address.
         self.rejections = RejectionLog()
-        self.metrics = Metrics(histograms=config.metrics_bind is not None)
+        self.metrics = new_metrics(histograms=config.metrics_bind is not None)
         #: The lifespan ``state``: every request's scope gets a shallow copy.
         self.lifespan_state: dict[str, Any] = {}
         #: Connections that can be drained; idle ones are closed at once on shutdown.

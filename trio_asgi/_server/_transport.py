@@ -171,10 +171,12 @@ class Transport(Protocol):
         with the slice before it: at most ``2 * WRITE_SLICE - 1`` bytes wait in user
         space. A write that fails (peer gone, or no progress within ``timeout``) marks
         the transport broken and raises :class:`~trio_asgi.ClientDisconnected`; so does
-        every write after it. A write cancelled from outside marks the transport broken
-        when part of ``data`` may have been handed over and part not (the stream would
-        end mid-message); cancelled before handing anything over, or once all of it was
-        and only the wait for the kernel was left, the transport stays usable.
+        every write after it. No progress within ``timeout`` also sets
+        :attr:`write_timed_out` (the peer stalled; it did not leave). A write cancelled
+        from outside marks the transport broken when part of ``data`` may have been
+        handed over and part not (the stream would end mid-message); cancelled before
+        handing anything over, or once all of it was and only the wait for the kernel
+        was left, the transport stays usable.
 
     Deadlines:
         A deadline fires at its time or after it, or up to :data:`CLOCK_RESOLUTION`
@@ -196,6 +198,11 @@ class Transport(Protocol):
 
     def mark_broken(self) -> None:
         """No more writes: the stream may have ended mid-message, or the peer is gone."""
+        ...
+
+    @property
+    def write_timed_out(self) -> bool:
+        """A write (or file send) broke it by making no progress within its ``timeout``."""
         ...
 
     async def read(self, deadline: float = math.inf) -> bytes:
@@ -272,11 +279,20 @@ class Transport(Protocol):
 class AnyioTransport:
     """:class:`Transport` over any anyio byte stream: the generic path."""
 
-    __slots__ = ("_ahead", "_at_end", "_broken", "_turn_left", "idle_scope", "stream")
+    __slots__ = (
+        "_ahead",
+        "_at_end",
+        "_broken",
+        "_turn_left",
+        "idle_scope",
+        "stream",
+        "write_timed_out",
+    )
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
         self._broken = False
+        self.write_timed_out = False
         #: Bytes of large writes this connection's turn still allows (see _write_turns).
         self._turn_left = 0
         #: A read returned the end (EOF or reset), or we closed: the peer is gone.
@@ -345,7 +361,7 @@ class AnyioTransport:
             self._broken = True
             raise
         assert scope.cancelled_caught
-        self._broken = True
+        self._broken = self.write_timed_out = True
         raise stalled(timeout)
 
     async def _send_slices(self, data: bytes, timeout: float | None) -> anyio.CancelScope | None:  # noqa: ASYNC109

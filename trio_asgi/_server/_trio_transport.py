@@ -64,11 +64,13 @@ class TrioSocketTransport:
         "_turn_left",
         "_unyielded",
         "idle_scope",
+        "write_timed_out",
     )
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._broken = False
+        self.write_timed_out = False
         self._unyielded = 0
         #: Bytes of large writes this connection's turn still allows (see _write_turns).
         self._turn_left = 0
@@ -232,7 +234,7 @@ class TrioSocketTransport:
             self._broken = True
             raise
         assert scope.cancelled_caught
-        self._broken = True
+        self._broken = self.write_timed_out = True
         raise stalled(timeout)
 
     async def send_file(self, fd: int, offset: int, count: int, timeout: float | None) -> None:  # noqa: ASYNC109
@@ -265,7 +267,7 @@ class TrioSocketTransport:
         except BaseException:
             self._broken = True  # gone, cancelled midway, or short: the body ends short
             raise
-        self._broken = True
+        self._broken = self.write_timed_out = True
         raise stalled(timeout)
 
     async def write_quietly(self, data: bytes, timeout: float | None) -> None:  # noqa: ASYNC109

@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -142,6 +142,10 @@ class _HTTP11Answers:
 
 
 class WebSocketSession:
+    #: Why the connection it ran on closed, for the metrics (unless a timeout, an error or
+    #: the shutdown says otherwise): see :func:`trio_asgi._metrics.close_reason`.
+    ends_connection_as: ClassVar[str] = "websocket"
+
     __slots__ = (
         "_answers",
         "_app_done",
