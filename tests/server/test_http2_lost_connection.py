@@ -66,6 +66,7 @@ class Apps:
             return
         try:
             await getattr(self, name)(receive, send, self.seen[name], self.ready[name])
+            await anyio.lowlevel.checkpoint()  # cleanup after the disconnect still runs
         except anyio.get_cancelled_exc_class():
             self.cancelled.append(name)
             raise
@@ -171,3 +172,53 @@ async def test_an_app_that_ignores_the_loss_is_cancelled_after_the_grace_with_on
     lines = [r.getMessage() for r in caplog.records if "cancelled" in r.getMessage()]
     assert len(lines) == 1
     assert "HTTP/2 connection was lost (GET /sleepy)" in lines[0]
+
+
+@pytest.mark.usefixtures("virtual_clock")
+async def test_a_write_stalled_past_the_write_timeout_loses_the_connection_for_every_stream() -> (
+    None
+):
+    seen: dict[str, list[Any]] = {"/big": [], "/upload": []}
+    cancelled: list[str] = []
+    done = {path: anyio.Event() for path in seen}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        path = scope["path"]
+        try:
+            seen[path].append((await receive())["type"])
+            if path == "/big":
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                try:
+                    await send({"type": "http.response.body", "body": b"b" * 60_000})
+                except OSError as exc:
+                    seen[path].append((type(exc).__name__, now()))
+            seen[path].append(((await receive())["type"], now()))
+            await anyio.lowlevel.checkpoint()  # cleanup after the disconnect still runs
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(path)
+            raise
+        finally:
+            done[path].set()
+
+    config = make_config(timeout_write=6.0, timeout_keep_alive=None)
+    async with running(app, config, receive_window=4096) as srv:
+        client = await srv.connect()
+        h2c = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        h2c.initiate_connection()
+        h2c.send_headers(1, _request(b"POST", b"/upload"))
+        h2c.send_data(1, b"part")
+        h2c.send_headers(3, _request(b"GET", b"/big"), end_stream=True)
+        t0 = now()
+        await client.send(h2c.data_to_send())  # and never reads a byte
+        for event in done.values():
+            await event.wait()
+        await client.aclose()
+    assert cancelled == []
+    assert seen["/upload"] == ["http.request", ("http.disconnect", pytest.approx(t0 + 6.0))]
+    assert seen["/big"] == [
+        "http.request",
+        ("ClientDisconnected", pytest.approx(t0 + 6.0)),
+        ("http.disconnect", pytest.approx(t0 + 6.0)),
+    ]
