@@ -17,6 +17,8 @@ from typing import Any
 import anyio
 import h2.config
 import h2.connection
+import h2.errors
+import h2.events
 import pytest
 from anyio.abc import SocketAttribute
 from memory_helpers import make_config, now, running
@@ -222,3 +224,43 @@ async def test_a_write_stalled_past_the_write_timeout_loses_the_connection_for_e
         ("ClientDisconnected", pytest.approx(t0 + 6.0)),
         ("http.disconnect", pytest.approx(t0 + 6.0)),
     ]
+
+
+@pytest.mark.usefixtures("virtual_clock")
+async def test_our_goaway_for_a_protocol_error_is_a_disconnect_for_the_streams() -> None:
+    seen: list[Any] = []
+    ready, done = anyio.Event(), anyio.Event()
+    cancelled = False
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal cancelled
+        try:
+            seen.append(await receive())
+            ready.set()
+            seen.append(await receive())
+            await anyio.lowlevel.checkpoint()  # cleanup after the disconnect still runs
+        except anyio.get_cancelled_exc_class():
+            cancelled = True
+            raise
+        finally:
+            done.set()
+
+    async with running(app, make_config(timeout_keep_alive=None)) as srv:
+        client = await srv.connect()
+        h2c = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        h2c.initiate_connection()
+        h2c.send_headers(1, _request(b"POST", b"/upload"))
+        h2c.send_data(1, b"part")
+        await client.send(h2c.data_to_send())
+        await ready.wait()
+        await client.send(b"\x00\x00\x00\x00\x00\x00\x00\x00\x00")  # DATA on stream 0
+        await done.wait()
+        goaway = []
+        while data := await client.stream.receive_some(65536):
+            events = h2c.receive_data(data)
+            goaway += [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert not cancelled
+    assert seen[1] == {"type": "http.disconnect"}
+    assert [e.error_code for e in goaway] == [h2.errors.ErrorCodes.PROTOCOL_ERROR]
