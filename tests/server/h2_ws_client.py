@@ -34,6 +34,8 @@ class WSStream:
     starved: bool = False
     #: Opened by an extended CONNECT: its DATA is WebSocket frames.
     websocket: bool = False
+    #: The h2 events of this stream in order, by class name ("ResponseReceived", ...).
+    events: list[str] = field(default_factory=list)
 
 
 class H2WSClient:
@@ -68,6 +70,7 @@ class H2WSClient:
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
         pseudo: list[tuple[bytes, bytes]] | None = None,
+        version: bytes = b"13",
     ) -> int:
         """An extended CONNECT (``pseudo`` replaces the pseudo-headers); its stream id."""
         stream_id = self.conn.get_next_available_stream_id()
@@ -79,7 +82,7 @@ class H2WSClient:
                 (b":path", path),
                 (b":authority", b"localhost"),
             ]
-        fields = [*pseudo, (b"sec-websocket-version", b"13"), *(headers or [])]
+        fields = [*pseudo, (b"sec-websocket-version", version), *(headers or [])]
         self.conn.send_headers(stream_id, fields)
         self.streams[stream_id] = WSStream(websocket=True)
         await self.flush()
@@ -134,6 +137,7 @@ class H2WSClient:
         ws = self.streams.get(sid) if sid else None
         if ws is None:
             return
+        ws.events.append(type(event).__name__)
         if isinstance(event, h2.events.ResponseReceived):
             ws.headers = dict(event.headers)
             ws.status = ws.headers[b":status"]
@@ -159,6 +163,8 @@ class H2WSClient:
                 ws.received.append(frame.payload)
             elif frame.opcode is Opcode.PONG:
                 ws.received.append(("pong", frame.payload))
+            elif frame.opcode is Opcode.PING:  # never answered: a silent client
+                ws.received.append(("ping", frame.payload))
             elif frame.opcode is Opcode.CLOSE:
                 ws.received.append(("close", int(frame.payload[0])))
 
@@ -166,6 +172,34 @@ class H2WSClient:
         while not condition():
             if not await self.pump():
                 raise AssertionError("the server closed the connection")
+
+
+class MemoryByteStream:
+    """An in-memory client stream (trio's ``send_all``/``receive_some``, see
+    ``memory_helpers``) as the anyio stream calls :class:`H2WSClient` makes."""
+
+    def __init__(self, stream: Any) -> None:
+        self.inner = stream
+
+    async def send(self, data: bytes) -> None:
+        await self.inner.send_all(data)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data: bytes = await self.inner.receive_some(max_bytes)
+        if not data:
+            raise anyio.EndOfStream
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def open_memory_h2_ws(stream: Any, **settings: int) -> H2WSClient:
+    """An :class:`H2WSClient` on an in-memory connection (for tests in virtual time)."""
+    client = H2WSClient(MemoryByteStream(stream), **settings)  # type: ignore[arg-type]
+    await client.flush()
+    await client.until(lambda: client.settings_seen)
+    return client
 
 
 async def open_h2_ws(server: Server, **settings: int) -> H2WSClient:

@@ -317,3 +317,55 @@ async def test_the_docs_example_client_talks_to_the_echo_example(
             host, _, port = server.addresses[0].rpartition(":")
             status, reply = await client.echo_over_http2(host, int(port), "hi")
     assert (status, reply) == (b"200", "hi")
+
+
+async def test_an_unknown_version_is_a_426_naming_version_13(
+    run_server: Callable[..., Any],
+) -> None:
+    called = False
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal called
+        called = True
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await open_h2_ws(server)
+            sid = await client.open(version=b"12")
+            await client.until(lambda: client.streams[sid].ended)
+            ws = client.streams[sid]
+            assert ws.status == b"426"
+            assert ws.headers[b"sec-websocket-version"] == b"13"
+            assert ws.body == b"this server speaks WebSocket version 13\n"
+            await client.stream.aclose()
+    assert not called
+
+
+async def test_a_denial_response_is_headers_data_and_end_stream(
+    run_server: Callable[..., Any],
+) -> None:
+    body = b"who are you?\n"
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "websocket.http.response" in scope["extensions"]
+        await receive()
+        headers = [(b"www-authenticate", b"Bearer"), (b"content-type", b"text/plain")]
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body[:5], "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": body[5:]})
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await open_h2_ws(server)
+            sid = await client.open()
+            await client.until(lambda: client.streams[sid].ended)
+            ws = client.streams[sid]
+            assert (ws.status, ws.body, ws.reset) == (b"401", body, None)
+            assert ws.headers[b"www-authenticate"] == b"Bearer"
+            assert ws.headers[b"content-type"] == b"text/plain"
+            assert ws.events[0] == "ResponseReceived"
+            assert set(ws.events[1:-1]) == {"DataReceived"}
+            assert ws.events[-1] == "StreamEnded"
+            other = await client.get(b"/after")  # the connection carries on
+            await client.until(lambda: client.streams[other].ended)
+            await client.stream.aclose()

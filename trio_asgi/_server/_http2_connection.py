@@ -75,7 +75,7 @@ def h2_settings(config: Config) -> H2Settings:
 
 
 class H2Connection:
-    """Serves one HTTP/2 connection until it closes (never closes the transport itself)."""
+    """Serves one HTTP/2 connection and closes it (its owner may close it again)."""
 
     def __init__(
         self,
@@ -111,6 +111,10 @@ class H2Connection:
         self._shutdown_at = math.inf
         self._shutdown_done = False
         self._closing = False
+        #: The writer failed: the reader stops, the streams see a disconnect.
+        self._lost = False
+        #: Set when the last stream task ends, once the connection is over.
+        self._all_finished: anyio.Event | None = None
         #: We ended the connection (a GOAWAY with an error, a deadline) while the client
         #: may still be sending: close without RST, so it reads our GOAWAY.
         self._linger = False
@@ -118,6 +122,8 @@ class H2Connection:
     # --- lifetime ----------------------------------------------------------------------------
 
     async def run(self, first_bytes: bytes = b"") -> None:
+        """Serve until the connection ends, then close it; the stream tasks end within
+        :func:`lost_connection_grace` of that (see :meth:`_wait_for_apps`)."""
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             task_group.start_soon(self._writer.run)
@@ -127,20 +133,50 @@ class H2Connection:
             try:
                 await self._read_loop(first_bytes)
             except ClientDisconnected:
-                pass  # the writer failed: it cancelled everything already
+                pass  # the writer failed: the streams know already
             finally:
                 self._closing = True
-                for stream in list(self._streams.values()):
-                    stream.connection_lost()
-                    stream.scope.cancel()
-            with anyio.move_on_after(_flush_timeout(self._state.config)):
-                try:
-                    await self._writer.wait_written()  # our last frames (a GOAWAY)
-                except ClientDisconnected:
-                    pass
+                self._lose_streams()
+            await self._flush_last_frames()
+            await self._close_transport()
+            await self._wait_for_apps()
             task_group.cancel_scope.cancel()
-        if self._linger and not self._writer.broken:
-            await self._transport.linger_close()
+
+    async def _flush_last_frames(self) -> None:
+        """Our last frames (a GOAWAY, resets) out, briefly; then no more writes."""
+        with anyio.move_on_after(_flush_timeout(self._state.config)):
+            try:
+                await self._writer.wait_written()
+            except ClientDisconnected:
+                pass
+        self._linger = self._linger and not self._writer.broken
+        self._writer.stop()
+
+    async def _close_transport(self) -> None:
+        """Close at once, as HTTP/1.1 does when its client left; the apps may still run."""
+        if self._linger:
+            await self._transport.linger_close()  # cancellable: closes either way
+        else:
+            await self._transport.close()
+
+    async def _wait_for_apps(self) -> None:
+        """Let the apps see the disconnect and return, within the grace; then cancel them."""
+        if not self._streams:
+            return
+        self._all_finished = anyio.Event()
+        with anyio.move_on_after(lost_connection_grace(self._state.config)):
+            await self._all_finished.wait()
+            return
+        for stream in self._streams.values():
+            request = stream.request
+            logger.warning(
+                "ASGI application cancelled: still running %s seconds after its HTTP/2 "
+                "connection was lost (%s %s)",
+                self._state.config.timeout_graceful_shutdown,
+                request.method,
+                request.printable_target(),
+            )
+            stream.scope.cancel()
 
     def begin_shutdown(self) -> None:
         """Step one of a graceful shutdown: GOAWAY(2^31-1) and a PING; the reader does the rest."""
@@ -160,10 +196,15 @@ class H2Connection:
         await self._transport.close()
 
     def _writer_broken(self) -> None:
+        """A write failed (or stalled past ``timeout_write``): the connection is lost."""
+        self._lost = True
+        self._lose_streams()
+        self._poke_reader()
+
+    def _lose_streams(self) -> None:
+        """The connection is over: each stream's app sees a disconnect (not a cancellation)."""
         for stream in self._streams.values():
             stream.connection_lost()
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
 
     def _poke_reader(self) -> None:
         """Make the reader look at its deadline again (a shutdown began, a stream ended)."""
@@ -229,7 +270,7 @@ class H2Connection:
         return min(candidates)
 
     def _done(self) -> bool:
-        return self._shutdown_done and not self._streams
+        return self._lost or (self._shutdown_done and not self._streams)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -322,9 +363,7 @@ class H2Connection:
             self._shutdown_done = True  # the client's GOAWAY: let in-flight streams finish
             return True
         self._linger = not event.by_peer
-        for stream in self._streams.values():
-            stream.connection_lost()
-            stream.scope.cancel()
+        self._lose_streams()
         return False
 
     # --- one stream --------------------------------------------------------------------------
@@ -351,6 +390,8 @@ class H2Connection:
             if not self._streams:
                 self._idle_since = anyio.current_time()
                 self._poke_reader()
+                if self._all_finished is not None:
+                    self._all_finished.set()
 
     async def _serve_request(self, stream: H2Stream) -> None:
         result = await HTTPCycle(self._context, stream).run()
@@ -368,6 +409,17 @@ class H2Connection:
         if state.at_capacity():
             return await stream.send_error(503)
         return False
+
+
+def lost_connection_grace(config: Config) -> float:
+    """How long stream apps may run on after their connection is lost, before cancellation.
+
+    HTTP/1.1 lets an app whose client left run until it returns; a lost HTTP/2
+    connection would then hold every stream's app (and their bytes) with nobody to
+    answer, so they get what a graceful shutdown gives: ``timeout_graceful_shutdown``.
+    """
+    grace = config.timeout_graceful_shutdown
+    return math.inf if grace is None else grace
 
 
 def _after(start: float, timeout: float | None) -> float:

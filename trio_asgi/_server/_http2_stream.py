@@ -255,6 +255,15 @@ class H2Stream:
         self.status = status
         self._writer.wake()
 
+    async def flush(self) -> None:
+        """Return once what the stream queued is handed to the transport.
+
+        Raises:
+            ClientDisconnected: the connection is gone.
+        """
+        self._check_writable()
+        await self._written()
+
     async def send_body(self, data: bytes, *, final: bool) -> None:
         core = self._core
         while True:
@@ -311,18 +320,28 @@ class H2Stream:
         self._complete()
         await self._written()
 
-    async def send_error(self, status: int) -> bool:
+    async def send_error(
+        self,
+        status: int,
+        *,
+        body: bytes | None = None,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> bool:
+        """Answer ``status`` for the app (``body``: plain text, else the reason phrase;
+        ``extra``: headers it needs, such as a 426's ``sec-websocket-version``)."""
         if self.answered or self._head_sent or self.broken or self.disconnected:
             return False
         self.answered = self.status = status
         self.response_headers = []
         self._head_sent = True
-        body = reason_phrase(status) + b"\n"
+        if body is None:
+            body = reason_phrase(status) + b"\n"
         fields = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode("ascii")),
+            *extra,
         ]
-        self._state.defaults.complete(fields, {b"content-type", b"content-length"})
+        self._state.defaults.complete(fields, {name for name, _ in fields})
         core = self._core
         core.send_response_head(self.stream_id, status, fields)
         if core.send_body(self.stream_id, body, end_stream=True).remaining:

@@ -74,6 +74,7 @@ class H2HandshakeAnswers:
     ) -> None:
         fields = ws.accept_http2(subprotocol, headers)
         await self._stream.send_head(200, fields, trailers=False)
+        await self._stream.flush()  # send(websocket.accept) returns once the 200 went out
 
     async def reject(self, ws: WebSocketConnection, status: int) -> None:
         ws.reject(status)  # the state change; its HTTP/1.1 bytes are not for this stream
@@ -107,7 +108,7 @@ class H2WebSocket:
         handshake = validate_h2_handshake(stream.request.headers)
         if isinstance(handshake, HandshakeRejection):
             logger.debug("HTTP/2 WebSocket handshake refused: %s", handshake.body.strip())
-            await stream.send_error(handshake.status)
+            await stream.send_error(handshake.status, body=handshake.body, extra=handshake.headers)
             return
         self._session = WebSocketSession(
             self._context,

@@ -26,6 +26,7 @@ class H2Writer:
         "_drained",
         "_on_broken",
         "_ready",
+        "_scope",
         "_timeout",
         "_transport",
         "broken",
@@ -47,6 +48,7 @@ class H2Writer:
         self._on_broken = on_broken
         self._ready = anyio.Event()
         self._drained = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
         #: Batches taken from the core, and batches written: a sender whose bytes were
         #: queued when ``taken`` was n waits until ``written`` is n + 1.
         self.taken = 0
@@ -71,10 +73,21 @@ class H2Writer:
         if self.broken:
             raise ClientDisconnected("the client is gone")
 
+    def stop(self) -> None:
+        """No more writes (the connection is closing): senders still waiting are told so."""
+        if self._scope is not None:
+            self._scope.cancel()
+        self.broken = True
+        self._finish_batch()
+
     async def run(self) -> None:
-        """Until cancelled or the transport fails: write each batch of output."""
+        """Until stopped, cancelled or the transport fails: write each batch of output."""
+        with anyio.CancelScope() as self._scope:
+            await self._write_batches()
+
+    async def _write_batches(self) -> None:
         core = self._core
-        while True:
+        while not self.broken:
             await self._ready.wait()
             self._ready = anyio.Event()
             data = core.data_to_send()
