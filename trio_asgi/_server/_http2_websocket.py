@@ -31,7 +31,7 @@ logger = logging.getLogger("trio_asgi")
 
 
 class H2StreamTransport:
-    """One HTTP/2 stream as the session's :class:`~._websocket.WebSocketTransport`."""
+    """One HTTP/2 stream as the session's :class:`~._websocket_seam.WebSocketTransport`."""
 
     __slots__ = ("_broken", "_stream")
 

@@ -17,9 +17,10 @@ Shutdown: :meth:`WebSocketSession.begin_shutdown` sends close 1012 and hands the
 app ``websocket.disconnect`` with that code; the grace period bounds the rest.
 
 The same session serves a WebSocket on an HTTP/2 stream (RFC 8441): it is given the
-stream as its :class:`WebSocketTransport` and :class:`HandshakeAnswers` that answer
-with HEADERS (see :mod:`._http2_websocket`), so limits, pings, timeouts and close
-codes are this code on both protocols.
+stream as its :class:`~._websocket_seam.WebSocketTransport` and
+:class:`~._websocket_seam.HandshakeAnswers` that answer with HEADERS (see
+:mod:`._http2_websocket`), so limits, pings, timeouts and close codes are this code on
+both protocols.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final
 
 import anyio
 import anyio.abc
@@ -72,6 +72,7 @@ from ._request_stream import (
     CycleEnd,
     CycleResult,
 )
+from ._websocket_seam import HandshakeAnswers, HTTP11Answers, WebSocketTransport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -81,64 +82,6 @@ HANDSHAKE_TIMED_OUT: Final = CycleResult(CycleEnd.ANSWERED, "the WebSocket hands
 #: The close code sent to every open WebSocket when the server shuts down (service restart).
 SHUTDOWN_CLOSE_CODE: Final = 1012
 _ping_counter = itertools.count()
-
-
-class WebSocketTransport(Protocol):
-    """What the session reads and writes: a connection's :class:`~._transport.Transport`
-    (HTTP/1.1), or one HTTP/2 stream (RFC 8441)."""
-
-    @property
-    def broken(self) -> bool: ...
-    def mark_broken(self) -> None: ...
-    async def read(self) -> bytes: ...
-    async def write(self, data: bytes, timeout: float | None) -> None: ...  # noqa: ASYNC109
-    async def close(self) -> None: ...
-
-
-class HandshakeAnswers(Protocol):
-    """How the app's answer to the opening handshake goes out.
-
-    HTTP/1.1 writes the :class:`WebSocketConnection`'s responses (101, 403, the denial
-    response) as bytes; HTTP/2 sends HEADERS and DATA on the stream instead. Each
-    method moves ``ws`` to its next state (raising as ``ws`` does) and sends the answer.
-    """
-
-    async def accept(
-        self, ws: WebSocketConnection, subprotocol: str | None, headers: list[tuple[bytes, bytes]]
-    ) -> None: ...
-    async def reject(self, ws: WebSocketConnection, status: int) -> None: ...
-    async def deny_start(
-        self, ws: WebSocketConnection, status: int, headers: list[tuple[bytes, bytes]]
-    ) -> None: ...
-    async def deny_body(self, ws: WebSocketConnection, body: bytes, more_body: bool) -> None: ...
-
-
-class _HTTP11Answers:
-    """The handshake answered with HTTP/1.1 responses, written as the session writes frames."""
-
-    __slots__ = ("_write",)
-
-    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
-        self._write = write
-
-    async def accept(
-        self,
-        ws: WebSocketConnection,
-        subprotocol: str | None,
-        headers: Iterable[tuple[bytes, bytes]],
-    ) -> None:
-        await self._write(ws.accept(subprotocol, headers))
-
-    async def reject(self, ws: WebSocketConnection, status: int) -> None:
-        await self._write(ws.reject(status))
-
-    async def deny_start(
-        self, ws: WebSocketConnection, status: int, headers: Iterable[tuple[bytes, bytes]]
-    ) -> None:
-        await self._write(ws.deny_start(status, headers))
-
-    async def deny_body(self, ws: WebSocketConnection, body: bytes, more_body: bool) -> None:
-        await self._write(ws.deny_body(body, more_body))
 
 
 class WebSocketSession:
@@ -221,7 +164,7 @@ class WebSocketSession:
         #: Set when what the session holds shrinks, if the reader waits for room.
         self._reader_room: anyio.Event | None = None
         self._write_lock = FairLock()
-        self._answers: HandshakeAnswers = answers or _HTTP11Answers(self._write)
+        self._answers: HandshakeAnswers = answers or HTTP11Answers(self._write)
         #: Bytes the WebSocketConnection produced that are not written yet (see _write).
         self._unsent: list[bytes] = []
         self._handshake_done = anyio.Event()
