@@ -4,9 +4,10 @@
 as an :class:`H2Attack`: the raw bytes to send after the connection preface and
 SETTINGS, and the answers a strict server may give (a GOAWAY or an RST_STREAM with
 a given error code, per RFC 9113/7541, and the bounds trio-asgi documents for the
-floods). Well-formed streams in an attack use paths ``/ok/...``; the malformed ones
-``/bad/...``, so :func:`~trio_asgi.testing.assert_h2_attack_answered` can check that
-no malformed request reached the app.
+floods). Well-formed streams in an attack use paths ``/ok/...``; those with a
+malformed head ``/bad/``, and those with a valid head and a malformed body
+``/badbody/``, so :func:`~trio_asgi.testing.assert_h2_attack_answered` can check that
+no malformed head reached the app and no malformed body reached it as complete.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def _ok(stream_id: int) -> list[tuple[bytes, bytes]]:
     return request_fields("GET", f"/ok/{stream_id}")
 
 
-def _bad(method: str = "GET") -> list[tuple[bytes, bytes]]:
-    return request_fields(method, "/bad/")
+def _bad(method: str = "GET", path: str = "/bad/") -> list[tuple[bytes, bytes]]:
+    return request_fields(method, path)
 
 
 @st.composite
@@ -123,7 +124,9 @@ def _content_length_mismatch(draw: st.DrawFn) -> bytes:
     declared = draw(st.integers(1, 100))
     sent = draw(st.integers(0, 200).filter(lambda n: n != declared))
     head = headers_frame(
-        1, [*_bad("POST"), (b"content-length", str(declared).encode())], end_stream=False
+        1,
+        [*_bad("POST", "/badbody/"), (b"content-length", str(declared).encode())],
+        end_stream=False,
     )
     return head + data_frame(1, b"d" * sent, end_stream=True)
 

@@ -34,7 +34,14 @@ import h2.settings
 
 from ._client_errors import ConnectionClosed, InvalidResponse
 from ._connection import TestConnection
-from ._h2_frames import H2Frame, H2FrameReader, H2FrameType, request_fields
+from ._h2_frames import (
+    H2Frame,
+    H2FrameReader,
+    H2FrameType,
+    encode_h2_frame,
+    goaway_frame,
+    request_fields,
+)
 from ._h2_responses import GoAway, TestH2Response
 from ._requests import HeaderPairs, as_bytes
 from ._virtual_clock import wait_all_tasks_blocked
@@ -87,6 +94,7 @@ class TestH2Connection:
         self._responses: dict[int, TestH2Response] = {}
         self._settings_received = False
         self._pings_acked = 0
+        self._goaway_sent = False
         self._read_lock = anyio.Lock()
         self._send_lock = anyio.Lock()
 
@@ -183,6 +191,8 @@ class TestH2Connection:
             scheme=scheme.encode("ascii"),
         )
         self._check_not_raw()
+        if self._goaway_sent:
+            raise RuntimeError("this client sent GOAWAY: it opens no new streams")
         stream_id: int = self.h2.get_next_available_stream_id()
         self._responses[stream_id] = TestH2Response(stream_id)
         self.h2.send_headers(stream_id, fields, end_stream=end_stream)
@@ -281,11 +291,16 @@ class TestH2Connection:
         self.h2.reset_stream(stream_id, error_code)
         await self._flush()
 
-    async def goaway(self, error_code: int = 0, last_stream_id: int | None = None) -> None:
-        """Send GOAWAY: no new streams; those open may finish (with NO_ERROR)."""
+    async def goaway(self, error_code: int = 0, last_stream_id: int = 0) -> None:
+        """Send GOAWAY: we open no new streams; those open may finish (with NO_ERROR).
+
+        The frame is written by hand: h2 would close its side at once, while a
+        client's GOAWAY leaves its open streams to finish (RFC 9113 section 6.8).
+        """
         self._check_not_raw()
-        self.h2.close_connection(error_code, last_stream_id=last_stream_id)
-        await self._flush()
+        self._goaway_sent = True
+        async with self._send_lock:
+            await self.connection.send(goaway_frame(last_stream_id, error_code))
 
     async def ping(self, opaque: bytes = b"trioasgi") -> None:
         """Send a PING and wait for its ACK."""
@@ -344,35 +359,40 @@ class TestH2Connection:
                         await self._pump()
 
     async def _pump(self) -> None:
-        """Read once; record the frames; let ``h2`` handle them unless in raw mode."""
-        data = await self.connection._read()
-        if data:
-            self._record(self._reader.feed(data))
-        if self.raw or not data:
-            return
-        try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self.raw = True
-            raise InvalidResponse(f"the server broke HTTP/2: {exc!r}") from None
-        for event in events:
-            self._handle(event)
-        await self._flush()
+        """Read once; record the frames; let ``h2`` handle them unless in raw mode.
 
-    def _record(self, frames: list[H2Frame]) -> None:
-        self.frames += frames
-        for frame in frames:
-            if frame.type == H2FrameType.GOAWAY:
-                self.goaway_received = GoAway(
-                    frame.error_code or 0, frame.last_stream_id or 0, frame.payload[8:]
-                )
-            elif frame.type == H2FrameType.SETTINGS:
-                self._settings_received = True
-            elif (
-                frame.type == H2FrameType.RST_STREAM
-                and (response := self._responses.get(frame.stream_id)) is not None
-            ):
-                response.reset_code = frame.error_code
+        GOAWAY frames are kept from h2, which would stop at the first one, while
+        the streams it leaves open go on (the server's two-step graceful close).
+        """
+        data = await self.connection._read()
+        for frame in self._reader.feed(data):
+            self._record(frame)
+            if self.raw or frame.type == H2FrameType.GOAWAY:
+                continue
+            wire = encode_h2_frame(frame.type, frame.flags, frame.stream_id, frame.payload)
+            try:
+                events = self.h2.receive_data(wire)
+            except h2.exceptions.ProtocolError as exc:
+                self.raw = True
+                raise InvalidResponse(f"the server broke HTTP/2: {exc!r}") from None
+            for event in events:
+                self._handle(event)
+        if not self.raw:
+            await self._flush()
+
+    def _record(self, frame: H2Frame) -> None:
+        self.frames.append(frame)
+        if frame.type == H2FrameType.GOAWAY:
+            self.goaway_received = GoAway(
+                frame.error_code or 0, frame.last_stream_id or 0, frame.payload[8:]
+            )
+        elif frame.type == H2FrameType.SETTINGS:
+            self._settings_received = True
+        elif (
+            frame.type == H2FrameType.RST_STREAM
+            and (response := self._responses.get(frame.stream_id)) is not None
+        ):
+            response.reset_code = frame.error_code
 
     def _handle(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.PingAckReceived):

@@ -98,7 +98,8 @@ async def assert_h2_attack_answered(
 
     If the answer owed is a connection error, the server must then close the
     connection; if it is a stream error, the connection must still answer a PING.
-    With ``app``, no request on a ``/bad/`` path may have reached it.
+    With ``app`` (a :class:`RecordingApp`), no request on the path ``/bad/`` may
+    have reached it, nor one on ``/badbody/`` as a complete request.
 
     Raises:
         AssertionError: Another answer, or none, or a malformed request in the app.
@@ -116,10 +117,16 @@ async def assert_h2_attack_answered(
     if not any(kind == "goaway" for kind, _ in attack.answers):
         await _assert_answers_ping(client, attack.kind)
     if app is not None:
-        smuggled = [call.scope["raw_path"] for call in app.calls]
-        assert not [path for path in smuggled if bytes(path).startswith(b"/bad/")], (
-            f"{attack.kind}: a malformed request reached the app: {smuggled}"
-        )
+        _assert_nothing_malformed_reached(app, attack.kind)
+
+
+def _assert_nothing_malformed_reached(app: RecordingApp, kind: str) -> None:
+    paths = [bytes(call.scope["raw_path"]) for call in app.calls]
+    assert b"/bad/" not in paths, f"{kind}: a malformed request reached the app: {paths}"
+    completed = [call for call in app.calls if call.request_complete]
+    assert not [call for call in completed if call.scope["raw_path"] == b"/badbody/"], (
+        f"{kind}: a malformed body reached the app as a complete request"
+    )
 
 
 async def _assert_answers_ping(client: TestH2Connection, kind: str) -> None:
