@@ -232,6 +232,16 @@ def malicious_h2_frames(kinds: Sequence[str] | None = None) -> st.SearchStrategy
 
     Raises:
         ValueError: An unknown kind.
+
+    Example:
+        >>> from hypothesis import given
+        >>> from trio_asgi.testing.strategies import H2FrameReader
+        >>> @given(malicious_h2_frames(["ping_flood", "oversized_frame"]))
+        ... def test_attacks_are_whole_frames(attack):
+        ...     reader = H2FrameReader()
+        ...     assert reader.feed(attack.data) and reader.buffered == 0
+        ...     assert attack.answers
+        >>> test_attacks_are_whole_frames()
     """
     chosen = list(H2_ATTACK_KINDS) if kinds is None else list(kinds)
     unknown = set(chosen) - set(H2_ATTACK_KINDS)

@@ -66,7 +66,7 @@ class TestH2Connection:
         >>> async def main():
         ...     async with open_test_server(app, lifespan="off") as server:
         ...         client = await server.connect_http2()
-        ...         first, second = [await client.start_request("GET", p) for p in "/ab"]
+        ...         first, second = [await client.start_request("GET", p) for p in ("/a", "/b")]
         ...         return [(await client.read_response(s)).body for s in (second, first)]
         >>> trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
         [b'2', b'2']

@@ -25,7 +25,7 @@ from ._h2_client import TestH2Connection
 from ._h2_frames import H2FrameType, ping_frame
 from ._h2_requests import H2Attack, H2Request
 from ._h2_responses import TestH2Response
-from ._invariants import RecordingApp
+from ._invariants import RecordedCall, RecordingApp
 from ._test_server import TestServer
 from ._virtual_clock import wait_all_tasks_blocked
 
@@ -47,17 +47,14 @@ def assert_h2_responses_complete(responses: Sequence[TestH2Response]) -> None:
         assert answered, f"stream {response.stream_id} was not answered completely: {response!r}"
 
 
-def _as_sent(request: H2Request) -> tuple[str, bytes, bytes]:
-    return request.method, request.path.encode("ascii"), request.body
+def _as_sent(request: H2Request) -> tuple[str, bytes, bytes, bytes]:
+    path, _, query = request.path.encode("ascii").partition(b"?")
+    return request.method, path, query, request.body
 
 
-def _as_seen(app: RecordingApp, index: int) -> tuple[str, bytes, bytes]:
-    call = app.calls[index]
+def _as_seen(call: RecordedCall) -> tuple[str, bytes, bytes, bytes]:
     scope = call.scope
-    target = bytes(scope["raw_path"])
-    if scope["query_string"]:
-        target += b"?" + bytes(scope["query_string"])
-    return str(scope["method"]), target, call.body
+    return str(scope["method"]), bytes(scope["raw_path"]), bytes(scope["query_string"]), call.body
 
 
 def assert_h2_requests_delivered(app: RecordingApp, requests: Sequence[H2Request]) -> None:
@@ -68,7 +65,7 @@ def assert_h2_requests_delivered(app: RecordingApp, requests: Sequence[H2Request
         AssertionError: A request was lost, changed, duplicated or added.
     """
     sent = Counter(_as_sent(request) for request in requests)
-    seen = Counter(_as_seen(app, index) for index in range(len(app.calls)))
+    seen = Counter(_as_seen(call) for call in app.calls)
     assert sent == seen, (
         f"the app saw other requests than were sent: missing {sent - seen}, extra {seen - sent}"
     )

@@ -51,6 +51,14 @@ def h2_requests(
         max_body_pieces: At most this many DATA pieces (some may be empty).
         max_piece_size: At most this many bytes per piece.
         trailers: Whether to draw request trailers sometimes.
+
+    Example:
+        >>> from hypothesis import given
+        >>> @given(h2_requests(methods=["POST"]))
+        ... def test_pieces_make_the_body(request):
+        ...     assert request.body == b"".join(request.body_pieces)
+        ...     assert all(name == name.lower() for name, _ in request.headers)
+        >>> test_pieces_make_the_body()
     """
     method = draw(st.sampled_from(list(methods)))
     path = draw(paths if paths is not None else origin_targets)
@@ -76,6 +84,14 @@ def h2_interleavings(
         requests: The requests (default: :func:`h2_requests`).
         min_streams: At least this many streams.
         max_streams: At most this many (keep it under the server's concurrency limit).
+
+    Example:
+        >>> from hypothesis import given
+        >>> @given(h2_interleavings(max_streams=3))
+        ... def test_each_stream_takes_all_its_steps(interleaving):
+        ...     for index, request in enumerate(interleaving.requests):
+        ...         assert interleaving.order.count(index) == request.steps
+        >>> test_each_stream_takes_all_its_steps()
     """
     drawn = tuple(
         draw(st.lists(requests or h2_requests(), min_size=min_streams, max_size=max_streams))

@@ -71,6 +71,7 @@ from ._h2_attacks import malicious_h2_frames as malicious_h2_frames
 from ._h2_frames import H2_PREFACE as H2_PREFACE
 from ._h2_frames import H2Flag as H2Flag
 from ._h2_frames import H2Frame as H2Frame
+from ._h2_frames import H2FrameReader as H2FrameReader
 from ._h2_frames import H2FrameType as H2FrameType
 from ._h2_frames import continuation_frame as continuation_frame
 from ._h2_frames import data_frame as data_frame
