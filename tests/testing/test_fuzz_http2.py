@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,3 +217,18 @@ def test_a_server_reading_past_the_bound_fails_the_buffering_check() -> None:
 def test_docstring_examples_run(module: str) -> None:
     results = doctest.testmod(importlib.import_module(module), raise_on_error=True)
     assert results.attempted > 0
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fuzz_http2.py"
+
+
+def test_the_howto_example_passes_and_finds_the_leak() -> None:
+    spec = importlib.util.spec_from_file_location("docs_example_fuzz_http2", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # "fuzz_http2.py" in the docs
+    example.test_each_stream_gets_its_own_answer()
+    example.test_attacks_are_answered_and_never_reach_the_app()
+    with pytest.raises(AssertionError, match="/"):
+        example.each_stream_gets_its_own_answer(example.leaky_app)()

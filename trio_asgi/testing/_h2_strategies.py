@@ -94,7 +94,13 @@ def h2_interleavings(
         >>> test_each_stream_takes_all_its_steps()
     """
     drawn = tuple(
-        draw(st.lists(requests or h2_requests(), min_size=min_streams, max_size=max_streams))
+        draw(
+            st.lists(
+                h2_requests() if requests is None else requests,
+                min_size=min_streams,
+                max_size=max_streams,
+            )
+        )
     )
     remaining = [request.steps for request in drawn]
     opened = 0
