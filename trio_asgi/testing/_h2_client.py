@@ -76,20 +76,20 @@ class TestH2Connection:
 
     def __init__(self, connection: TestConnection, *, auto_window_update: bool = True) -> None:
         #: The in-memory connection underneath (raw bytes, statistics, close).
-        self.connection = connection
+        self.connection: TestConnection = connection
         #: The ``h2`` client state (for what the methods here do not cover).
-        self.h2 = h2.connection.H2Connection(
+        self.h2: h2.connection.H2Connection = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
         #: Give window back as DATA arrives; False: only :meth:`open_window` does.
-        self.auto_window_update = auto_window_update
+        self.auto_window_update: bool = auto_window_update
         #: Every frame the server wrote, in order.
         self.frames: list[H2Frame] = []
         #: The last GOAWAY the server sent, if any.
         self.goaway_received: GoAway | None = None
         #: ``h2`` no longer follows the connection (after :meth:`send_raw`, or once
         #: the server broke the protocol in a way ``h2`` refused).
-        self.raw = False
+        self.raw: bool = False
         self._reader = H2FrameReader()
         self._responses: dict[int, TestH2Response] = {}
         self._settings_received = False
