@@ -183,6 +183,23 @@ def test_a_client_that_does_not_read_holds_the_app_at_its_window(backend: Backen
     serve(app, backend, test)
 
 
+def test_a_body_the_app_never_reads_is_cut_short_by_a_reset(backend: Backend) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 413})
+        await send({"type": "http.response.body", "body": b"too big"})
+
+    async def test(server: TestServer) -> None:
+        client = await server.connect_http2()
+        stream = await client.start_request("POST", "/", end_stream=False)
+        assert not await client.send_body(stream, b"x" * 300_000, end_stream=True)
+        response = await client.read_response(stream)
+        assert (response.status, response.body, response.complete) == (413, b"too big", True)
+        assert response.reset_code == 0  # NO_ERROR: "stop sending" (RFC 9113 section 8.1)
+        assert (await client.request("GET", "/")).status == 413
+
+    serve(app, backend, test)
+
+
 def test_raw_frames_and_the_server_frames_recorded(backend: Backend) -> None:
     async def test(server: TestServer) -> None:
         client = await server.connect_http2()

@@ -199,24 +199,32 @@ class TestH2Connection:
         await self._flush()
         return stream_id
 
-    async def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+    async def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> bool:
         """Send body bytes, in frames as large as the windows allow, waiting for window.
+
+        Returns:
+            True if all was sent; False if the server reset the stream first (the
+            rest is dropped, as a client would).
 
         Raises:
             ConnectionClosed: The connection ended first.
             trio.TooSlowError: The server granted no window within the read timeout
                 (its app does not read).
         """
+        self._check_not_raw()
+        response = self._response(stream_id)
         view = memoryview(data)
         while True:
-            room = await self._wait_send_room(stream_id) if view else 0
+            room = await self._wait_send_room(response) if view else 0
+            if response.reset_code is not None:
+                return False
             piece, view = view[:room], view[room:]
             last = end_stream and not view
             if piece or last:
                 self.h2.send_data(stream_id, bytes(piece), end_stream=last)
                 await self._flush()
             if not view:
-                return
+                return True
 
     async def send_trailers(self, stream_id: int, trailers: HeaderPairs) -> None:
         """End the request with trailer fields."""
@@ -341,11 +349,17 @@ class TestH2Connection:
             async with self._send_lock:
                 await self.connection.send(data)
 
-    async def _wait_send_room(self, stream_id: int) -> int:
-        self._check_not_raw()
-        frame_size = int(self.h2.max_outbound_frame_size)
-        await self._wait_for(lambda: self.send_window(stream_id) > 0, f"window on {stream_id}")
-        return min(self.send_window(stream_id), frame_size)
+    async def _wait_send_room(self, response: TestH2Response) -> int:
+        """Wait until the stream may take body bytes (or was reset); how many."""
+        stream_id = response.stream_id
+
+        def ready() -> bool:
+            return response.reset_code is not None or self.send_window(stream_id) > 0
+
+        await self._wait_for(ready, f"window on stream {stream_id}")
+        if response.reset_code is not None:
+            return 0
+        return min(self.send_window(stream_id), int(self.h2.max_outbound_frame_size))
 
     async def _wait_for(self, done: Callable[[], bool], what: str, *, eof_ok: bool = False) -> None:
         with self.connection._reading():
@@ -391,6 +405,7 @@ class TestH2Connection:
         elif (
             frame.type == H2FrameType.RST_STREAM
             and (response := self._responses.get(frame.stream_id)) is not None
+            and response.reset_code is None  # the first reset ends it; others answer stragglers
         ):
             response.reset_code = frame.error_code
 
