@@ -141,6 +141,16 @@ H2_ATTACK_KINDS: dict[str, tuple[str, st.SearchStrategy[bytes], frozenset[Answer
         _rapid_reset(),
         frozenset({("goaway", ENHANCE_YOUR_CALM)}),
     ),
+    "made_you_reset": (
+        "malformed requests that each make the server reset a stream, past the reset "
+        "budget (CVE-2025-8671)",
+        st.integers(101, 160).map(
+            lambda n: b"".join(
+                headers_frame(s, [*_bad(), (b"x-v", b"a\rb")]) for s in range(1, 2 * n, 2)
+            )
+        ),
+        frozenset({("goaway", ENHANCE_YOUR_CALM)}),
+    ),
     "continuation_flood": (
         "a header block in more CONTINUATION frames than the bound",
         _continuation_flood(),
@@ -169,6 +179,11 @@ H2_ATTACK_KINDS: dict[str, tuple[str, st.SearchStrategy[bytes], frozenset[Answer
     "empty_data_flood": (
         "empty DATA frames on an open stream past the budget",
         _flood(data_frame(1, b""), 101, 200, prefix=_OPEN_1),
+        frozenset({("goaway", ENHANCE_YOUR_CALM)}),
+    ),
+    "window_update_flood": (
+        "WINDOW_UPDATE frames past the per-interval budget",
+        _flood(window_update_frame(0, 1), 10001, 10100),
         frozenset({("goaway", ENHANCE_YOUR_CALM)}),
     ),
     "connection_window_overflow": (
