@@ -1,8 +1,9 @@
 """An in-memory HTTP/2 client, on the ``h2`` library, over a :class:`TestConnection`.
 
-Theory of operation: :meth:`TestConnection.http2` (or :meth:`TestServer.connect_http2`)
-writes the connection preface by prior knowledge on the in-memory stream, so the
-real server takes its HTTP/2 path exactly as for a cleartext client on a socket. An
+Theory of operation: :meth:`TestServer.connect_http2` (or :func:`open_http2` on a
+:class:`TestConnection` already open) writes the connection preface by prior
+knowledge on the in-memory stream, so the real server takes its HTTP/2 path exactly
+as for a cleartext client on a socket. An
 ``h2`` client connection keeps the protocol state; nothing runs in the background:
 whenever the test waits for something (a response, a window update, a GOAWAY), the
 waiting call reads from the stream and feeds ``h2`` until it has happened. Several
