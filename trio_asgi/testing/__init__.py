@@ -18,6 +18,16 @@ from ._client_errors import ConnectionClosed as ConnectionClosed
 from ._client_errors import InvalidResponse as InvalidResponse
 from ._client_errors import WebSocketClosed as WebSocketClosed
 from ._connection import TestConnection as TestConnection
+from ._h2_client import TestH2Connection as TestH2Connection
+from ._h2_client import open_http2 as open_http2
+from ._h2_invariants import assert_h2_attack_answered as assert_h2_attack_answered
+from ._h2_invariants import assert_h2_bounded_buffering as assert_h2_bounded_buffering
+from ._h2_invariants import assert_h2_requests_delivered as assert_h2_requests_delivered
+from ._h2_invariants import assert_h2_responses_complete as assert_h2_responses_complete
+from ._h2_invariants import assert_h2_still_serving as assert_h2_still_serving
+from ._h2_invariants import max_h2_buffered_bytes as max_h2_buffered_bytes
+from ._h2_responses import GoAway as GoAway
+from ._h2_responses import TestH2Response as TestH2Response
 from ._invariants import RecordedCall as RecordedCall
 from ._invariants import RecordingApp as RecordingApp
 from ._invariants import assert_app_calls as assert_app_calls

@@ -33,6 +33,7 @@ from .._server._state import ServerStatistics
 from .._types import ASGIApp
 from ._app_failures import AppFailures, HungRequest, capture_app_failures, collapse
 from ._connection import TestConnection
+from ._h2_client import TestH2Connection, open_http2
 from ._memory import MemoryListener
 from ._server_errors import ServerErrors, capture_server_errors
 from ._virtual_clock import wait_all_tasks_blocked
@@ -104,6 +105,34 @@ class TestServer:
         connection = TestConnection(stream, timeout=self._timeout, check_app=self.raise_app_error)
         self.connections.append(connection)
         return connection
+
+    async def connect_http2(
+        self,
+        receive_window: int | None = None,
+        *,
+        initial_window_size: int | None = None,
+        auto_window_update: bool = True,
+        client_address: tuple[str, int] | None = None,
+    ) -> TestH2Connection:
+        """Open a new connection and speak HTTP/2 on it by prior knowledge.
+
+        Args:
+            receive_window: As for :meth:`connect`: the in-memory stream's bound on
+                unread bytes (a client whose socket buffer is full).
+            initial_window_size: Our HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE (per stream).
+            auto_window_update: Give window back as response DATA arrives; False: a
+                client that does not read, until :meth:`TestH2Connection.open_window`.
+            client_address: The ``client`` the scope reports.
+
+        Raises:
+            ConnectionClosed: The server closed the connection before its SETTINGS.
+        """
+        connection = await self.connect(receive_window, client_address=client_address)
+        return await open_http2(
+            connection,
+            initial_window_size=initial_window_size,
+            auto_window_update=auto_window_update,
+        )
 
     def raise_app_error(self) -> None:
         """Raise the app's first error not raised yet, if there is one.

@@ -24,6 +24,14 @@ WebSocket:
     traffic ending in a defect from :data:`INVALID_WS_KINDS`, with the close
     code the server must send. :func:`encode_frame` writes any frame, valid or not.
 
+HTTP/2:
+    :func:`h2_requests` draws valid requests (:class:`H2Request`: pseudo-headers,
+    fields, the body in DATA pieces, trailers); :func:`h2_interleavings` several on
+    one connection with their frames interleaved (:class:`H2Interleaving`), sent by
+    :func:`send_interleaving`. :func:`malicious_h2_frames` draws attacks
+    (:class:`H2Attack`) of the kinds in :data:`H2_ATTACK_KINDS`, each with the
+    answers owed. :func:`encode_h2_frame` and the frame builders write any frame.
+
 ASGI apps:
     :func:`asgi_http_apps` draws :class:`ScriptedApp` instances: apps that
     answer well or misbehave (invalid messages, exceptions, early returns,
@@ -58,6 +66,31 @@ from ._asgi_apps import Step as Step
 from ._asgi_apps import asgi_http_apps as asgi_http_apps
 from ._disconnects import Disconnect as Disconnect
 from ._disconnects import disconnects as disconnects
+from ._h2_attacks import H2_ATTACK_KINDS as H2_ATTACK_KINDS
+from ._h2_attacks import malicious_h2_frames as malicious_h2_frames
+from ._h2_frames import H2_PREFACE as H2_PREFACE
+from ._h2_frames import H2Flag as H2Flag
+from ._h2_frames import H2Frame as H2Frame
+from ._h2_frames import H2FrameReader as H2FrameReader
+from ._h2_frames import H2FrameType as H2FrameType
+from ._h2_frames import continuation_frame as continuation_frame
+from ._h2_frames import data_frame as data_frame
+from ._h2_frames import encode_h2_frame as encode_h2_frame
+from ._h2_frames import encode_header_block as encode_header_block
+from ._h2_frames import goaway_frame as goaway_frame
+from ._h2_frames import headers_frame as headers_frame
+from ._h2_frames import ping_frame as ping_frame
+from ._h2_frames import priority_frame as priority_frame
+from ._h2_frames import request_fields as request_fields
+from ._h2_frames import rst_stream_frame as rst_stream_frame
+from ._h2_frames import settings_frame as settings_frame
+from ._h2_frames import window_update_frame as window_update_frame
+from ._h2_requests import H2Attack as H2Attack
+from ._h2_requests import H2Interleaving as H2Interleaving
+from ._h2_requests import H2Request as H2Request
+from ._h2_requests import send_interleaving as send_interleaving
+from ._h2_strategies import h2_interleavings as h2_interleavings
+from ._h2_strategies import h2_requests as h2_requests
 from ._http_invalid import INVALID_REQUEST_KINDS as INVALID_REQUEST_KINDS
 from ._http_invalid import RawInvalidRequest as RawInvalidRequest
 from ._http_invalid import invalid_requests as invalid_requests
