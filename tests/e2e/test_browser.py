@@ -8,9 +8,9 @@ is skipped when either, or selenium (``pip install -e '.[browser]'``), is missin
 The page is loaded twice: over plain HTTP/1.1, and over HTTPS with ALPN, where
 Chromium must pick HTTP/2 (``nextHopProtocol == "h2"`` for the page, its fetch and
 its event stream). The certificate comes from trustme and Chromium trusts its public
-key only (``--ignore-certificate-errors-spki-list``). The WebSocket's protocol is
-recorded (``record_property("websocket_protocol")`` and the test's output), not
-asserted: RFC 8441 WebSockets over HTTP/2 are another branch's work.
+key only (``--ignore-certificate-errors-spki-list``). The server offers RFC 8441
+extended CONNECT, so Chromium opens the demo's WebSocket on the same HTTP/2 connection
+(the access log says so).
 
 Set ``TRIO_ASGI_SCREENSHOT=/tmp/demo.png`` to keep a screenshot of the page.
 """
@@ -223,13 +223,11 @@ def test_demo_page_in_chromium_over_https_and_http2(
     _, resources = tls_browser.execute_script(_PROTOCOLS)
     assert resources.get("/hello") == "h2", resources
     assert resources.get("/events") == "h2", resources
-    # The WebSocket: whichever protocol Chromium picked (HTTP/1.1 until the server
-    # offers RFC 8441 extended CONNECT); recorded, not asserted. The access log says.
+    # The WebSocket went over HTTP/2 too (RFC 8441: the server offers extended CONNECT).
     ws_lines = [line for line in tls_demo.log if "/ws" in line]
     assert ws_lines, "".join(tls_demo.log)
-    protocol = "HTTP/2" if any("HTTP/2" in line for line in ws_lines) else "HTTP/1.1"
-    record_property("websocket_protocol", protocol)
-    print(f"Chromium opened the demo's WebSocket over {protocol}: {ws_lines[0].strip()}")
+    assert all("HTTP/2" in line for line in ws_lines), ws_lines
+    record_property("websocket_protocol", "HTTP/2")
 
 
 def _check_demo_page(browser: webdriver.Chrome, screenshot_path: Path) -> None:
