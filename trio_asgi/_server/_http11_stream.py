@@ -3,9 +3,10 @@
 The cycle above knows ASGI; this knows HTTP/1.1 on a transport: request body
 bytes are read from the socket only inside :meth:`HTTP11Stream.read_body` (an
 app that does not read does not make us buffer), ``100 Continue`` goes out when
-the body is first asked for, a response head with a known length is held back
-to go out with the first body chunk in one write, and whether the response says
-``Connection: close`` comes from the connection's lifecycle table. One object
+the body is first asked for, a response head is held back to go out with the
+first body message in one write (so a file's size can still become its length),
+and whether the response says ``Connection: close`` comes from the connection's
+lifecycle table. One object
 serves every request of a connection (:meth:`HTTP11Stream.begin` resets it), so
 a request allocates nothing here.
 """
@@ -62,6 +63,7 @@ class HTTP11Stream:
         "_transport",
         "_waiter",
         "_waiter_done",
+        "_writing",
         "answered",
         "app_running",
         "body_complete",
@@ -91,6 +93,7 @@ class HTTP11Stream:
         self._state = state
         self._waiter: anyio.CancelScope | None = None
         self._waiter_done: anyio.Event | None = None
+        self._writing = False
         self.request: RequestHead = _NO_REQUEST
         #: The app is being called for the current request (see _departures).
         self.app_running = False
@@ -138,10 +141,15 @@ class HTTP11Stream:
     async def read_body(self) -> bytes | None:
         protocol = self._protocol
         config = self._state.config
-        if self.request.expects_continue and not self._head_queued:
-            interim = protocol.continue_response()  # "100 Continue" once, when first asked
-            if interim:
-                await self._write(interim)
+        if self.request.expects_continue and self.body_received == 0:
+            if not self._head_queued:
+                interim = protocol.continue_response()  # "100 Continue" once, when first asked
+                if interim:
+                    await self._write(interim)
+            elif self._held_head and not self._writing:
+                # The client waits for a response before it sends its body: the final
+                # head is that answer, so it cannot wait for the app's first body.
+                await self._flush_head()
         while True:
             event = self._held_event or protocol.next_event()
             self._held_event = None
@@ -202,6 +210,10 @@ class HTTP11Stream:
         bound; past it we stop reading and only wait for the response to complete.
         """
         protocol = self._protocol
+        if self._held_head and not self._writing:
+            # The app waits on the client now, so no body is coming soon: the head goes
+            # (a stream that awaits its first event, a long poll, tells its client so).
+            await self._flush_head()
         while self._waiter is not None:
             # Another task is already reading for us (a stream has one reader at a time):
             # wait for its outcome. Starlette polls receive() while another task listens.
@@ -247,14 +259,11 @@ class HTTP11Stream:
         self._head_queued = True
         self.status = status
         self.response_headers = headers
-        # Hold the head of a response with a known length to send it with the first body
-        # chunk: one write (one syscall) instead of two. Streams go out at once (a client
-        # of a stream sees its head before the first event).
-        if protocol.response_chunked or trailers:
-            await self._write(head)
-        else:
-            self._held_head = head
-            self._head_headers = headers
+        # Hold the head until the first body-class message, as the ASGI spec allows: the
+        # common response goes out in one write, a file is sized (pathsend) before its
+        # head is final, and an app that fails before its body still gets a whole 500.
+        self._held_head = head
+        self._head_headers = headers
 
     def _body_fits_drain(self) -> bool:
         """Whether the unread rest of the body can be drained after the response.
@@ -275,14 +284,13 @@ class HTTP11Stream:
         except ResponseError as exc:
             raise ASGIProtocolError(f"invalid response body: {exc}") from None
         if self._held_head:
-            head, self._held_head = self._held_head, b""
             if len(data) <= COALESCE_LIMIT:
-                data = head + data
+                data, self._held_head = self._held_head + data, b""
             else:
                 # Copying a large body behind the head costs more than a second write,
                 # and a fresh buffer of its size each time (page faults, not just memcpy:
                 # 0.4 ms of a 1 MiB echo on asyncio, measured).
-                await self._write(head)
+                await self._flush_head()
         if data:
             await self._write(data)
         if final:
@@ -340,6 +348,8 @@ class HTTP11Stream:
             data = protocol.response_body(b"", final=True, trailers=headers if chunked else None)
         except ResponseError as exc:
             raise ASGIProtocolError(f"invalid trailers: {exc}") from None
+        if self._held_head:
+            data, self._held_head = self._held_head + data, b""
         await self._write(data)
         self._complete()
 
@@ -367,12 +377,19 @@ class HTTP11Stream:
         if self._waiter is not None:
             self._waiter.cancel()
 
+    async def _flush_head(self) -> None:
+        head, self._held_head = self._held_head, b""
+        await self._write(head)
+
     async def _write(self, data: bytes) -> None:
+        self._writing = True  # (an app's receive() in another task must not write now)
         try:
             await self._transport.write(data, self._state.config.timeout_write)
         except ClientDisconnected:
             self.disconnected = True
             raise
+        finally:
+            self._writing = False
         self.bytes_sent += len(data)
 
 
