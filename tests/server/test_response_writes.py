@@ -9,6 +9,7 @@ must be one write whatever its framing; a stream is one write per body message.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -16,9 +17,9 @@ import anyio
 import anyio.abc
 import pytest
 
-from trio_asgi import Config
+from trio_asgi import ClientDisconnected, Config
 from trio_asgi._server._connection import HTTPConnection
-from trio_asgi._server._http11_stream import COALESCE_LIMIT
+from trio_asgi._server._http11_stream import COALESCE_LIMIT, PIPELINE_BATCH_LIMIT
 from trio_asgi._server._state import ServerState
 from trio_asgi._types import Receive, Scope, Send
 
@@ -53,8 +54,10 @@ class RecordingStream(anyio.abc.ByteStream):
         return self.inner.extra_attributes
 
 
-async def writes_of(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> list[bytes]:
-    """Serve one request with ``app``: the server's writes, once the client read them all."""
+async def writes_of(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]], requests: bytes = GET
+) -> list[bytes]:
+    """Serve ``requests`` with ``app``: the server's writes, once the client read them all."""
     state = ServerState(app, Config(access_log=False))
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     async with listener:
@@ -64,7 +67,7 @@ async def writes_of(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> l
                 server_side = RecordingStream(await listener.listeners[0].accept())  # type: ignore[attr-defined]
                 async with anyio.create_task_group() as group:
                     group.start_soon(HTTPConnection(server_side, state).run)
-                    await client.send(GET)
+                    await client.send(requests)
                     received = b""
                     while True:
                         try:
@@ -118,3 +121,78 @@ async def test_a_large_body_is_not_copied_behind_the_head() -> None:
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert head.endswith(b"\r\n\r\n")
     assert b"".join(rest) == body
+
+
+KEEP = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+async def test_pipelined_responses_go_out_in_one_write() -> None:
+    """Three requests in one packet: the first two answers wait for the third's."""
+    (write,) = await writes_of(respond([(b"content-length", b"2")], b"hi"), KEEP * 3 + GET)
+    assert write.count(b"HTTP/1.1 200 OK\r\n") == 4
+
+
+async def test_a_pipelined_batch_is_bounded_in_bytes() -> None:
+    body = b"x" * (PIPELINE_BATCH_LIMIT // 3)
+    writes = await writes_of(
+        respond([(b"content-length", b"%d" % len(body))], body), KEEP * 5 + GET
+    )
+    assert b"".join(writes).count(b"HTTP/1.1 200 OK\r\n") == 6
+    assert len(writes) >= 2
+    assert all(len(write) <= PIPELINE_BATCH_LIMIT + len(body) + 512 for write in writes)
+
+
+async def test_a_response_waits_for_no_request_that_is_not_there() -> None:
+    """The last pipelined request's answer goes out at once, though the connection stays."""
+    state = ServerState(respond([(b"content-length", b"2")], b"hi"), Config(access_log=False))
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    async with listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        with anyio.fail_after(TIMEOUT):
+            async with await anyio.connect_tcp("127.0.0.1", port) as client:
+                server_side = await listener.listeners[0].accept()  # type: ignore[attr-defined]
+                async with anyio.create_task_group() as group:
+                    group.start_soon(HTTPConnection(server_side, state).run)
+                    await client.send(KEEP * 2 + b"GET / HT")  # a third is on its way
+                    received = b""
+                    while received.count(b"\r\n\r\nhi") < 2:
+                        received += await client.receive()
+                    await client.send(b"TP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    while not received.endswith(b"close\r\n\r\nhi") or received.count(b"hi") < 3:
+                        received += await client.receive()
+
+
+async def test_a_pipelining_client_that_stops_reading_stalls_its_app(
+    run_server: Callable[..., Any],
+) -> None:
+    """Batched responses are bounded: past the batch, send() waits on the socket, and
+    a client that never reads is cut off by the write timeout."""
+    body = b"x" * 30_000
+    served: list[int] = []
+    outcome: list[BaseException] = []
+    cut_off = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            await send({"type": "http.response.body", "body": body})
+        except ClientDisconnected as exc:
+            outcome.append(exc)
+            cut_off.set()
+            raise
+        served.append(1)
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app, timeout_write=0.5) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            sock = socket.create_connection((host, int(port)))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            try:
+                sock.sendall(KEEP * 600)  # and never read
+                await cut_off.wait()
+            finally:
+                sock.close()
+    assert "did not read" in str(outcome[0])
+    # The kernel's buffers take about 130 answers; unbounded batches would take all 599.
+    assert len(served) < 400, len(served)

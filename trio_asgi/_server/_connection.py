@@ -156,6 +156,8 @@ class HTTPConnection:
         state.connections.add(self)
         try:
             await self._serve_requests()
+            if self.stream.pending:
+                await self.stream.flush()  # the last pipelined responses
         finally:
             state.connections.discard(self)
             if self.protocol.fate is Fate.LINGER_CLOSE:
@@ -185,6 +187,8 @@ class HTTPConnection:
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
                 return
+            if request.upgrade and stream.pending:
+                await stream.flush()  # the responses before it, before another protocol's
             if request.upgrade and config.http2 and await self._upgrade_h2c(request):
                 return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
@@ -338,7 +342,8 @@ class HTTPConnection:
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self.transport.write_quietly(
-            self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
+            self.stream.take_pending() + self.protocol.error_response(status, extra=extra),
+            self.state.config.timeout_write,
         )
 
     async def _next_request(self, *, first: bool) -> RequestHead | None:
@@ -351,6 +356,11 @@ class HTTPConnection:
             deadline = deadlines.next(protocol.fate, buffered=protocol.buffered > 0)
             if deadline is None:
                 return None  # asked to close, and no request is arriving
+            if self.stream.pending:
+                await self.stream.flush()  # finished responses go before we wait
+                if self.transport.broken:
+                    protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
+                    return None
             data = await self.transport.read_idle(deadline)
             if data is None:
                 if deadlines.head_timed_out(protocol.fate, buffered=protocol.buffered > 0):

@@ -13,6 +13,7 @@ a request allocates nothing here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -42,6 +43,10 @@ logger = logging.getLogger("trio_asgi")
 #: A held response head goes out in one write with a first body chunk up to this size.
 COALESCE_LIMIT = 64 * 1024
 
+#: Complete responses to pipelined requests wait, up to this many bytes, to go out with
+#: the next response in one write; they are written before the connection reads again.
+PIPELINE_BATCH_LIMIT = 64 * 1024
+
 #: After a response, request-body bytes the app left unread are read and dropped, up to
 #: this many, so the connection can be kept alive; beyond it the connection closes.
 DRAIN_LIMIT = 64 * 1024
@@ -57,6 +62,7 @@ class HTTP11Stream:
         "_head_queued",
         "_held_event",
         "_held_head",
+        "_pending",
         "_protocol",
         "_record",
         "_state",
@@ -64,6 +70,7 @@ class HTTP11Stream:
         "_waiter",
         "_waiter_done",
         "_writing",
+        "_written",
         "answered",
         "app_running",
         "body_complete",
@@ -94,6 +101,10 @@ class HTTP11Stream:
         self._waiter: anyio.CancelScope | None = None
         self._waiter_done: anyio.Event | None = None
         self._writing = False
+        #: Set when the write in progress ends, if another task waits for it.
+        self._written: anyio.Event | None = None
+        #: Finished pipelined responses not written yet (see PIPELINE_BATCH_LIMIT).
+        self._pending = b""
         self.request: RequestHead = _NO_REQUEST
         #: The app is being called for the current request (see _departures).
         self.app_running = False
@@ -175,7 +186,7 @@ class HTTP11Stream:
                 self._state.metrics.protocol_error(self._record, event.status)
                 await self._refuse_body(event.status, event.detail)
                 return None
-            if type(event) is ClientEOF:
+            if type(event) is ClientEOF or not await self._flushed():
                 self.disconnected = True
                 return None
             if not await self._read_body_bytes(config.timeout_body, config.timeout_body_idle):
@@ -237,6 +248,9 @@ class HTTP11Stream:
                     if cancelled and self._transport.peer_closed():
                         self.disconnected = True
                         return
+                    if not await self._flushed():
+                        self.disconnected = True
+                        return
                     protocol.receive_data(await self._transport.read())
         finally:
             self._waiter = None
@@ -291,10 +305,47 @@ class HTTP11Stream:
                 # and a fresh buffer of its size each time (page faults, not just memcpy:
                 # 0.4 ms of a 1 MiB echo on asyncio, measured).
                 await self._flush_head()
+        if final and self._batched(data):
+            return
         if data:
             await self._write(data)
         if final:
             self._complete()
+
+    def _batched(self, data: bytes) -> bool:
+        """Keep a finished response for the next one's write, if a pipelined request
+        waits and the batch stays within PIPELINE_BATCH_LIMIT; True if it was kept."""
+        if (
+            len(self._pending) + len(data) > PIPELINE_BATCH_LIMIT
+            or not self._protocol.next_request_waiting
+        ):
+            return False
+        self._pending += data
+        self.bytes_sent += len(data)
+        self._complete()
+        return True
+
+    @property
+    def pending(self) -> bool:
+        """Finished responses wait to be written: :meth:`flush` before reading again."""
+        return bool(self._pending)
+
+    async def flush(self) -> None:
+        """Write the finished responses that wait; a client gone leaves the stream broken."""
+        with contextlib.suppress(ClientDisconnected):
+            await self._write(b"")  # takes the pending bytes along
+
+    async def _flushed(self) -> bool:
+        """Before a read: the finished responses that wait are written; False if the
+        client is gone. (Not while another task writes: its write takes them along.)"""
+        if self._pending and not self._writing:
+            await self.flush()
+        return not self._transport.broken
+
+    def take_pending(self) -> bytes:
+        """The finished responses that wait, for a caller that writes them first."""
+        data, self._pending = self._pending, b""
+        return data
 
     async def send_file(
         self, fd: int, offset: int, count: int, *, final: bool, sized: bool
@@ -320,6 +371,8 @@ class HTTP11Stream:
         if before:
             await self._write(before)
         if send:
+            if self._pending:
+                await self._write(b"")  # the responses that wait go first
             try:
                 await self._transport.send_file(fd, offset, count, self._state.config.timeout_write)
             except ClientDisconnected:
@@ -361,7 +414,8 @@ class HTTP11Stream:
         self._held_head = b""
         self._protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self._transport.write_quietly(
-            self._protocol.error_response(status), self._state.config.timeout_write
+            self.take_pending() + self._protocol.error_response(status),
+            self._state.config.timeout_write,
         )
         self.response_complete = True
         return True
@@ -382,15 +436,41 @@ class HTTP11Stream:
         await self._write(head)
 
     async def _write(self, data: bytes) -> None:
-        self._writing = True  # (an app's receive() in another task must not write now)
+        while self._writing:
+            # receive() in another task is writing the held head or finished responses
+            # (an app's send and receive may run in two tasks): one writer at a time.
+            await self._wait_for_writer()
+        self._writing = True
+        size = len(data)
         try:
-            await self._transport.write(data, self._state.config.timeout_write)
+            if self._pending:
+                await self._write_after_pending(data)
+            else:
+                await self._transport.write(data, self._state.config.timeout_write)
         except ClientDisconnected:
             self.disconnected = True
             raise
         finally:
             self._writing = False
-        self.bytes_sent += len(data)
+            if self._written is not None:
+                self._written.set()
+                self._written = None
+        self.bytes_sent += size
+
+    async def _wait_for_writer(self) -> None:
+        if self._written is None:
+            self._written = anyio.Event()
+        await self._written.wait()
+
+    async def _write_after_pending(self, data: bytes) -> None:
+        """The responses that wait, then ``data``: in one write unless ``data`` is large."""
+        pending, self._pending = self._pending, b""
+        timeout = self._state.config.timeout_write
+        if len(data) <= COALESCE_LIMIT:
+            await self._transport.write(pending + data, timeout)
+        else:
+            await self._transport.write(pending, timeout)
+            await self._transport.write(data, timeout)
 
 
 #: Statuses whose head must not carry a Content-Length (RFC 9110 section 8.6).
