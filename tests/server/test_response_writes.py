@@ -196,3 +196,31 @@ async def test_a_pipelining_client_that_stops_reading_stalls_its_app(
     assert "did not read" in str(outcome[0])
     # The kernel's buffers take about 130 answers; unbounded batches would take all 599.
     assert len(served) < 400, len(served)
+
+
+async def test_a_held_head_goes_out_when_the_app_waits_on_the_client(
+    run_server: Callable[..., Any],
+) -> None:
+    """A long poll: the head, then a wait for news or a disconnect. The client sees the
+    head while the app waits (no body message ever came to send it along)."""
+    messages: list[str] = []
+    done = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        messages.append((await receive())["type"])  # the (empty) request body
+        messages.append((await receive())["type"])  # waits until the client leaves
+        done.set()
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            host, _, port = server.addresses[0].rpartition(":")
+            async with await anyio.connect_tcp(host, int(port)) as client:
+                await client.send(KEEP)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += await client.receive()
+            await done.wait()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"transfer-encoding: chunked\r\n" in head
+    assert messages == ["http.request", "http.disconnect"]

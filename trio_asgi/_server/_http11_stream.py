@@ -160,10 +160,10 @@ class HTTP11Stream:
                 interim = protocol.continue_response()  # "100 Continue" once, when first asked
                 if interim:
                     await self._write(interim)
-            elif self._held_head and not self._writing:
-                # The client waits for a response before it sends its body: the final
-                # head is that answer, so it cannot wait for the app's first body.
-                await self._flush_head()
+            elif not await self._release_head():
+                # (The client waits for a response before it sends its body: the final
+                # head is that answer, so it cannot wait for the app's first body.)
+                return None
         while True:
             event = self._held_event or protocol.next_event()
             self._held_event = None
@@ -224,10 +224,10 @@ class HTTP11Stream:
         bound; past it we stop reading and only wait for the response to complete.
         """
         protocol = self._protocol
-        if self._held_head and not self._writing:
-            # The app waits on the client now, so no body is coming soon: the head goes
-            # (a stream that awaits its first event, a long poll, tells its client so).
-            await self._flush_head()
+        # The app waits on the client now, so no body is coming soon: the head goes
+        # (a stream that awaits its first event, a long poll, tells its client so).
+        if not await self._release_head():
+            return
         while self._waiter is not None:
             # Another task is already reading for us (a stream has one reader at a time):
             # wait for its outcome. Starlette polls receive() while another task listens.
@@ -442,6 +442,14 @@ class HTTP11Stream:
         self.response_complete = True
         if self._waiter is not None:
             self._waiter.cancel()
+
+    async def _release_head(self) -> bool:
+        """From ``receive()``: a held head goes out on its own (not while another task
+        writes: it takes the head along); False if the client is gone."""
+        if self._held_head and not self._writing:
+            with contextlib.suppress(ClientDisconnected):
+                await self._flush_head()
+        return not self.disconnected
 
     async def _flush_head(self) -> None:
         head, self._held_head = self._held_head, b""
