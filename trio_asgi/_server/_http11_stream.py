@@ -6,9 +6,11 @@ app that does not read does not make us buffer), ``100 Continue`` goes out when
 the body is first asked for, a response head is held back to go out with the
 first body message in one write (so a file's size can still become its length),
 and whether the response says ``Connection: close`` comes from the connection's
-lifecycle table. One object
-serves every request of a connection (:meth:`HTTP11Stream.begin` resets it), so
-a request allocates nothing here.
+lifecycle table. One object serves every request of a connection
+(:meth:`HTTP11Stream.begin` resets it), so a request allocates nothing here.
+Finished responses to pipelined requests may wait in a bounded batch for the
+next one's write (:data:`PIPELINE_BATCH_LIMIT`); the connection writes them
+before it reads again.
 """
 
 from __future__ import annotations
