@@ -47,9 +47,44 @@ async def test_pathsend_sends_the_file_with_its_length(
             response = await client.get(f"http://{server.addresses[0]}/")
             again = await client.get(f"http://{server.addresses[0]}/")  # kept alive
     assert response.content == CONTENT == again.content
-    # The head of a response without a length goes out at once (chunked): the file is
-    # one chunk. (Content-Length from the file needs the head held: see the how-to.)
-    assert response.headers["transfer-encoding"] == "chunked"
+    # The head waits for the first body message, so the file's size is its length.
+    assert response.headers["content-length"] == str(len(CONTENT))
+    assert "transfer-encoding" not in response.headers
+
+
+async def test_pathsend_without_a_length_on_a_raw_socket(
+    run_server: Callable[..., Any], connect: Callable[..., Any], data_file: Path
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(pathsend_app(data_file)) as server:
+            client = await connect(server)
+            await client.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw = await client.read_until_eof()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert f"content-length: {len(CONTENT)}\r\n".encode() in head.lower() + b"\r\n"
+    assert b"transfer-encoding" not in head.lower()
+    assert body == CONTENT
+
+
+async def test_pathsend_of_a_missing_file_without_a_length_is_a_whole_500(
+    run_server: Callable[..., Any], connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The head is held until the file is open: the client sees one whole 500, never a
+    200 head followed by a closed connection."""
+    app = pathsend_app(tmp_path / "missing")
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = await connect(server)
+            await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = await client.read_until_eof()
+            async with httpx.AsyncClient() as http:
+                response = await http.get(f"http://{server.addresses[0]}/")
+    assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert raw.endswith(b"\r\n\r\nInternal Server Error\n")
+    assert b" 200 " not in raw
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error\n"
 
 
 async def test_pathsend_of_a_missing_file_is_a_500(

@@ -173,6 +173,8 @@ class BodyRecorder:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.start_response_first:
             await send({"type": "http.response.start", "status": 200, "headers": []})
+            # The head waits for the first body message: this one sends it.
+            await send({"type": "http.response.body", "body": b"early", "more_body": True})
         while True:
             message = await receive()
             self.messages.append((now(), message))
@@ -276,6 +278,28 @@ async def test_body_timeout_after_response_started_closes_without_408() -> None:
         assert now() - t0 == pytest.approx(2.0)
         assert app.messages[-1] == (pytest.approx(t0 + 2.0), {"type": "http.disconnect"})
         assert isinstance(app.send_error, ClientDisconnected)
+
+
+async def test_body_timeout_after_a_held_response_head_is_a_whole_408() -> None:
+    """A head without a body message yet is held, so a stalled body still gets a 408."""
+    config = make_config(timeout_body=None, timeout_body_idle=2.0)
+    started = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        started.set()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async with running(app, config) as srv:
+        client = await srv.connect()
+        t0 = now()
+        await client.send(raw_request("POST", headers=[("Content-Length", "10")]) + b"abc")
+        response = await client.response()
+        assert started.is_set()
+        assert response.status == 408
+        assert response.at - t0 == pytest.approx(2.0)
+        assert response.closes
 
 
 # --- write ----------------------------------------------------------------------------------

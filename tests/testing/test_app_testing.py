@@ -58,6 +58,8 @@ async def returns_early(scope: Scope, receive: Receive, send: Send) -> None:
 async def never_notices(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200})
+        # The head waits for a first body message (or for the app to wait on the client).
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
         await anyio.sleep_forever()  # waits for news: never looks at the client
 
 

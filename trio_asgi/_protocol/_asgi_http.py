@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from .._errors import ASGIProtocolError
 from .._types import Message
@@ -70,11 +70,17 @@ Parsed: TypeAlias = ResponseStart | ResponseBody | ResponseTrailers | ResponseFi
 
 def parse_headers(value: object, what: str = "headers") -> list[tuple[bytes, bytes]]:
     """Check an ASGI header list: an iterable of two-item sequences of bytes."""
-    if type(value) is list and all(
-        type(item) is tuple and len(item) == 2 and type(item[0]) is bytes and type(item[1]) is bytes
-        for item in value
-    ):
-        return value  # the common shape, already right: no copy
+    if type(value) is list:
+        for item in value:
+            if not (
+                type(item) is tuple
+                and len(item) == 2
+                and type(item[0]) is bytes
+                and type(item[1]) is bytes
+            ):
+                break
+        else:
+            return value  # the common shape, already right: no copy
     if isinstance(value, bytes | str | dict) or not isinstance(value, Iterable):
         raise ASGIProtocolError(f"{what} must be an iterable of [name, value] byte pairs")
     headers: list[tuple[bytes, bytes]] = []
@@ -96,7 +102,7 @@ def parse_headers(value: object, what: str = "headers") -> list[tuple[bytes, byt
 
 def _flag(message: Message, key: str) -> bool:
     value = message.get(key, False)
-    if not isinstance(value, bool):
+    if value is not False and value is not True:
         raise ASGIProtocolError(f"{message['type']}: {key} must be a bool, got {value!r}")
     return value
 
@@ -224,6 +230,23 @@ _EXTENSION_TRANSITIONS: dict[
 #: Every extension message type of the table above (what ``allowed`` may name).
 EXTENSION_MESSAGES = frozenset(kind for _, kind in _EXTENSION_TRANSITIONS)
 
+_Entry: TypeAlias = tuple[_Parser, ResponseState, ResponseState | None]
+
+
+def _by_state(
+    table: dict[tuple[ResponseState, str], _Entry],
+) -> dict[ResponseState, dict[str, _Entry]]:
+    """A table split by state: a message is looked up by its type alone, with no key
+    tuple to build and no enum to hash per message (an Enum's hash runs in Python)."""
+    return {state: {k: e for (s, k), e in table.items() if s is state} for state in ResponseState}
+
+
+_CORE_BY_STATE: Final = _by_state(_TRANSITIONS)
+_EXTENSIONS_BY_STATE: Final = _by_state(_EXTENSION_TRANSITIONS)
+
+
+_CORE_START: Final = _CORE_BY_STATE[ResponseState.START]
+
 
 class ResponseOrder:
     """Checks each message an app sends against the table above.
@@ -238,6 +261,7 @@ class ResponseOrder:
     __slots__ = (
         "_allowed",
         "_body_sent",
+        "_entries",
         "_hint",
         "_next_state",
         "_next_trailers",
@@ -251,6 +275,8 @@ class ResponseOrder:
         self._body_sent = False
         self._hint = False
         self.state = ResponseState.START
+        #: The core table's entries for :attr:`state`, by message type.
+        self._entries = _CORE_START
         self.trailers = False
         self._next_state = ResponseState.START
         self._next_trailers = False
@@ -268,7 +294,7 @@ class ResponseOrder:
                 f"an ASGI message must be a dict with a 'type', got {message!r}"
             ) from None
         # not a str: no entry (and a list or dict type must not escape as TypeError)
-        entry = _TRANSITIONS.get((self.state, kind)) if isinstance(kind, str) else None
+        entry = self._entries.get(kind) if isinstance(kind, str) else None
         if entry is None and isinstance(kind, str) and kind in self._allowed:
             entry = self._extension_entry(kind)
         if entry is None:
@@ -300,13 +326,15 @@ class ResponseOrder:
     ) -> tuple[_Parser, ResponseState, ResponseState | None] | None:
         if kind == "http.response.pathsend" and self._body_sent:
             return None  # the whole body: not mixed with body messages
-        return _EXTENSION_TRANSITIONS.get((self.state, kind))
+        return _EXTENSIONS_BY_STATE[self.state].get(kind)
 
     def commit(self) -> None:
         """Move to the state the last :meth:`check` worked out."""
         if self.state is ResponseState.BODY and not self._hint:
             self._body_sent = True
-        self.state = self._next_state
+        if self._next_state is not self.state:
+            self.state = self._next_state
+            self._entries = _CORE_BY_STATE[self.state]
         self.trailers = self._next_trailers
 
     def advance(self, message: Message) -> Parsed:

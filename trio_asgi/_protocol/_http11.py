@@ -427,6 +427,21 @@ class HTTP11Connection:
         return framing
 
     @property
+    def next_request_waiting(self) -> bool:
+        """A pipelined next request's head is already buffered, and the connection stays.
+
+        Asked once a response is complete: it may then wait to go out with the next
+        one (the I/O layer writes it before it reads again). A false yes (a buffer of
+        empty lines) only delays it until that read.
+        """
+        return (
+            bool(self._buffer)
+            and self._phase is _Phase.REQUEST_DONE
+            and self.lifecycle.fate is Fate.KEEP_ALIVE
+            and b"\r\n\r\n" in self._buffer
+        )
+
+    @property
     def response_has_length(self) -> bool:
         """The response in progress declared its Content-Length."""
         return self._writer is not None and self._writer.framing is Framing.LENGTH

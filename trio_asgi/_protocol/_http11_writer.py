@@ -80,11 +80,11 @@ class ResponseWriter:
         """
         if not 200 <= status <= 599:
             raise ResponseError(f"{status} is not a final status")
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
         present: set[bytes] = set()
-        length = _app_headers(headers, lines, present)
+        block, length = _app_headers(headers, present)
         if b"connection" in present and _says_close(headers):
             keep_alive = False
+        framing_line = b""
         if head_request or status in _NO_BODY_STATUSES:
             self.framing = Framing.NONE
         elif length is not None:
@@ -92,18 +92,24 @@ class ResponseWriter:
             self._remaining = int(length)
         elif http11_client:
             self.framing = Framing.CHUNKED
-            lines.append(b"transfer-encoding: chunked\r\n")
+            framing_line = b"transfer-encoding: chunked\r\n"
         else:
             self.framing = Framing.CLOSE
             keep_alive = False
-        extra: list[tuple[bytes, bytes]] = []
-        defaults.complete(extra, present)
+        close_line = b""
         if not keep_alive and b"connection" not in present:
-            extra.append((b"connection", b"close"))
-        lines.extend(b"%s: %s\r\n" % item for item in extra)
-        lines.append(b"\r\n")
+            close_line = b"connection: close\r\n"
         self.keep_alive = keep_alive
-        return b"".join(lines)
+        return b"".join(
+            (
+                status_line(status),
+                block,
+                framing_line,
+                defaults.lines(present),
+                close_line,
+                b"\r\n",
+            )
+        )
 
     def body(
         self, data: bytes, *, final: bool, trailers: list[tuple[bytes, bytes]] | None = None
@@ -192,32 +198,73 @@ def _last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
 CONTINUE_RESPONSE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+_STATUS_LINES: dict[int, bytes] = {}
+
+#: App headers already found valid, by (name, value), with the lowered name: most apps
+#: send the same few headers on every response, and two regular-expression matches
+#: per header were most of a head's cost. Bounded in entries and in each entry's size;
+#: emptied when full, so the headers in use come back at once.
+_VALID_HEADERS: dict[tuple[bytes, bytes], bytes] = {}
+_VALID_HEADERS_MAX: Final = 512
+_VALID_HEADER_MAX_BYTES: Final = 256
+
+
+def status_line(status: int) -> bytes:
+    """``HTTP/1.1 <status> <reason>`` CRLF, made once per status (at most 400 of them)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))
+    return line
+
+
 def _app_headers(
-    headers: Iterable[tuple[bytes, bytes]], lines: list[bytes], present: set[bytes]
-) -> bytes | None:
-    """Check the app's headers and append them as lines; the Content-Length, if any.
+    headers: Iterable[tuple[bytes, bytes]], present: set[bytes]
+) -> tuple[bytes, bytes | None]:
+    """Check the app's headers, in one pass: their lines, and the Content-Length if any.
+
+    ``present`` gets each lowered name (the Transfer-Encoding we drop aside).
 
     Raises:
         ResponseError: an invalid name or value, or conflicting Content-Lengths.
     """
+    lines: list[bytes] = []
     length: bytes | None = None
-    for name, value in headers:
-        if _TOKEN_RE.fullmatch(name) is None:
-            raise ResponseError(f"illegal header name {name!r}")
-        if _VALUE_RE.fullmatch(value) is None:
-            raise ResponseError(f"illegal header value {value!r}")
-        lowered = name.lower()
+    valid = _VALID_HEADERS
+    for pair in headers:
+        lowered = valid.get(pair)
+        if lowered is None:
+            lowered = _check_header(pair)
         if lowered == b"transfer-encoding":
             continue  # framing is ours
         if lowered == b"content-length":
+            value = pair[1]
             if _DIGITS_RE.fullmatch(value) is None or (length is not None and value != length):
                 raise ResponseError(f"bad Content-Length {value!r}")
             if length is not None:
                 continue  # the same length twice: send it once
             length = value
         present.add(lowered)
-        lines.append(b"%s: %s\r\n" % (name, value))
-    return length
+        lines.append(b"%s: %s\r\n" % pair)
+    return b"".join(lines), length
+
+
+def _check_header(pair: tuple[bytes, bytes]) -> bytes:
+    """The lowered name of a valid header, remembered in the bounded _VALID_HEADERS.
+
+    Raises:
+        ResponseError: an invalid name or value.
+    """
+    name, value = pair
+    if _TOKEN_RE.fullmatch(name) is None:
+        raise ResponseError(f"illegal header name {name!r}")
+    if _VALUE_RE.fullmatch(value) is None:
+        raise ResponseError(f"illegal header value {value!r}")
+    lowered = name.lower()
+    if len(name) + len(value) <= _VALID_HEADER_MAX_BYTES:
+        if len(_VALID_HEADERS) >= _VALID_HEADERS_MAX:
+            _VALID_HEADERS.clear()
+        _VALID_HEADERS[(name, value)] = lowered
+    return lowered
 
 
 def _says_close(headers: Sequence[tuple[bytes, bytes]]) -> bool:

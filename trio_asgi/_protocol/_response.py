@@ -31,11 +31,12 @@ SERVER_HEADER_VALUE = f"trio-asgi/{__version__}".encode("ascii")
 class DateHeader:
     """The ``Date`` value, formatted at most once per second (formatdate costs ~5 us)."""
 
-    __slots__ = ("_second", "_value")
+    __slots__ = ("_line", "_second", "_value")
 
     def __init__(self) -> None:
         self._second = -1
         self._value = b""
+        self._line = b""
 
     def value(self) -> bytes:
         now = time.time()
@@ -43,13 +44,20 @@ class DateHeader:
         if second != self._second:
             self._second = second
             self._value = formatdate(now, usegmt=True).encode("ascii")
+            self._line = b"date: %s\r\n" % self._value
         return self._value
+
+    def line(self) -> bytes:
+        """``date: <value>`` CRLF, made with the value."""
+        if int(time.time()) != self._second:
+            self.value()
+        return self._line
 
 
 class DefaultHeaders:
     """The headers we add to every response the app did not set itself."""
 
-    __slots__ = ("_date", "_fixed", "_names", "date_header")
+    __slots__ = ("_date", "_fixed", "_fixed_lines", "_names", "date_header")
 
     def __init__(
         self, *, server_header: bool, date_header: bool, extra: tuple[tuple[str, str], ...]
@@ -63,6 +71,8 @@ class DefaultHeaders:
             fixed.insert(0, (b"server", SERVER_HEADER_VALUE))
         self._fixed = tuple(fixed)
         self._names = frozenset(name for name, _ in fixed)
+        #: The fixed headers pre-joined as lines, for the common response that sets none.
+        self._fixed_lines = b"".join(b"%s: %s\r\n" % item for item in fixed)
         self.date_header = date_header and b"date" not in configured
         self._date = DateHeader()
 
@@ -77,6 +87,17 @@ class DefaultHeaders:
                 headers.extend(self._fixed)
             else:
                 headers.extend(item for item in self._fixed if item[0] not in present)
+
+    def lines(self, present: set[bytes]) -> bytes:
+        """The defaults whose names are not in ``present`` (lower-case names), as lines."""
+        date = self._date.line() if self.date_header and b"date" not in present else b""
+        if not self._fixed:
+            return date
+        if present.isdisjoint(self._names):
+            return date + self._fixed_lines
+        return date + b"".join(
+            b"%s: %s\r\n" % item for item in self._fixed if item[0] not in present
+        )
 
 
 def error_response(

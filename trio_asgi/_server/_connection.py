@@ -36,7 +36,7 @@ from ._http2_connection import H2Connection
 from ._http2_negotiation import alpn_is_h2, sniff_preface
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
-from ._proxy import Client, PeerAttribute, open_peer
+from ._proxy import Client, Peer, PeerAttribute, open_peer
 from ._request_stream import CycleContext, CycleEnd, CycleResult
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
@@ -156,6 +156,8 @@ class HTTPConnection:
         state.connections.add(self)
         try:
             await self._serve_requests()
+            if self.stream.pending:
+                await self.stream.flush()  # the last pipelined responses
         finally:
             state.connections.discard(self)
             if self.protocol.fate is Fate.LINGER_CLOSE:
@@ -164,41 +166,14 @@ class HTTPConnection:
                 await self.transport.close()
 
     async def _serve_requests(self) -> None:
-        state = self.state
-        config = state.config
+        config = self.state.config
         protocol = self.protocol
         stream = self.stream
+        peer = await self._open()
+        if peer is None:
+            return
+        own = self.context  # the connection's own, after a PROXY header
         served = 0
-        own = self.context
-        opened = await open_peer(
-            self.transport,
-            config,
-            client=own.client,
-            server=own.server,
-            scheme=own.scheme,
-            before_tls=self._before_tls,
-        )
-        if opened is None:
-            return
-        peer, early_bytes = opened
-        if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
-            own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
-        if self.alpn_h2:
-            await self._serve_http2(early_bytes)
-            return
-        if config.http2 and own.scheme == "http":
-            self._deadlines.reset(first=True)  # a shutdown meanwhile counts its grace from here
-            wait = config.timeout_first_byte
-            deadline = anyio.current_time() + wait if wait is not None else math.inf
-            sniffed = await sniff_preface(self.transport, early_bytes, deadline)
-            if sniffed is None:
-                return
-            http2, early_bytes = sniffed
-            if http2:
-                await self._serve_http2(early_bytes)
-                return
-        if early_bytes:
-            self.protocol.receive_data(early_bytes)
         while True:
             request = await self._next_request(first=not served)
             if request is None:
@@ -212,6 +187,8 @@ class HTTPConnection:
                 protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
             if await self._refused(request):
                 return
+            if request.upgrade and stream.pending:
+                await stream.flush()  # the responses before it, before another protocol's
             if request.upgrade and config.http2 and await self._upgrade_h2c(request):
                 return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
@@ -227,6 +204,46 @@ class HTTPConnection:
             del request
             stream.end()
             protocol.start_next_cycle()
+
+    async def _open(self) -> Peer | None:
+        """What comes before the first HTTP/1.1 request: a PROXY header, HTTP/2 by ALPN or
+        by its preface. The peer to serve over HTTP/1.1, or None when that is over.
+
+        :attr:`context` then names the client a PROXY header gave, and the bytes read
+        past the opening are in the protocol's buffer.
+        """
+        config = self.state.config
+        own = self.context
+        opened = await open_peer(
+            self.transport,
+            config,
+            client=own.client,
+            server=own.server,
+            scheme=own.scheme,
+            before_tls=self._before_tls,
+        )
+        if opened is None:
+            return None
+        peer, early_bytes = opened
+        if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
+            own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
+        if self.alpn_h2:
+            await self._serve_http2(early_bytes)
+            return None
+        if config.http2 and own.scheme == "http":
+            self._deadlines.reset(first=True)  # a shutdown meanwhile counts its grace from here
+            wait = config.timeout_first_byte
+            deadline = anyio.current_time() + wait if wait is not None else math.inf
+            sniffed = await sniff_preface(self.transport, early_bytes, deadline)
+            if sniffed is None:
+                return None
+            http2, early_bytes = sniffed
+            if http2:
+                await self._serve_http2(early_bytes)
+                return None
+        if early_bytes:
+            self.protocol.receive_data(early_bytes)
+        return peer
 
     def _after_cycle(self, result: CycleResult) -> Fate:
         """Feed what the cycle's end means for the connection to its lifecycle table."""
@@ -325,7 +342,8 @@ class HTTPConnection:
     async def _reject(self, status: int, *, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self.transport.write_quietly(
-            self.protocol.error_response(status, extra=extra), self.state.config.timeout_write
+            self.stream.take_pending() + self.protocol.error_response(status, extra=extra),
+            self.state.config.timeout_write,
         )
 
     async def _next_request(self, *, first: bool) -> RequestHead | None:
@@ -338,6 +356,11 @@ class HTTPConnection:
             deadline = deadlines.next(protocol.fate, buffered=protocol.buffered > 0)
             if deadline is None:
                 return None  # asked to close, and no request is arriving
+            if self.stream.pending:
+                await self.stream.flush()  # finished responses go before we wait
+                if self.transport.broken:
+                    protocol.lifecycle.advance(ConnectionInput.CLOSE_NOW)
+                    return None
             data = await self.transport.read_idle(deadline)
             if data is None:
                 if deadlines.head_timed_out(protocol.fate, buffered=protocol.buffered > 0):

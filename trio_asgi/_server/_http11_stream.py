@@ -3,20 +3,25 @@
 The cycle above knows ASGI; this knows HTTP/1.1 on a transport: request body
 bytes are read from the socket only inside :meth:`HTTP11Stream.read_body` (an
 app that does not read does not make us buffer), ``100 Continue`` goes out when
-the body is first asked for, a response head with a known length is held back
-to go out with the first body chunk in one write, and whether the response says
-``Connection: close`` comes from the connection's lifecycle table. One object
-serves every request of a connection (:meth:`HTTP11Stream.begin` resets it), so
-a request allocates nothing here.
+the body is first asked for, a response head is held back to go out with the
+first body message in one write (so a file's size can still become its length),
+and whether the response says ``Connection: close`` comes from the connection's
+lifecycle table. One object serves every request of a connection
+(:meth:`HTTP11Stream.begin` resets it), so a request allocates nothing here.
+Finished responses to pipelined requests may wait in a bounded batch for the
+next one's write (:data:`PIPELINE_BATCH_LIMIT`); the connection writes them
+before it reads again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 
 from .._errors import ASGIProtocolError, ClientDisconnected
 from .._metrics import CloseRecord
@@ -34,12 +39,16 @@ from .._protocol._http11 import (
 )
 from .._protocol._http11_writer import early_hints
 from ._state import ServerState
-from ._transport import ReadTimeout, Transport
+from ._transport import YIELD_EVERY, ReadTimeout, Transport
 
 logger = logging.getLogger("trio_asgi")
 
 #: A held response head goes out in one write with a first body chunk up to this size.
 COALESCE_LIMIT = 64 * 1024
+
+#: Complete responses to pipelined requests wait, up to this many bytes, to go out with
+#: the next response in one write; they are written before the connection reads again.
+PIPELINE_BATCH_LIMIT = 64 * 1024
 
 #: After a response, request-body bytes the app left unread are read and dropped, up to
 #: this many, so the connection can be kept alive; beyond it the connection closes.
@@ -56,12 +65,16 @@ class HTTP11Stream:
         "_head_queued",
         "_held_event",
         "_held_head",
+        "_pending",
         "_protocol",
         "_record",
         "_state",
         "_transport",
+        "_unyielded",
         "_waiter",
         "_waiter_done",
+        "_writing",
+        "_written",
         "answered",
         "app_running",
         "body_complete",
@@ -91,6 +104,12 @@ class HTTP11Stream:
         self._state = state
         self._waiter: anyio.CancelScope | None = None
         self._waiter_done: anyio.Event | None = None
+        self._writing = False
+        #: Set when the write in progress ends, if another task waits for it.
+        self._written: anyio.Event | None = None
+        #: Finished pipelined responses not written yet (see PIPELINE_BATCH_LIMIT).
+        self._pending = b""
+        self._unyielded = 0
         self.request: RequestHead = _NO_REQUEST
         #: The app is being called for the current request (see _departures).
         self.app_running = False
@@ -138,10 +157,15 @@ class HTTP11Stream:
     async def read_body(self) -> bytes | None:
         protocol = self._protocol
         config = self._state.config
-        if self.request.expects_continue and not self._head_queued:
-            interim = protocol.continue_response()  # "100 Continue" once, when first asked
-            if interim:
-                await self._write(interim)
+        if self.request.expects_continue and self.body_received == 0:
+            if not self._head_queued:
+                interim = protocol.continue_response()  # "100 Continue" once, when first asked
+                if interim:
+                    await self._write(interim)
+            elif not await self._release_head():
+                # (The client waits for a response before it sends its body: the final
+                # head is that answer, so it cannot wait for the app's first body.)
+                return None
         while True:
             event = self._held_event or protocol.next_event()
             self._held_event = None
@@ -167,7 +191,7 @@ class HTTP11Stream:
                 self._state.metrics.protocol_error(self._record, event.status)
                 await self._refuse_body(event.status, event.detail)
                 return None
-            if type(event) is ClientEOF:
+            if type(event) is ClientEOF or not await self._flushed():
                 self.disconnected = True
                 return None
             if not await self._read_body_bytes(config.timeout_body, config.timeout_body_idle):
@@ -202,6 +226,10 @@ class HTTP11Stream:
         bound; past it we stop reading and only wait for the response to complete.
         """
         protocol = self._protocol
+        # The app waits on the client now, so no body is coming soon: the head goes
+        # (a stream that awaits its first event, a long poll, tells its client so).
+        if not await self._release_head():
+            return
         while self._waiter is not None:
             # Another task is already reading for us (a stream has one reader at a time):
             # wait for its outcome. Starlette polls receive() while another task listens.
@@ -223,6 +251,9 @@ class HTTP11Stream:
                     # below cannot run, so ask the socket whether the client has gone.
                     cancelled = anyio.current_effective_deadline() == -math.inf
                     if cancelled and self._transport.peer_closed():
+                        self.disconnected = True
+                        return
+                    if not await self._flushed():
                         self.disconnected = True
                         return
                     protocol.receive_data(await self._transport.read())
@@ -247,14 +278,11 @@ class HTTP11Stream:
         self._head_queued = True
         self.status = status
         self.response_headers = headers
-        # Hold the head of a response with a known length to send it with the first body
-        # chunk: one write (one syscall) instead of two. Streams go out at once (a client
-        # of a stream sees its head before the first event).
-        if protocol.response_chunked or trailers:
-            await self._write(head)
-        else:
-            self._held_head = head
-            self._head_headers = headers
+        # Hold the head until the first body-class message, as the ASGI spec allows: the
+        # common response goes out in one write, a file is sized (pathsend) before its
+        # head is final, and an app that fails before its body still gets a whole 500.
+        self._held_head = head
+        self._head_headers = headers
 
     def _body_fits_drain(self) -> bool:
         """Whether the unread rest of the body can be drained after the response.
@@ -275,18 +303,63 @@ class HTTP11Stream:
         except ResponseError as exc:
             raise ASGIProtocolError(f"invalid response body: {exc}") from None
         if self._held_head:
-            head, self._held_head = self._held_head, b""
             if len(data) <= COALESCE_LIMIT:
-                data = head + data
+                data, self._held_head = self._held_head + data, b""
             else:
                 # Copying a large body behind the head costs more than a second write,
                 # and a fresh buffer of its size each time (page faults, not just memcpy:
                 # 0.4 ms of a 1 MiB echo on asyncio, measured).
-                await self._write(head)
+                await self._flush_head()
+        if final and self._batched(data):
+            await self._yield_if_due()
+            return
         if data:
             await self._write(data)
         if final:
             self._complete()
+
+    def _batched(self, data: bytes) -> bool:
+        """Keep a finished response for the next one's write, if a pipelined request
+        waits and the batch stays within PIPELINE_BATCH_LIMIT; True if it was kept."""
+        if (
+            len(self._pending) + len(data) > PIPELINE_BATCH_LIMIT
+            or not self._protocol.next_request_waiting
+        ):
+            return False
+        self._pending += data
+        self.bytes_sent += len(data)
+        self._complete()
+        return True
+
+    async def _yield_if_due(self) -> None:
+        """A batched response skipped the write that would count toward the transport's
+        YIELD_EVERY: count it here, so a pipelining client cannot starve the others."""
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await anyio.lowlevel.checkpoint()
+
+    @property
+    def pending(self) -> bool:
+        """Finished responses wait to be written: :meth:`flush` before reading again."""
+        return bool(self._pending)
+
+    async def flush(self) -> None:
+        """Write the finished responses that wait; a client gone leaves the stream broken."""
+        with contextlib.suppress(ClientDisconnected):
+            await self._write(b"")  # takes the pending bytes along
+
+    async def _flushed(self) -> bool:
+        """Before a read: the finished responses that wait are written; False if the
+        client is gone. (Not while another task writes: its write takes them along.)"""
+        if self._pending and not self._writing:
+            await self.flush()
+        return not self._transport.broken
+
+    def take_pending(self) -> bytes:
+        """The finished responses that wait, for a caller that writes them first."""
+        data, self._pending = self._pending, b""
+        return data
 
     async def send_file(
         self, fd: int, offset: int, count: int, *, final: bool, sized: bool
@@ -312,6 +385,8 @@ class HTTP11Stream:
         if before:
             await self._write(before)
         if send:
+            if self._pending:
+                await self._write(b"")  # the responses that wait go first
             try:
                 await self._transport.send_file(fd, offset, count, self._state.config.timeout_write)
             except ClientDisconnected:
@@ -340,6 +415,8 @@ class HTTP11Stream:
             data = protocol.response_body(b"", final=True, trailers=headers if chunked else None)
         except ResponseError as exc:
             raise ASGIProtocolError(f"invalid trailers: {exc}") from None
+        if self._held_head:
+            data, self._held_head = self._held_head + data, b""
         await self._write(data)
         self._complete()
 
@@ -351,7 +428,8 @@ class HTTP11Stream:
         self._held_head = b""
         self._protocol.lifecycle.advance(ConnectionInput.ERROR_ANSWERED)
         await self._transport.write_quietly(
-            self._protocol.error_response(status), self._state.config.timeout_write
+            self.take_pending() + self._protocol.error_response(status),
+            self._state.config.timeout_write,
         )
         self.response_complete = True
         return True
@@ -367,13 +445,54 @@ class HTTP11Stream:
         if self._waiter is not None:
             self._waiter.cancel()
 
+    async def _release_head(self) -> bool:
+        """From ``receive()``: a held head goes out on its own (not while another task
+        writes: it takes the head along); False if the client is gone."""
+        if self._held_head and not self._writing:
+            with contextlib.suppress(ClientDisconnected):
+                await self._flush_head()
+        return not self.disconnected
+
+    async def _flush_head(self) -> None:
+        head, self._held_head = self._held_head, b""
+        await self._write(head)
+
     async def _write(self, data: bytes) -> None:
+        while self._writing:
+            # receive() in another task is writing the held head or finished responses
+            # (an app's send and receive may run in two tasks): one writer at a time.
+            await self._wait_for_writer()
+        self._writing = True
+        size = len(data)
         try:
-            await self._transport.write(data, self._state.config.timeout_write)
+            if self._pending:
+                await self._write_after_pending(data)
+            else:
+                await self._transport.write(data, self._state.config.timeout_write)
         except ClientDisconnected:
             self.disconnected = True
             raise
-        self.bytes_sent += len(data)
+        finally:
+            self._writing = False
+            if self._written is not None:
+                self._written.set()
+                self._written = None
+        self.bytes_sent += size
+
+    async def _wait_for_writer(self) -> None:
+        if self._written is None:
+            self._written = anyio.Event()
+        await self._written.wait()
+
+    async def _write_after_pending(self, data: bytes) -> None:
+        """The responses that wait, then ``data``: in one write unless ``data`` is large."""
+        pending, self._pending = self._pending, b""
+        timeout = self._state.config.timeout_write
+        if len(data) <= COALESCE_LIMIT:
+            await self._transport.write(pending + data, timeout)
+        else:
+            await self._transport.write(pending, timeout)
+            await self._transport.write(data, timeout)
 
 
 #: Statuses whose head must not carry a Content-Length (RFC 9110 section 8.6).
