@@ -45,6 +45,7 @@ from .._protocol._http11_request import RequestHead
 from ._http2_stream import H2Stream, as_request_head
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
+from ._proxy import Peer
 from ._request_stream import CycleContext, CycleEnd
 from ._state import ServerState
 from ._transport import ReadTimeout, Transport
@@ -74,12 +75,15 @@ class H2Connection:
         context: CycleContext,
         state: ServerState,
         *,
+        peer: Peer | None = None,
         upgraded: tuple[bytes, RequestHead] | None = None,
     ) -> None:
-        """``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
+        """``peer``: whose proxy headers each stream's request may carry (as on HTTP/1.1).
+        ``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
         which is served as stream 1."""
         self._transport = transport
         self._context = context
+        self._peer = peer
         self._state = state
         config = state.config
         self._core = H2ServerConnection(
@@ -312,7 +316,7 @@ class H2Connection:
         try:
             with stream.scope:
                 if not await self._refused(stream):
-                    result = await HTTPCycle(self._context, stream).run()
+                    result = await HTTPCycle(self.stream_context(stream), stream).run()
                     if result.end is CycleEnd.ABANDONED:
                         core.reset_stream(stream.stream_id)
                     elif result.end is CycleEnd.GONE:
@@ -327,6 +331,13 @@ class H2Connection:
             if not self._streams:
                 self._idle_since = anyio.current_time()
                 self._poke_reader()
+
+    def stream_context(self, stream: H2Stream) -> CycleContext:
+        """The context of one stream's request: its trusted proxy headers applied."""
+        peer = self._peer
+        if peer is None:
+            return self._context
+        return peer.request_context(self._context, stream.request.headers)
 
     async def _refused(self, stream: H2Stream) -> bool:
         """Answer what we refuse before the app (413, 503 at capacity), as HTTP/1.1 does."""
