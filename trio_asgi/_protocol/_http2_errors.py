@@ -25,7 +25,16 @@ import h2.exceptions
 import hpack.exceptions
 from h2.errors import ErrorCodes
 from h2.stream import StreamClosedBy
-from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+
+from ._http2_settings_store import compact_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +202,11 @@ class ServerH2Connection(h2.connection.H2Connection):
             events: list[Any] = super()._receive_frame(frame)
         except h2.exceptions.ProtocolError as exc:
             return self._answer_protocol_error(frame, exc)
+        if isinstance(frame, SettingsFrame):
+            # Settings change (and are first replaced) only around SETTINGS frames: the
+            # client's first frame is one, so an idle connection holds the lean lists.
+            compact_settings(self.local_settings)
+            compact_settings(self.remote_settings)
         return events
 
     def _answer_protocol_error(self, frame: Any, exc: h2.exceptions.ProtocolError) -> list[Any]:
