@@ -122,20 +122,25 @@ def summary_tables(
     header = ["server", *(f"{w.key} ({w.unit})" for w in workloads)]
     rows = [[s.name, *(_short(cells.get((s.name, w.key))) for w in workloads)] for s in servers]
     lines += _table(header, rows)
-    reasons = {
-        spec.name: cell.note
-        for spec in servers
-        for workload in workloads
-        if (cell := cells.get((spec.name, workload.key))) is not None and _unavailable(cell)
-    }
+    # Each server's reasons for "n/a" (one for all its rows, or one for its HTTP/2 rows).
+    reasons: dict[str, list[str]] = {}
+    available: set[str] = set()
+    for spec in servers:
+        for workload in workloads:
+            cell = cells.get((spec.name, workload.key))
+            if cell is not None and _unavailable(cell):
+                if cell.note not in reasons.setdefault(spec.name, []):
+                    reasons[spec.name].append(cell.note)
+            elif cell is not None:
+                available.add(spec.name)
     if reasons:
-        lines += ["", *(f"- {name}: {note}" for name, note in reasons.items())]
+        lines += ["", *(f"- {name}: {'; '.join(notes)}" for name, notes in reasons.items())]
     timed = [w for w in workloads if w.kind != "idle"]
     if timed:
         lines += ["", "### Server CPU time per request or message (µs, lower is better)", ""]
         rows = []
         for spec in servers:
-            if spec.name in reasons:
+            if spec.name not in available:
                 continue
             row = [spec.name]
             for workload in timed:
@@ -237,6 +242,9 @@ def render(
         "per request as a multiple of the ceiling's on the same workload (how close to the",
         "limit of a Python server on trio it runs). Idle connections: server RSS",
         "growth per connection after one request on each (KiB, lower is better).",
+        "The `h2_*` rows are HTTP/2 by prior knowledge on cleartext (`h2load -t1`); a server",
+        'that does not serve it is "n/a" there, and an h2load run with any failed,',
+        "errored or non-2xx request is reported as failed, not as a figure.",
         "`trio-asgi-fifo` is a diagnostic, not a configuration: trio-asgi with trio's",
         "scheduler made to run every batch first-in, first-out (`bench/trio_fifo.py`).",
         "Run `nox -s bench` (needs `wrk`); `nox -s bench -- --quick` is a smoke run and",

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._h2 import answers_h2
 from bench._proc import free_port, process_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +41,9 @@ WSGI_WORKLOADS = frozenset({"wsgi_hello_64", "wsgi_upload_1m", "wsgi_download_1m
 LATENCY_WORKLOADS = frozenset({"hello_64", "hello_256"})
 # Run only by the servers that list them: the multi-process configurations.
 MULTI_WORKER_WORKLOADS = frozenset({"hello_256_workers"})
+# Cleartext HTTP/2 by prior knowledge; a server that does not speak it gets its ``no_h2``.
+H2_WORKLOADS = frozenset({"h2_hello", "h2_download_1m", "h2_upload_1m", "h2_idle_1k"})
+NO_H2 = "n/a: no cleartext HTTP/2 (prior knowledge)"
 
 
 class StartFailure(Exception):
@@ -60,6 +64,9 @@ class ServerSpec:
         rejected_note: the note when the server rejects ``argv`` itself (a missing feature).
         workloads: the workload keys this server can run; None for all.
         packages: distributions whose versions the report lists.
+        no_h2: why the HTTP/2 rows are "n/a" for it; None when it serves cleartext HTTP/2.
+        probe: how to tell it is ready: an HTTP/1.1 ``GET /``, or (an HTTP/2-only
+            server) the HTTP/2 preface answered with SETTINGS.
     """
 
     name: str
@@ -69,6 +76,8 @@ class ServerSpec:
     rejected_note: str = "failed: the server rejected its command line"
     workloads: frozenset[str] | None = ALL_WORKLOADS
     packages: tuple[str, ...] = ()
+    no_h2: str | None = NO_H2
+    probe: str = "http/1.1"
 
     def runs(self, workload: str) -> bool:
         if (workload in WSGI_WORKLOADS) != (self.workloads is WSGI_WORKLOADS):
@@ -76,6 +85,10 @@ class ServerSpec:
         if self.workloads is None:
             return workload not in MULTI_WORKER_WORKLOADS
         return workload in self.workloads
+
+    def h2_note(self, workload: str) -> str | None:
+        """Why this server gets "n/a" in ``workload`` (an HTTP/2 row it cannot run), or None."""
+        return self.no_h2 if workload in H2_WORKLOADS else None
 
     def command(self, host: str, port: int, *, optional: bool) -> list[str]:
         fields = {
@@ -116,7 +129,8 @@ SERVERS: tuple[ServerSpec, ...] = (
         _TRIO_ASGI,
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
-        packages=("trio-asgi", "trio", "h11", "wsproto"),
+        packages=("trio-asgi", "trio", "h11", "wsproto", "h2"),
+        no_h2=None,
     ),
     ServerSpec(
         # The same server with its fast paths off: every byte through anyio's streams.
@@ -125,6 +139,7 @@ SERVERS: tuple[ServerSpec, ...] = (
         f"env TRIO_ASGI_FAST_PATH=0 {_TRIO_ASGI}",
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
+        no_h2=None,
     ),
     ServerSpec(
         # A diagnostic, not a configuration: trio-asgi with trio's batches run in FIFO
@@ -142,6 +157,7 @@ SERVERS: tuple[ServerSpec, ...] = (
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
         rejected_note=_LOOP_NOTE,
+        no_h2=None,
     ),
     ServerSpec(
         "trio-asgi-uvloop",
@@ -150,35 +166,41 @@ SERVERS: tuple[ServerSpec, ...] = (
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
         rejected_note=_LOOP_NOTE,
         packages=("uvloop",),
+        no_h2=None,
     ),
     ServerSpec(
         "uvicorn-h11",
         f"{_UVICORN} --http h11 --loop asyncio --ws wsproto",
         requires=("uvicorn", "h11", "wsproto"),
         packages=("uvicorn",),
+        no_h2="n/a: no HTTP/2",
     ),
     ServerSpec(
         "uvicorn-httptools",
         f"{_UVICORN} --http httptools --loop uvloop --ws websockets",
         requires=("uvicorn", "httptools", "uvloop", "websockets"),
         packages=("httptools", "websockets"),
+        no_h2="n/a: no HTTP/2",
     ),
     ServerSpec(
         "hypercorn-trio",
         f"{{python}} -m hypercorn {{app}} -k trio {_HYPERCORN}",
         requires=("hypercorn", "trio"),
         packages=("hypercorn",),
+        no_h2=None,
     ),
     ServerSpec(
         "hypercorn-asyncio",
         f"{{python}} -m hypercorn {{app}} -k asyncio {_HYPERCORN}",
         requires=("hypercorn",),
+        no_h2=None,
     ),
     ServerSpec(
         "anycorn-trio",
         f"{{python}} -m anycorn {{app}} -k trio {_HYPERCORN}",
         requires=("anycorn", "trio"),
         packages=("anycorn",),
+        no_h2=None,
     ),
     ServerSpec(
         "granian",
@@ -188,6 +210,18 @@ SERVERS: tuple[ServerSpec, ...] = (
         " --backpressure 16384",
         requires=("granian",),
         packages=("granian",),
+        no_h2="n/a: served with --http 1 here; its HTTP/2 is the granian-h2 row",
+    ),
+    ServerSpec(
+        # Granian's HTTP/2 mode (--http 2 answers HTTP/2 only): the HTTP/2 rows alone.
+        "granian-h2",
+        "{python} -m granian --interface asgi --host {host} --port {port} --workers 1"
+        " --runtime-threads 1 --http 2 --no-access-log --log-level warning {app}"
+        " --backpressure 16384",
+        requires=("granian",),
+        workloads=H2_WORKLOADS,
+        no_h2=None,
+        probe="h2",
     ),
     # Two worker processes each (issue 15): our supervisor against Uvicorn's and
     # Gunicorn's, on the multi-worker workload only.
@@ -245,6 +279,7 @@ SERVERS: tuple[ServerSpec, ...] = (
         "{python} -m daphne -b {host} -p {port} -v 0 {app}",
         requires=("daphne",),
         packages=("daphne", "twisted"),
+        no_h2="n/a: HTTP/2 over TLS only",
     ),
 )
 
@@ -324,7 +359,8 @@ def _wait_ready(server: RunningServer) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return
-        if _answers(server.host, server.port):
+        probe = answers_h2 if server.spec.probe == "h2" else _answers
+        if probe(server.host, server.port):
             return
         time.sleep(0.05)
     server.stop()

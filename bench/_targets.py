@@ -1,4 +1,4 @@
-"""The speed targets (issue 6's first step, issue 17's second), checked against one run's medians.
+"""The speed targets (issues 6, 17, 12 and 13), checked against one run's medians.
 
 Each target is a ratio of two servers' medians in the same run, so it means
 something even on a noisy shared machine.
@@ -19,7 +19,8 @@ class Target:
     """``metric(server) / metric(reference)`` must be at least (or at most) ``bound``.
 
     With no ``reference`` the bound is absolute: ``metric(server)`` itself, in the
-    workload's unit, is held to it.
+    workload's unit, is held to it. ``reference_workload`` compares with the reference's
+    figure on another workload (ours on HTTP/2 against ours on HTTP/1.1).
     """
 
     text: str
@@ -31,6 +32,7 @@ class Target:
     metric: Callable[[Cell], float | None] = lambda cell: cell.value
     #: Printed under the table when the target is not met: what is known of the gap.
     why_not_met: str = ""
+    reference_workload: str | None = None
 
 
 def _p99(cell: Cell) -> float | None:
@@ -144,6 +146,24 @@ TARGETS_17: tuple[Target, ...] = (
     Target("ws_50 at least 1.4x uvicorn-h11 (wsproto)", "trio-asgi", "ws_50", "uvicorn-h11", 1.4),
 )
 
+#: Issue 13: HTTP/2 (h2load, cleartext by prior knowledge) against the peers' HTTP/2, and
+#: the memory an idle HTTP/2 connection costs against an idle HTTP/1.1 one.
+TARGETS_13: tuple[Target, ...] = (
+    Target("h2_hello at least 4x hypercorn-trio", "trio-asgi", "h2_hello", "hypercorn-trio", 4.0),
+    Target(
+        "h2_hello at least 2x hypercorn-asyncio", "trio-asgi", "h2_hello", "hypercorn-asyncio", 2.0
+    ),
+    Target(
+        "RSS per idle HTTP/2 connection at most 3x its idle HTTP/1.1 connection",
+        "trio-asgi",
+        "h2_idle_1k",
+        "trio-asgi",
+        3.0,
+        at_least=False,
+        reference_workload="idle_1k",
+    ),
+)
+
 #: Not targets: measurements that explain one. Shown in their own table.
 DIAGNOSTICS: tuple[Target, ...] = (
     Target(
@@ -170,7 +190,8 @@ DIAGNOSTICS: tuple[Target, ...] = (
 def _check(target: Target, cells: Mapping[tuple[str, str], Cell]) -> tuple[str, str]:
     """The measured ratio and the verdict, or why there is none."""
     mine = cells.get((target.server, target.workload))
-    theirs = None if target.reference is None else cells.get((target.reference, target.workload))
+    reference_workload = target.reference_workload or target.workload
+    theirs = None if target.reference is None else cells.get((target.reference, reference_workload))
     if mine is None or (theirs is None and target.reference is not None):
         return "—", "not run"
     if mine.value is None:
@@ -217,5 +238,6 @@ def target_lines(cells: Mapping[tuple[str, str], Cell]) -> list[str]:
         *_table("### Targets (issue 17, the second step)", TARGETS_17, cells),
         *_table("### Targets (issue 6, the first step; still held)", TARGETS, cells),
         *_table("### Targets (issue 12, fairness; absolute bounds, in ms)", BURST_TARGETS, cells),
+        *_table("### Targets (issue 13, HTTP/2)", TARGETS_13, cells),
         *_table("### Diagnostics (not targets)", DIAGNOSTICS, cells),
     ]

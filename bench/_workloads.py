@@ -1,7 +1,8 @@
 """The workloads, and running one of them against a running server.
 
 HTTP load comes from ``wrk -t1`` (one load thread: the load generator and the
-server share the machine's two cores), WebSocket, idle-connection and
+server share the machine's two cores), HTTP/2 load from ``h2load -t1`` (cleartext,
+prior knowledge; see :mod:`bench._h2`), WebSocket, idle-connection and
 write-burst load from the small stdlib clients beside this module. Around every
 run the harness reads the server's CPU time, so each sample carries CPU
 microseconds per request (or message) beside the throughput: on a shared
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bench import _h2
 from bench._proc import cpu_seconds
 from bench._servers import REPO, RunningServer
 
@@ -41,15 +43,21 @@ class Workload:
         path: the request path (``/ws`` for WebSocket).
         connections: concurrent connections (idle count for ``idle``).
         script: the wrk Lua script under bench/lua/ and its arguments.
+        streams: ``h2load``: concurrent streams per connection.
+        upload: ``h2load``: bytes each request POSTs (0: a GET).
+        http2: over cleartext HTTP/2 (prior knowledge), not HTTP/1.1.
     """
 
     key: str
     title: str
-    kind: Literal["wrk", "ws", "idle", "burst"]
+    kind: Literal["wrk", "ws", "idle", "burst", "h2load"]
     unit: str
     path: str = "/"
     connections: int = 64
     script: tuple[str, ...] = ("get.lua",)
+    streams: int = 1
+    upload: int = 0
+    http2: bool = False
 
     @property
     def higher_is_better(self) -> bool:
@@ -116,6 +124,38 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload("ws_1", "WebSocket echo, 1 connection", "ws", "msg/s", path="/ws", connections=1),
     Workload("ws_50", "WebSocket echo, 50 connections", "ws", "msg/s", path="/ws", connections=50),
+    # HTTP/2 rows (issue 13): h2load, cleartext by prior knowledge, on the servers that
+    # speak it (the others get "n/a").
+    Workload(
+        "h2_hello",
+        "HTTP/2 hello world, 16 connections x 32 streams",
+        "h2load",
+        "req/s",
+        connections=16,
+        streams=32,
+        http2=True,
+    ),
+    Workload(
+        "h2_download_1m",
+        "HTTP/2 1 MiB streamed in 64 KiB chunks, 16 connections x 4 streams",
+        "h2load",
+        "req/s",
+        path="/stream",
+        connections=16,
+        streams=4,
+        http2=True,
+    ),
+    Workload(
+        "h2_upload_1m",
+        "HTTP/2 1 MiB POST read in pieces, 16 connections x 4 streams",
+        "h2load",
+        "req/s",
+        path="/upload",
+        connections=16,
+        streams=4,
+        upload=1024 * 1024,
+        http2=True,
+    ),
     # After the other loads: the stalled clients' resets keep a server busy for a moment.
     Workload(
         "burst_fairness",
@@ -127,6 +167,14 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     # Last: closing thousands of connections at once can keep a server busy for a while.
     Workload("idle_1k", "1,000 idle keep-alive connections", "idle", "KiB/conn", connections=1000),
+    Workload(
+        "h2_idle_1k",
+        "1,000 idle HTTP/2 connections (one stream served on each)",
+        "idle",
+        "KiB/conn",
+        connections=1000,
+        http2=True,
+    ),
     Workload(
         "idle_10k", "10,000 idle keep-alive connections", "idle", "KiB/conn", connections=10000
     ),
@@ -207,6 +255,34 @@ def _run_wrk(workload: Workload, server: RunningServer, duration: float) -> Samp
     )
 
 
+def _run_h2load(workload: Workload, server: RunningServer, duration: float) -> Sample:
+    argv = _h2.h2load_argv(
+        f"http://{server.host}:{server.port}{workload.path}",
+        connections=workload.connections,
+        streams=workload.streams,
+        duration=duration,
+        upload=workload.upload,
+    )
+    pids = server.pids()
+    cpu_before = cpu_seconds(pids)
+    summary, note = _h2.run_h2load(argv, duration + CLIENT_GRACE)
+    cpu = cpu_seconds(pids) - cpu_before
+    if summary is None:
+        return Sample(None, note=note)
+    if summary.errors:  # a figure from a run with failed requests would flatter the server
+        note = f"failed: {summary.errors} of {summary.done} requests failed or were not 2xx"
+        return Sample(None, errors=summary.errors, note=note)
+    if summary.succeeded == 0:
+        return Sample(None, note="failed: no request completed")
+    return Sample(
+        value=summary.req_per_s,
+        p50_ms=None,  # h2load reports the mean, not percentiles
+        p99_ms=None,
+        cpu_us=cpu * 1e6 / summary.succeeded,
+        note=f"mean {summary.mean_ms:.1f} ms" if summary.mean_ms is not None else "",
+    )
+
+
 def _run_ws(workload: Workload, server: RunningServer, duration: float) -> Sample:
     argv = [
         sys.executable, "-m", "bench.ws_client", "--host", server.host,
@@ -237,7 +313,7 @@ def _run_idle(workload: Workload, server: RunningServer, duration: float) -> Sam
     argv = [
         sys.executable, "-m", "bench.idle_client", "--host", server.host,
         "--port", str(server.port), "--count", str(workload.connections),
-        "--timeout", str(CLIENT_GRACE * 2),
+        "--timeout", str(CLIENT_GRACE * 2), *(["--h2"] if workload.http2 else []),
     ]  # fmt: skip
     for pid in server.pids():
         argv += ["--pid", str(pid)]
@@ -295,7 +371,13 @@ def wait_quiet(server: RunningServer) -> float:
     return time.monotonic() - started
 
 
-_RUNNERS = {"wrk": _run_wrk, "ws": _run_ws, "idle": _run_idle, "burst": _run_burst}
+_RUNNERS = {
+    "wrk": _run_wrk,
+    "ws": _run_ws,
+    "idle": _run_idle,
+    "burst": _run_burst,
+    "h2load": _run_h2load,
+}
 
 
 def run(workload: Workload, server: RunningServer, duration: float) -> Sample:
@@ -319,6 +401,19 @@ def _touch(server: RunningServer, method: str, path: str, body: bytes = b"") -> 
         pass  # a broken route shows up in its own workload's row
     finally:
         connection.close()
+
+
+def warm_up_h2(server: RunningServer, seconds: float) -> None:
+    """Touch the HTTP/2 rows' routes over HTTP/2, then (``seconds`` >= 1) a short h2load."""
+    if _h2.h2load_missing() is not None:
+        return
+    base = f"http://{server.host}:{server.port}"
+    for path, upload in (("/", 0), ("/stream", 0), ("/upload", 1024 * 1024)):
+        argv = _h2.h2load_argv(f"{base}{path}", connections=1, streams=1, requests=4, upload=upload)
+        _h2.run_h2load(argv, CLIENT_GRACE)
+    if seconds >= 1:
+        argv = _h2.h2load_argv(f"{base}/", connections=4, streams=16, duration=seconds)
+        _h2.run_h2load(argv, seconds + CLIENT_GRACE)
 
 
 def warm_up(server: RunningServer, seconds: float) -> None:

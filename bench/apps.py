@@ -9,6 +9,7 @@ per-request work. Routes:
 - ``/stream``: 1 MiB streamed in 64 KiB chunks (``more_body``), no Content-Length.
 - ``/stream10m``: 10 MiB streamed the same way (the burst-fairness workload's writers).
 - ``/echo``: a POST body read whole and sent back with its length.
+- ``/upload``: a POST body read piece by piece and dropped; answers its length.
 - ``/json``: a Starlette ``JSONResponse`` endpoint (Starlette's routing and request objects).
 - ``/ws``: WebSocket echo of every text or binary message.
 
@@ -87,6 +88,20 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def upload(scope: Scope, receive: Receive, send: Send) -> None:
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody to answer
+            return
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = str(received).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": _fixed_headers(body)})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 404, "headers": _fixed_headers(b"")})
     await send({"type": "http.response.body", "body": b""})
@@ -134,6 +149,7 @@ HTTP_ROUTES: dict[str, Handler] = {
     "/stream": stream,
     "/stream10m": stream_10m,
     "/echo": echo,
+    "/upload": upload,
     "/json": starlette_json,
 }
 

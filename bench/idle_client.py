@@ -6,7 +6,12 @@ then reads the summed VmRSS of the server's processes and reports
 ``(rss_after - rss_before) / N`` in KiB. Stdlib only. Prints one JSON line;
 ``{"skipped": reason}`` when the open-files limits cannot hold N connections.
 
-    python -m bench.idle_client --port 8000 --count 1000 --pid 12345
+With ``--h2`` each connection speaks cleartext HTTP/2 by prior knowledge instead:
+the preface and SETTINGS, one ``GET /`` on stream 1, and once its response has
+ended the ACK of the server's SETTINGS; it then sits idle with no stream open, the
+HTTP/2 twin of an idle keep-alive connection.
+
+    python -m bench.idle_client --port 8000 --count 1000 --pid 12345 [--h2]
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ import time
 from pathlib import Path
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+_AUTHORITY = b"127.0.0.1"
+#: HPACK (RFC 7541 appendix A): :method GET, :scheme http, :path / from the static
+#: table, then :authority as a literal without indexing (name index 1).
+_H2_HEADER_BLOCK = b"\x82\x86\x84\x01" + bytes([len(_AUTHORITY)]) + _AUTHORITY
+H2_REQUEST = (
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # SETTINGS, empty
+    # HEADERS on stream 1, END_STREAM | END_HEADERS.
+    + len(_H2_HEADER_BLOCK).to_bytes(3, "big")
+    + b"\x01\x05\x00\x00\x00\x01"
+    + _H2_HEADER_BLOCK
+)
+H2_SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
+_H2_END_STREAM = 0x1
+_H2_GOAWAY = 7
 BATCH = 32  # at most a small listen backlog (Daphne: 50): a full queue drops SYNs for 1 s
 SETTLE_SECONDS = 0.25
 STALL_SECONDS = 15.0  # one batch may take this long before the run counts as failed
@@ -74,13 +94,40 @@ def _response_complete(data: bytes) -> bool:
     return data.endswith(b"0\r\n\r\n")  # chunked
 
 
-def open_batch(host: str, port: int, size: int, deadline: float) -> list[socket.socket]:
+def _h2_frames(data: bytes) -> list[tuple[int, int, int]]:
+    """The (type, flags, stream id) of each whole frame in ``data``, after the preface."""
+    frames = []
+    pos = 0
+    while len(data) - pos >= 9:
+        length = int.from_bytes(data[pos : pos + 3], "big")
+        if len(data) - pos < 9 + length:
+            break
+        stream = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+        frames.append((data[pos + 3], data[pos + 4], stream))
+        pos += 9 + length
+    return frames
+
+
+def _h2_response_complete(data: bytes) -> bool:
+    """Stream 1's response ended (a DATA or HEADERS frame on it with END_STREAM)."""
+    for kind, flags, stream in _h2_frames(data):
+        if kind == _H2_GOAWAY:
+            raise ConnectionError("server sent GOAWAY before answering")
+        if stream == 1 and kind in (0, 1) and flags & _H2_END_STREAM:
+            return True
+    return False
+
+
+def open_batch(
+    host: str, port: int, size: int, deadline: float, *, h2: bool = False
+) -> list[socket.socket]:
     """Open ``size`` connections, make one request on each, wait for every response."""
     selector = selectors.DefaultSelector()
     received: dict[socket.socket, bytes] = {}
+    complete = _h2_response_complete if h2 else _response_complete
     for _ in range(size):
         sock = socket.create_connection((host, port), timeout=STALL_SECONDS)
-        sock.sendall(REQUEST)
+        sock.sendall(H2_REQUEST if h2 else REQUEST)
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ, sock)
         received[sock] = b""
@@ -96,31 +143,54 @@ def open_batch(host: str, port: int, size: int, deadline: float) -> list[socket.
             if not chunk:
                 raise ConnectionError("server closed a connection before answering")
             received[sock] += chunk
-            if _response_complete(received[sock]):
+            if complete(received[sock]):
                 selector.unregister(sock)
                 pending.discard(sock)
+                if h2:  # the server's SETTINGS came first: acknowledge them
+                    sock.setblocking(True)
+                    sock.sendall(H2_SETTINGS_ACK)
+                    sock.setblocking(False)
     selector.close()
     return list(received)
 
 
-def count_closed(socks: list[socket.socket]) -> int:
-    """How many connections the server has closed (readable: EOF or unexpected bytes)."""
+def count_closed(socks: list[socket.socket], *, h2: bool = False) -> int:
+    """How many connections the server has closed (readable: EOF or unexpected bytes).
+
+    HTTP/2: a late frame (a WINDOW_UPDATE, the ACK of our SETTINGS) is no close; EOF,
+    a reset or a GOAWAY is.
+    """
     selector = selectors.DefaultSelector()
     for sock in socks:
-        selector.register(sock, selectors.EVENT_READ)
-    closed = len(selector.select(timeout=0))
+        selector.register(sock, selectors.EVENT_READ, sock)
+    readable: list[socket.socket] = [key.data for key, _ in selector.select(timeout=0)]
     selector.close()
+    if not h2:
+        return len(readable)
+    closed = 0
+    for sock in readable:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            continue
+        except OSError:
+            closed += 1
+            continue
+        if not data or any(kind == _H2_GOAWAY for kind, _, _ in _h2_frames(data)):
+            closed += 1
     return closed
 
 
-def run(host: str, port: int, count: int, pids: list[int], timeout: float) -> dict[str, object]:
+def run(
+    host: str, port: int, count: int, pids: list[int], timeout: float, *, h2: bool = False
+) -> dict[str, object]:
     problem = limits_problem(count, pids)
     if problem is not None:
         return {"skipped": problem}
     deadline = time.time() + timeout
     # Warm the server's paths with a few connections first so that imports and
     # first-use caches do not land in the per-connection figure.
-    for sock in open_batch(host, port, 8, deadline):
+    for sock in open_batch(host, port, 8, deadline, h2=h2):
         sock.close()
     time.sleep(SETTLE_SECONDS)
     before = rss_kib(pids)
@@ -128,11 +198,11 @@ def run(host: str, port: int, count: int, pids: list[int], timeout: float) -> di
     started = time.time()
     try:
         while len(socks) < count:
-            socks += open_batch(host, port, min(BATCH, count - len(socks)), deadline)
+            socks += open_batch(host, port, min(BATCH, count - len(socks)), deadline, h2=h2)
         opened_in = time.time() - started
         time.sleep(SETTLE_SECONDS)
         after = rss_kib(pids)
-        closed = count_closed(socks)
+        closed = count_closed(socks, h2=h2)
     finally:
         for sock in socks:
             sock.close()
@@ -153,9 +223,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--pid", type=int, action="append", required=True, help="server pids")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--h2", action="store_true", help="HTTP/2 by prior knowledge")
     args = parser.parse_args()
     try:
-        result = run(args.host, args.port, args.count, args.pid, args.timeout)
+        result = run(args.host, args.port, args.count, args.pid, args.timeout, h2=args.h2)
     except OSError as exc:  # TimeoutError and ConnectionError included
         result = {"error": f"{type(exc).__name__}: {exc}"}
     print(json.dumps(result), flush=True)

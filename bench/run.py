@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from bench import _report, _workloads
+from bench import _h2, _report, _workloads
 from bench._proc import raise_open_files_limit
 from bench._servers import REPO, SERVERS, ServerSpec, StartFailure, start
 from bench._workloads import WORKLOADS, Sample, Workload
@@ -141,13 +141,16 @@ def _run_phase(round_: _Round, spec: ServerSpec, workloads: Sequence[Workload]) 
         for workload in workloads:
             round_.record(spec, workload, Sample(None, note=note))
         return
-    wrk_note = _workloads.wrk_missing()
+    missing = {"wrk": _workloads.wrk_missing(), "h2load": _h2.h2load_missing()}
     try:
-        if any(workload.kind != "idle" for workload in workloads):
+        if spec.probe != "h2" and any(not w.http2 and w.kind != "idle" for w in workloads):
             _workloads.warm_up(server, round_.args.warmup)
+        if any(workload.kind == "h2load" for workload in workloads):
+            _workloads.warm_up_h2(server, round_.args.warmup)
         for workload in workloads:
-            if workload.kind == "wrk" and wrk_note is not None:
-                sample = Sample(None, note=wrk_note)
+            tool_note = missing.get(workload.kind)
+            if tool_note is not None:
+                sample = Sample(None, note=tool_note)
             else:
                 sample = _workloads.run(workload, server, round_.args.duration)
             if server.note:
@@ -166,7 +169,13 @@ def run_round(round_: _Round, servers: Sequence[ServerSpec], workloads: Sequence
     their cost, and a server still tearing down connections would slow the loads.
     """
     for spec in _rotated(servers, round_.index):
-        wanted = [workload for workload in workloads if spec.runs(workload.key)]
+        wanted = []
+        for workload in (workload for workload in workloads if spec.runs(workload.key)):
+            note = spec.h2_note(workload.key)
+            if note is None:
+                wanted.append(workload)
+            else:  # an HTTP/2 row it cannot run: "n/a", without starting it
+                round_.record(spec, workload, Sample(None, note=note))
         loads = [workload for workload in wanted if workload.kind != "idle"]
         idle = [workload for workload in wanted if workload.kind == "idle"]
         for phase in (loads, idle):

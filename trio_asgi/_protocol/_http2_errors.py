@@ -25,7 +25,16 @@ import h2.exceptions
 import hpack.exceptions
 from h2.errors import ErrorCodes
 from h2.stream import StreamClosedBy
-from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+
+from ._http2_settings_store import compact_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +176,17 @@ class ServerH2Connection(h2.connection.H2Connection):
     """h2's connection, answering the rows of :data:`ERROR_TABLE` as the RFCs require."""
 
     def __init__(self, *, hard_header_list_size: int, **config: Any) -> None:
+        #: The open inbound streams, counted once while a HEADERS frame opens a stream.
+        self._counted_inbound: int | None = None
         super().__init__(h2.config.H2Configuration(**config))
         self._hard_header_list_size = hard_header_list_size
+
+    @property
+    def open_inbound_streams(self) -> int:
+        # h2 counts by walking every stream it holds; a new stream's HEADERS frame had
+        # it count twice (our refusal check, then its own): the second reads the first.
+        counted = self._counted_inbound
+        return super().open_inbound_streams if counted is None else counted
 
     def _receive_frame(self, frame: Any) -> list[Any]:
         # h2's decoder bound is its own 64 KiB default (or the advertised setting once
@@ -184,6 +202,11 @@ class ServerH2Connection(h2.connection.H2Connection):
             events: list[Any] = super()._receive_frame(frame)
         except h2.exceptions.ProtocolError as exc:
             return self._answer_protocol_error(frame, exc)
+        if isinstance(frame, SettingsFrame):
+            # Settings change (and are first replaced) only around SETTINGS frames: the
+            # client's first frame is one, so an idle connection holds the lean lists.
+            compact_settings(self.local_settings)
+            compact_settings(self.remote_settings)
         return events
 
     def _answer_protocol_error(self, frame: Any, exc: h2.exceptions.ProtocolError) -> list[Any]:
@@ -225,10 +248,18 @@ class ServerH2Connection(h2.connection.H2Connection):
         return [update]
 
     def _receive_headers_frame(self, frame: HeadersFrame) -> tuple[list[Any], list[Any]]:
-        opening = frame.stream_id not in self.streams
-        over_limit = self.open_inbound_streams >= self.local_settings.max_concurrent_streams
-        if not (opening and over_limit and self._may_open(frame.stream_id)):
-            result: tuple[list[Any], list[Any]] = super()._receive_headers_frame(frame)
+        result: tuple[list[Any], list[Any]]
+        if frame.stream_id in self.streams:  # trailers: no stream opens, nothing to count
+            result = super()._receive_headers_frame(frame)
+            return result
+        open_now = self.open_inbound_streams
+        over_limit = open_now >= self.local_settings.max_concurrent_streams
+        if not (over_limit and self._may_open(frame.stream_id)):
+            self._counted_inbound = open_now
+            try:
+                result = super()._receive_headers_frame(frame)
+            finally:
+                self._counted_inbound = None
             return result
         # RFC 9113 section 5.1.2: refuse the stream, not the connection. The block is
         # still decoded (bounded by the decoder's limit) to keep HPACK state in step.

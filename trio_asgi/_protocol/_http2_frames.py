@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from h2.errors import ErrorCodes
 
@@ -40,17 +41,26 @@ FLAG_ACK = 0x1
 FLAG_END_HEADERS = 0x4
 FLAG_PADDED = 0x8
 
-#: RFC 9113 sections 6.3-6.9: frames whose payload has one size (or a minimum).
-_EXACT_LENGTH = {
+#: RFC 9113 sections 6.3-6.9: frames whose payload has one size (or a minimum), by the
+#: type as a plain int (the scanner never builds a FrameType per frame).
+_EXACT_LENGTH: dict[int, int] = {
     FrameType.PRIORITY: 5,
     FrameType.RST_STREAM: 4,
     FrameType.PING: 8,
     FrameType.WINDOW_UPDATE: 4,
 }
+# Plain ints for the per-frame comparisons (an enum member is a slower look-up).
+_HEADERS = int(FrameType.HEADERS)
+_CONTINUATION = int(FrameType.CONTINUATION)
+_SETTINGS = int(FrameType.SETTINGS)
+_GOAWAY = int(FrameType.GOAWAY)
+_WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
+_PRIORITY = int(FrameType.PRIORITY)
 
 
-@dataclass(frozen=True, slots=True)
-class FrameHeader:
+class FrameHeader(NamedTuple):
+    """A frame's 9-byte header (a tuple: one is built per frame, so it is cheap)."""
+
     length: int
     type: int
     flags: int
@@ -77,8 +87,7 @@ class StreamError:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """A whole frame that passed our checks, for h2."""
 
     header: FrameHeader
@@ -157,11 +166,7 @@ class FrameScanner:
         del self._buffer[:size]
         if stream_error is not None:
             return stream_error
-        if (
-            header.type == FrameType.WINDOW_UPDATE
-            and header.stream_id
-            and not window_increment(frame)
-        ):
+        if header.type == _WINDOW_UPDATE and header.stream_id and not window_increment(frame):
             # RFC 9113 section 6.9: a stream error (h2 makes it a connection error).
             return StreamError(header, ErrorCodes.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
         return frame
@@ -176,8 +181,8 @@ class FrameScanner:
         return self._check_header_block(header, now)
 
     def _check_header_block(self, header: FrameHeader, now: float) -> GoAway | None:
-        if header.type in (FrameType.HEADERS, FrameType.CONTINUATION):
-            if header.type == FrameType.HEADERS or self.header_block_since is None:
+        if header.type == _HEADERS or header.type == _CONTINUATION:
+            if header.type == _HEADERS or self.header_block_since is None:
                 # A CONTINUATION outside a block is h2's PROTOCOL_ERROR to raise.
                 self._block_frames = 0
                 self._block_bytes = 0
@@ -195,19 +200,19 @@ class FrameScanner:
 
 
 def _length_error(header: FrameHeader) -> StreamError | GoAway | None:
-    exact = _EXACT_LENGTH.get(FrameType(header.type)) if header.type <= 9 else None
+    exact = _EXACT_LENGTH.get(header.type)
     if exact is not None and header.length != exact:
-        if header.type == FrameType.PRIORITY and header.stream_id:
+        if header.type == _PRIORITY and header.stream_id:
             # RFC 9113 section 6.3: a stream error (h2 makes it a connection error).
             return StreamError(header, ErrorCodes.FRAME_SIZE_ERROR, "PRIORITY of wrong length")
         return GoAway(ErrorCodes.FRAME_SIZE_ERROR, "frame of wrong length")
-    if header.type == FrameType.SETTINGS:
+    if header.type == _SETTINGS:
         if header.has(FLAG_ACK) and header.length:
             # RFC 9113 section 6.5: FRAME_SIZE_ERROR (h2 says PROTOCOL_ERROR).
             return GoAway(ErrorCodes.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
         if header.length % 6:
             return GoAway(ErrorCodes.FRAME_SIZE_ERROR, "SETTINGS not a multiple of 6")
-    if header.type == FrameType.GOAWAY and header.length < 8:
+    if header.type == _GOAWAY and header.length < 8:
         return GoAway(ErrorCodes.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes")
     return None
 

@@ -36,7 +36,7 @@ from ._http2_connection import H2Connection
 from ._http2_negotiation import alpn_is_h2, sniff_preface
 from ._http11_stream import DRAIN_LIMIT, HTTP11Stream
 from ._http_cycle import HTTPCycle
-from ._proxy import Client, Peer, PeerAttribute, open_peer
+from ._proxy import Peer, PeerAttribute, open_peer
 from ._request_stream import CycleContext, CycleEnd, CycleResult
 from ._state import Drainable, ServerState
 from ._transport import ReadTimeout, Transport
@@ -178,8 +178,7 @@ class HTTPConnection:
             request = await self._next_request(first=not served)
             if request is None:
                 return
-            if peer.trusted:  # the proxy headers of a trusted peer: client and scheme
-                self.context = _as_forwarded(own, *peer.resolve(request.headers))
+            self.context = peer.request_context(own, request.headers)
             served += 1
             limit = config.max_requests_per_connection
             if limit is not None and served >= limit:
@@ -189,7 +188,7 @@ class HTTPConnection:
                 return
             if request.upgrade and stream.pending:
                 await stream.flush()  # the responses before it, before another protocol's
-            if request.upgrade and config.http2 and await self._upgrade_h2c(request):
+            if request.upgrade and config.http2 and await self._upgrade_h2c(request, own, peer):
                 return
             if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
                 await self._serve_websocket(request)
@@ -228,7 +227,7 @@ class HTTPConnection:
         if (peer.client, peer.scheme) != (own.client, own.scheme):  # from a PROXY header
             own = self.context = replace(own, client=peer.client, scheme=peer.scheme)
         if self.alpn_h2:
-            await self._serve_http2(early_bytes)
+            await self._serve_http2(early_bytes, peer)
             return None
         if config.http2 and own.scheme == "http":
             self._deadlines.reset(first=True)  # a shutdown meanwhile counts its grace from here
@@ -239,7 +238,7 @@ class HTTPConnection:
                 return None
             http2, early_bytes = sniffed
             if http2:
-                await self._serve_http2(early_bytes)
+                await self._serve_http2(early_bytes, peer)
                 return None
         if early_bytes:
             self.protocol.receive_data(early_bytes)
@@ -316,10 +315,13 @@ class HTTPConnection:
         result = await session.run()  # whatever it was, the connection was handed over
         logger.debug("WebSocket ended (%s): closing the connection", result.reason)
 
-    async def _upgrade_h2c(self, request: RequestHead) -> bool:
-        """Serve an ``Upgrade: h2c`` request over HTTP/2 if it is valid; True if it was."""
+    async def _upgrade_h2c(self, request: RequestHead, own: CycleContext, peer: Peer) -> bool:
+        """Serve an ``Upgrade: h2c`` request over HTTP/2 if it is valid; True if it was.
+
+        ``own`` is the connection's context: each stream resolves its own proxy headers.
+        """
         has_body = request.chunked or bool(request.content_length)
-        tls = self.context.scheme == "https"
+        tls = own.scheme == "https"  # this hop's, not the one a proxy header names
         upgrade = check_h2c_upgrade(request.headers, has_body=has_body, tls=tls)
         if not isinstance(upgrade, H2cUpgrade):
             return False  # served over HTTP/1.1, as RFC 9113 allows
@@ -329,13 +331,13 @@ class HTTPConnection:
         if self.transport.broken:
             return True
         upgraded = (upgrade.settings, replace(request, http_version="2"))  # answered over h2
-        connection = H2Connection(self.transport, self.context, self.state, upgraded=upgraded)
+        connection = H2Connection(self.transport, own, self.state, peer=peer, upgraded=upgraded)
         self.upgraded = connection
         await connection.run(rest)
         return True
 
-    async def _serve_http2(self, first_bytes: bytes) -> None:
-        connection = H2Connection(self.transport, self.context, self.state)
+    async def _serve_http2(self, first_bytes: bytes, peer: Peer) -> None:
+        connection = H2Connection(self.transport, self.context, self.state, peer=peer)
         self.upgraded = connection
         await connection.run(first_bytes)
 
@@ -470,10 +472,3 @@ class _HeadDeadlines:
     def woken_for_shutdown(self, fate: Fate) -> bool:
         """A read came back empty because a shutdown began: wait again, under the grace."""
         return fate is Fate.FINISH_ARRIVING and self._last == math.inf
-
-
-def _as_forwarded(own: CycleContext, client: Client, scheme: str) -> CycleContext:
-    """The context of one request whose proxy headers name ``client`` and ``scheme``."""
-    if client == own.client and scheme == own.scheme:
-        return own  # no proxy headers: the connection's own, not a copy per request
-    return replace(own, client=client, scheme=scheme)

@@ -46,6 +46,7 @@ from ._http2_stream import H2Stream, as_request_head
 from ._http2_websocket import H2WebSocket
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
+from ._proxy import Peer
 from ._request_stream import CycleContext, CycleEnd
 from ._state import ServerState
 from ._transport import ReadTimeout, Transport
@@ -83,12 +84,15 @@ class H2Connection:
         context: CycleContext,
         state: ServerState,
         *,
+        peer: Peer | None = None,
         upgraded: tuple[bytes, RequestHead] | None = None,
     ) -> None:
-        """``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
+        """``peer``: whose proxy headers each stream's request may carry (as on HTTP/1.1).
+        ``upgraded``: the ``HTTP2-Settings`` and the request of an ``Upgrade: h2c``,
         which is served as stream 1."""
         self._transport = transport
         self._context = context
+        self._peer = peer
         self._state = state
         config = state.config
         self._core = H2ServerConnection(
@@ -326,7 +330,7 @@ class H2Connection:
         )
         self._streams[stream_id] = stream
         if websocket:
-            self._websockets[stream_id] = H2WebSocket(self._context, stream)
+            self._websockets[stream_id] = H2WebSocket(self.stream_context(stream), stream)
         self._task_group.start_soon(self._serve_stream, stream)
 
     def _window_opened(self, stream_id: int | None) -> None:
@@ -394,11 +398,18 @@ class H2Connection:
                     self._all_finished.set()
 
     async def _serve_request(self, stream: H2Stream) -> None:
-        result = await HTTPCycle(self._context, stream).run()
+        result = await HTTPCycle(self.stream_context(stream), stream).run()
         if result.end is CycleEnd.ABANDONED:
             self._core.reset_stream(stream.stream_id)
         elif result.end is CycleEnd.GONE:
             self._core.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+
+    def stream_context(self, stream: H2Stream) -> CycleContext:
+        """The context of one stream's request: its trusted proxy headers applied."""
+        peer = self._peer
+        if peer is None:
+            return self._context
+        return peer.request_context(self._context, stream.request.headers)
 
     async def _refused(self, stream: H2Stream) -> bool:
         """Answer what we refuse before the app (413, 503 at capacity), as HTTP/1.1 does."""

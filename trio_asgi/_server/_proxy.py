@@ -7,8 +7,8 @@ read under the first-byte deadline and never past its size bound (see
 :mod:`.._protocol._proxy_protocol`); the bytes after it go to the HTTP parser.
 
 The :class:`Peer` it returns then gives each request its ``client`` and ``scheme``
-(:meth:`Peer.resolve`): from the proxy headers when the peer is trusted, else the
-connection's own.
+(:meth:`Peer.request_context`): from the proxy headers when the peer is trusted, else
+the connection's own. HTTP/1.1 asks once per request, HTTP/2 once per stream.
 
 With TLS terminated here the PROXY header comes in clear before the handshake, so it
 is read from the raw stream first (:func:`read_proxy_header_before_tls`, same rules
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -36,6 +37,7 @@ from .._protocol._proxy_protocol import (
     Signature,
     detect_signature,
 )
+from ._request_stream import CycleContext
 from ._transport import AnyioTransport, Transport
 
 logger = logging.getLogger("trio_asgi")
@@ -61,6 +63,21 @@ class Peer:
         if resolved is None:
             return self.client, self.scheme
         return resolved.client or self.client, resolved.scheme or self.scheme
+
+    def request_context(
+        self, own: CycleContext, headers: Sequence[tuple[bytes, bytes]]
+    ) -> CycleContext:
+        """The context of one request (HTTP/1.1 or one HTTP/2 stream) with these headers.
+
+        ``own`` is the connection's context (after any PROXY header). Returns it as is
+        for an untrusted peer or a request without proxy headers: no copy per request.
+        """
+        if not self.trusted:
+            return own
+        client, scheme = self.resolve(headers)
+        if client == own.client and scheme == own.scheme:
+            return own
+        return replace(own, client=client, scheme=scheme)
 
 
 async def open_peer(
