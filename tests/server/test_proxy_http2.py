@@ -18,6 +18,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.server.h2_ws_client import open_h2_ws
 from trio_asgi import Server
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +171,32 @@ async def test_the_h2c_upgraded_request_and_the_next_stream(
     }
     seen = json.loads(second)
     assert (seen["client"][0], seen["scheme"], seen["v"]) == ("127.0.0.1", "http", "2")
+
+
+async def who_ws_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A WebSocket that tells its client, scheme and HTTP version, then closes."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    seen = {"client": scope["client"], "scheme": scope["scheme"], "v": scope["http_version"]}
+    await send({"type": "websocket.send", "text": json.dumps(seen)})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+async def test_a_websocket_over_http2_resolves_its_proxy_headers(
+    run_server: Callable[..., Any],
+) -> None:
+    """RFC 8441 streams take the same per-stream resolution as requests."""
+    forwarded = [(b"x-forwarded-for", b"203.0.113.9"), (b"x-forwarded-proto", b"https")]
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(who_ws_app) as server:
+            client = await open_h2_ws(server)
+            plain = client.streams[await client.open()]
+            proxied = client.streams[await client.open(headers=forwarded)]
+            await client.until(lambda: bool(plain.received and proxied.received))
+            await client.stream.aclose()
+    seen_plain, seen_proxied = json.loads(plain.received[0]), json.loads(proxied.received[0])
+    assert seen_plain["client"][0] == "127.0.0.1"
+    assert seen_plain["scheme"] == "ws"
+    assert seen_proxied["client"][0] == "203.0.113.9"
+    assert seen_proxied["scheme"] == "wss"
+    assert seen_proxied["v"] == seen_plain["v"] == "2"
