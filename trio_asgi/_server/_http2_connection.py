@@ -154,7 +154,7 @@ class H2Connection:
             except ClientDisconnected:
                 pass
         self._linger = self._linger and not self._writer.broken
-        self._writer.stop()
+        await self._writer.stop_and_wait()  # then the transport has no writer left
 
     async def _close_transport(self) -> None:
         """Close at once, as HTTP/1.1 does when its client left; the apps may still run."""
