@@ -4,7 +4,8 @@
 check what they cost: a turn begun while the pass has one left is no checkpoint
 at all (it completes inside an already cancelled scope, where any checkpoint
 raises), only the writer past :data:`TURNS` in one pass waits, and the waiters go
-through in the order they came, :data:`TURNS` a pass, a cancelled one skipped.
+through in the order they came, a cancelled one skipped: :data:`TURNS` a pass while
+they are a crowd, all at once when they are no more than :data:`CROWD`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from trio_asgi._server._write_turns import TURNS, _Line, _Waiter, take_turn
+from trio_asgi._server._write_turns import CROWD, TURNS, _Line, _Waiter, take_turn
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +58,7 @@ async def test_waiters_go_through_in_order_a_pass_at_a_time_skipping_the_cancell
         assert line.try_now()
     assert not line.try_now()  # this pass's turns are used up
     order: list[int] = []
-    writers = 3 * TURNS
+    writers = CROWD + 2 * TURNS
 
     async def writer(number: int, scope: anyio.CancelScope) -> None:
         with scope:
@@ -74,9 +75,10 @@ async def test_waiters_go_through_in_order_a_pass_at_a_time_skipping_the_cancell
             await anyio.wait_all_tasks_blocked()
             assert order == []
             through = [number for number in range(writers) if number != 1]
-            for passes in range(1, 4):
+            # A crowd goes TURNS a pass; once the line is no crowd, all of it at once.
+            for went in (TURNS, 2 * TURNS, len(through)):
                 assert len(callbacks) == 1  # one callback a pass
                 callbacks.pop()()  # the next pass begins
                 await anyio.wait_all_tasks_blocked()
-                # The first TURNS in line go through (in any order: trio shuffles a batch).
-                assert sorted(order) == through[: passes * TURNS]
+                # The first in line go through (in any order: trio shuffles a batch).
+                assert sorted(order) == through[:went]
