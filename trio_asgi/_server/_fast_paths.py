@@ -24,6 +24,7 @@ import anyio
 import anyio.abc
 import trio
 
+from ._asyncio_group import open_asyncio_group
 from ._asyncio_transport import AsyncioSocketStream
 from ._transport import AnyioTransport, Transport
 from ._trio_transport import TrioSocketTransport
@@ -98,6 +99,9 @@ async def open_connection_group() -> AsyncIterator[ConnectionGroup]:
     if ENABLED and running_on_trio():
         async with trio.open_nursery() as nursery:
             yield ConnectionGroup(nursery.start_soon, nursery.cancel_scope)
+    elif ENABLED:  # asyncio and uvloop: the same saving (see _asyncio_group)
+        async with open_asyncio_group() as own:
+            yield ConnectionGroup(own.start_soon, own.cancel_scope)
     else:
         async with anyio.create_task_group() as group:
             yield ConnectionGroup(group.start_soon, group.cancel_scope)

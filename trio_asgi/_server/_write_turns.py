@@ -15,23 +15,24 @@ asyncio (Uvicorn: 1.5-7.7 s).
 
 So large writes (of at least :data:`BULK_WRITE` bytes) take turns: a turn lets
 a connection write :data:`TURN_BYTES` without another checkpoint, at most
-:data:`TURNS` turns begin per pass (one more with the one granted at once,
-below), and the other writers wait in line (first
+:data:`TURNS` turns begin per pass, and the other writers wait in line (first
 come, first served) without being scheduled at all: a pass stays short however
 many responses are streamed. Waiting for the turn is the checkpoint those
 writes would pay anyway (the fast paths checkpoint every 16 writes that complete
-at once, i.e. every 1 MiB of 64 KiB chunks). The turn is passed on as soon as it is
-taken, before the sends, so it is never held while waiting for a client to read:
-a stalled client keeps nobody waiting. A write that had to wait for its client
-ends its connection's turn (many clients that read can become writable in the
-same pass). Small writes (a hello-world response, a WebSocket echo) never take a
-turn.
+at once, i.e. every 1 MiB of 64 KiB chunks). A turn is not held: nothing is
+handed back after the sends, so a stalled client keeps nobody waiting. A write
+that had to wait for its client ends its connection's turn (many clients that
+read can become writable in the same pass). Small writes (a hello-world
+response, a WebSocket echo) never take a turn.
 
-A turn is granted at once, with no checkpoint, when none has begun since the
-last pass began (the line then stays closed until the next pass: a callback the
-loop runs then reopens it), so a lone large write does not wait a pass. A
-writer checkpoints at least every second turn: its next turn, in the same pass,
-waits in line.
+What a turn costs is kept to nothing while the writers of a pass fit in its
+turns (a few streams): such a turn begins at once, with no checkpoint and
+nothing to wait on, and counts one; the count goes back to zero in a callback
+at the start of the next pass, which the pass's first turn schedules (one per
+pass, not one per turn). Only a writer that finds the pass's turns used up, or
+others already waiting, waits in line; that same callback lets the first
+:data:`TURNS` waiters through, each with its turn (they do not relay a token
+from one to the next, a pass each).
 
 The line is one per event-loop run (an anyio ``RunVar``), shared by every server
 on that loop: the passes it keeps short are the loop's.
@@ -40,8 +41,8 @@ on that loop: the passes it keeps short are the loop's.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
-from typing import TypeAlias
 
 import anyio
 import anyio.lowlevel
@@ -58,9 +59,109 @@ TURN_BYTES = 1024 * 1024
 #: the burst still answers a fresh request in tens of milliseconds (bench
 #: burst_fairness: 40 ms on trio).
 TURNS = 4
+#: A line of at most this many writers goes through in one pass (see _Line): a few
+#: streams to clients that read (bench stream_1m: 16) write as they would without
+#: turns; a burst of hundreds is a crowd.
+CROWD = 16
 
-#: This loop's line, and how to run a callback at the start of its next pass.
-_Line: TypeAlias = tuple[anyio.Semaphore, Callable[[Callable[[], None]], object]]
+
+class _Line:
+    """One loop's line: the turns begun this pass, and the writers waiting for one.
+
+    A pass's turns are counted, not lent and handed back: a turn is granted when
+    fewer than :data:`TURNS` began this pass and nobody waits (no checkpoint, no
+    waiting), and the count is reset by one callback at the start of the next pass,
+    scheduled by the pass's first turn. That callback also lets the first
+    :data:`TURNS` writers in line through, each with its turn, in the same pass: a
+    writer that waited does not hand anything on. So while the writers of a pass
+    stay within its turns (a few streams), a turn costs a counter and, once a pass,
+    a callback; only when more want one do writers wait, in line.
+    """
+
+    __slots__ = ("_soon", "began", "scheduled", "waiting")
+
+    def __init__(self, soon: Callable[[Callable[[], None]], object]) -> None:
+        self._soon = soon
+        #: Turns begun this pass.
+        self.began = 0
+        #: The callback that starts the next pass is scheduled.
+        self.scheduled = False
+        #: The writers waiting, first come first served: each wakes with its turn.
+        self.waiting: deque[_Waiter] = deque()
+
+    def try_now(self) -> bool:
+        """Begin a turn at once if this pass still has one and nobody waits for it."""
+        if self.waiting or self.began >= TURNS:
+            return False
+        self._begin()
+        return True
+
+    def _begin(self) -> None:
+        self.began += 1
+        if not self.scheduled:
+            self.scheduled = True
+            self._soon(self._next_pass)
+
+    def _next_pass(self) -> None:
+        self.scheduled = False
+        self.began = 0
+        waiting = self.waiting
+        # A short line goes through whole: that pass is no longer than a pass of the
+        # fast paths without turns (CROWD writers, 16 writes each), and a few
+        # streams never wait more than a pass. A crowd goes TURNS a pass.
+        allowed = len(waiting) if len(waiting) <= CROWD else TURNS
+        while waiting and self.began < allowed:
+            if waiting.popleft().grant():
+                self._begin()
+
+
+class _Waiter:
+    """A writer waiting in line, on trio or on asyncio."""
+
+    __slots__ = ("_future", "_task")
+
+    def __init__(self) -> None:
+        self._task: trio.lowlevel.Task | None = None
+        self._future: asyncio.Future[None] | None = None
+
+    def grant(self) -> bool:
+        """Wake the writer with its turn; False if it stopped waiting (cancelled)."""
+        if self._task is not None:
+            trio.lowlevel.reschedule(self._task)
+            self._task = None
+            return True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+            return True
+        return False
+
+    async def wait(self, line: _Line) -> None:
+        line.waiting.append(self)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            await self._wait_trio(line)
+            return
+        self._future = loop.create_future()
+        try:
+            await self._future
+        except BaseException:
+            if not self._future.done():
+                self._future.cancel()  # grant() skips it
+            raise
+
+    async def _wait_trio(self, line: _Line) -> None:
+        self._task = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._task = None  # grant() skips it
+            line.waiting.remove(self)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+
 _line: anyio.lowlevel.RunVar[_Line] = anyio.lowlevel.RunVar("trio_asgi_write_turns")
 
 
@@ -73,26 +174,21 @@ def _this_loops_line() -> _Line:
         soon: Callable[[Callable[[], None]], object] = asyncio.get_running_loop().call_soon
     except RuntimeError:  # not asyncio: trio
         soon = trio.lowlevel.current_trio_token().run_sync_soon
-    line = (anyio.Semaphore(TURNS), soon)
+    line = _Line(soon)
     _line.set(line)
     return line
 
 
 async def take_turn() -> None:
-    """Wait in line until this connection's turn, if a turn already began this pass.
+    """Begin a turn: at once if this pass has one left and nobody waits, else in line.
 
-    The caller writes right after, before its next ``await``. The first turn of a
-    pass is granted at once, with no checkpoint (a lone large write does not wait a
-    pass), and the line is closed until the next pass begins; a later one waits in
-    line, is let through in a later pass, and passes the turn on at once.
+    The caller writes right after, before its next ``await``. A turn begun at once
+    costs no checkpoint (a lone large write does not wait a pass); a writer that
+    waited wakes in a later pass with its turn.
     """
-    turns, soon = _this_loops_line()
-    if turns.value and not turns.statistics().tasks_waiting:
-        turns.acquire_nowait()
-        soon(turns.release)
-        return
-    await turns.acquire()
-    turns.release()
+    line = _this_loops_line()
+    if not line.try_now():
+        await _Waiter().wait(line)
 
 
 async def spend_turn(budget: int, size: int) -> int:
