@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -26,6 +25,13 @@ from ._binds import FdBind as FdBind
 from ._binds import TCPBind as TCPBind
 from ._binds import UnixBind as UnixBind
 from ._binds import parse_bind as parse_bind
+from ._config_checks import (
+    check_http2_settings,
+    check_processes,
+    check_tls,
+    check_trusted_peers,
+    check_wsgi_and_metrics,
+)
 from ._config_values import APP as _APP
 from ._config_values import DEADLINES as _DEADLINES
 from ._config_values import HEADERS as _HEADERS
@@ -50,7 +56,6 @@ from ._config_values import check_headers as _check_headers
 from ._config_values import check_seconds as _check_seconds
 from ._errors import ConfigError as ConfigError
 from ._protocol._forwarded import DEFAULT_ALLOW_IPS, TrustedPeers
-from ._protocol._http2_limits import MAX_FRAME_SIZE, MAX_STREAM_ID, MAX_WINDOW, MIN_FRAME_SIZE
 
 #: The access-log line, formatted with :meth:`str.format_map`; see the logging reference.
 DEFAULT_ACCESS_LOG_FORMAT = '{client} - "{request_line}" {status} {reason}'
@@ -515,8 +520,8 @@ class Config:
         for name in ("max_body_size", "max_requests_per_connection", "limit_concurrency"):
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=0 if name == "max_body_size" else 1)
-        _check_tls(self)
-        _check_http2_settings(self)
+        check_tls(self)
+        check_http2_settings(self)
         _check_count("ws_max_size", self.ws_max_size, minimum=1)
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1)
         if self.ws_max_queue_bytes is not None:
@@ -526,10 +531,10 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError("root_path: must start with '/' and not end with '/' (or be empty)")
         object.__setattr__(self, "headers", _check_headers(self.headers))
-        _check_trusted_peers(self)
-        _check_wsgi_and_metrics(self)
+        check_trusted_peers(self)
+        check_wsgi_and_metrics(self)
         check_access_log_format(self.access_log_format)
-        _check_processes(self)
+        check_processes(self)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> Config:
@@ -551,91 +556,9 @@ class Config:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
 
-def _check_trusted_peers(config: Config) -> None:
-    spec = config.forwarded_allow_ips
-    if type(spec) is _FromEnvironment:
-        spec = os.environ.get("FORWARDED_ALLOW_IPS", str(spec))
-    if not isinstance(spec, str):
-        raise ConfigError(f"forwarded_allow_ips: expected a comma-separated string, got {spec!r}")
-    try:
-        trusted = TrustedPeers(spec)
-    except ValueError as exc:
-        raise ConfigError(f"forwarded_allow_ips: {exc}") from None
-    object.__setattr__(config, "forwarded_allow_ips", spec)
-    object.__setattr__(config, "trusted_peers", trusted)
-
-
 #: The allowed values of each ``Literal`` option, from its type.
 CHOICES: dict[str, tuple[str, ...]] = {
     name: tuple(get_args(hint))
     for name, hint in get_type_hints(Config).items()
     if get_origin(hint) is Literal
 }
-
-
-def _check_http2_settings(config: Config) -> None:
-    """The HTTP/2 settings are within RFC 9113 section 6.5.2's ranges."""
-    ranges = {
-        "http2_max_concurrent_streams": (1, MAX_STREAM_ID),
-        "http2_initial_window_size": (1, MAX_WINDOW),
-        "http2_max_frame_size": (MIN_FRAME_SIZE, MAX_FRAME_SIZE),
-        "http2_max_header_list_size": (64, MAX_WINDOW),
-    }
-    for name, (low, high) in ranges.items():
-        value = getattr(config, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ConfigError(f"{name}: must be an integer from {low} to {high}, not {value!r}")
-
-
-def _check_tls(config: Config) -> None:
-    """The TLS options fit together (the files are read when the server starts)."""
-    for name in ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(f"{name}: expected a non-empty string or None")
-    if config.ssl_certfile is None:
-        for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
-            if getattr(config, name) is not None:
-                raise ConfigError(f"{name}: only means something with ssl_certfile (TLS)")
-    if isinstance(config.ssl_cert_reqs, bool) or config.ssl_cert_reqs not in (0, 1, 2):
-        raise ConfigError(
-            f"ssl_cert_reqs: must be 0 (none), 1 (optional) or 2 (required), "
-            f"got {config.ssl_cert_reqs!r}"
-        )
-    if config.ssl_cert_reqs and config.ssl_ca_certs is None:
-        raise ConfigError("ssl_cert_reqs: checking client certificates needs ssl_ca_certs")
-
-
-def _check_wsgi_and_metrics(config: Config) -> None:
-    if config.wsgi_threads is not None:
-        _check_count("wsgi_threads", config.wsgi_threads, minimum=1)
-    if config.metrics_bind is not None:
-        if not isinstance(config.metrics_bind, str):
-            raise ConfigError(f"metrics_bind: expected HOST:PORT, got {config.metrics_bind!r}")
-        try:
-            tcp = isinstance(parse_bind(config.metrics_bind), TCPBind)
-        except ConfigError as exc:
-            raise ConfigError(f"metrics_bind: {exc}") from None
-        if not tcp:
-            raise ConfigError(f"metrics_bind: {config.metrics_bind!r} must be HOST:PORT")
-
-
-def _check_processes(config: Config) -> None:
-    if config.workers is not None:
-        _check_count("workers", config.workers, minimum=1)
-    if config.limit_max_requests is not None:
-        _check_count("limit_max_requests", config.limit_max_requests, minimum=1)
-    _check_count("limit_max_requests_jitter", config.limit_max_requests_jitter, minimum=0)
-    for name in ("reload_dir", "reload_include", "reload_exclude"):
-        value = getattr(config, name)
-        if isinstance(value, str) or not all(isinstance(item, str) for item in value):
-            raise ConfigError(f"{name}: give a tuple of strings")
-        object.__setattr__(config, name, tuple(value))
-    if config.reload_delay is not None:
-        object.__setattr__(
-            config, "reload_delay", _check_seconds("reload_delay", config.reload_delay)
-        )
-    if config.reload and config.workers is not None:
-        raise ConfigError("reload: cannot be combined with workers (--reload runs one process)")
