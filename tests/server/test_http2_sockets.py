@@ -366,3 +366,49 @@ async def test_pathsend_and_zerocopysend_over_http2(
             part = await client.get(f"http://{server.addresses[0]}/zero")
     assert (whole.http_version, whole.content) == ("HTTP/2", data)
     assert part.content == data[10:1010]
+
+
+async def test_pathsend_of_a_missing_file_over_http2_is_a_whole_500(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The HEADERS are held until the file is open: a missing file is a 500 response on
+    the stream, not a 200 head and a reset."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(tmp_path / "missing")})
+
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            run_server(app) as server,
+            httpx.AsyncClient(http1=False, http2=True) as client,
+        ):
+            response = await client.get(f"http://{server.addresses[0]}/")
+            again = await client.get(f"http://{server.addresses[0]}/")  # the connection lives
+    assert (response.http_version, response.status_code) == ("HTTP/2", 500)
+    assert response.text == "Internal Server Error\n"
+    assert again.status_code == 500
+
+
+async def test_a_held_head_goes_out_when_the_app_waits_on_the_client_over_http2(
+    run_server: Callable[..., Any],
+) -> None:
+    """A long poll: the app sends its head, then waits in receive(); the client sees the
+    HEADERS while the app waits, and the body when it comes."""
+    headers_seen = anyio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        assert (await receive())["type"] == "http.request"  # the whole (empty) body
+        waited = await receive()  # until the client leaves, or the test lets go
+        assert waited["type"] == "http.disconnect"
+
+    with anyio.fail_after(TIMEOUT):
+        async with run_server(app) as server:
+            client = httpx.AsyncClient(http1=False, http2=True)
+            async with client:
+                url = f"http://{server.addresses[0]}/"
+                async with client.stream("GET", url) as response:
+                    assert response.status_code == 200  # the head came while the app waits
+                    headers_seen.set()
+    assert headers_seen.is_set()

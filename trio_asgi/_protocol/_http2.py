@@ -345,9 +345,17 @@ class H2ServerConnection:
         end_stream: bool = False,
     ) -> None:
         """The final response head. HEAD, 204 and 304 end the stream here; later body is dropped."""
-        if not 200 <= status <= 999:
-            raise H2ResponseError(f"{status} is not a final status")
-        fields = [(b":status", str(status).encode()), *_checked(headers)]
+        fields = checked_response_head(status, headers)
+        self.send_checked_head(stream_id, status, fields, end_stream)
+
+    def send_checked_head(
+        self,
+        stream_id: int,
+        status: int,
+        fields: list[tuple[bytes, bytes]],
+        end_stream: bool = False,
+    ) -> None:
+        """:meth:`send_response_head` for ``fields`` from :func:`checked_response_head`."""
         stream = self._live(stream_id)
         if stream is None:
             return
@@ -526,6 +534,19 @@ def _flood_kind(frame: ScannedFrame) -> Flood | None:
     if empty and not header.has(FLAG_END_STREAM):
         return Flood.EMPTY_DATA
     return None
+
+
+def checked_response_head(
+    status: int, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """A final response head's fields, ``:status`` first, checked as :func:`_checked` does.
+
+    Raises:
+        H2ResponseError: the status is not final, or a field is invalid.
+    """
+    if not 200 <= status <= 999:
+        raise H2ResponseError(f"{status} is not a final status")
+    return [(b":status", str(status).encode()), *_checked(headers)]
 
 
 def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

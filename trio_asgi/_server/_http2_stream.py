@@ -21,7 +21,7 @@ import anyio
 from h2.errors import ErrorCodes
 
 from .._errors import ASGIProtocolError, ClientDisconnected
-from .._protocol._http2 import H2ResponseError, H2ServerConnection
+from .._protocol._http2 import H2ResponseError, H2ServerConnection, checked_response_head
 from .._protocol._http2_request import H2RequestHead
 from .._protocol._http11_request import RequestHead
 from .._protocol._response import reason_phrase
@@ -61,6 +61,7 @@ class H2Stream:
         "_ended",
         "_gone",
         "_head_sent",
+        "_held",
         "_state",
         "_window",
         "_writer",
@@ -103,6 +104,8 @@ class H2Stream:
         self._window: anyio.Event | None = None
         self._gone: anyio.Event | None = None
         self._head_sent = False
+        #: The response head, checked, held until the first body message (see send_head).
+        self._held: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._body_received = 0
         self._body_deadline = math.inf
         #: The scope the stream's task runs in: a reset or a lost connection cancels it.
@@ -205,6 +208,7 @@ class H2Stream:
         if self._body_deadline == math.inf and config.timeout_body is not None:
             self._body_deadline = now + config.timeout_body
         idle = config.timeout_body_idle
+        self.release_held_head()  # the app waits on the client: the client sees the head
         self._arrived = anyio.Event()
         with anyio.move_on_after(math.inf) as scope:
             scope.deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
@@ -240,6 +244,7 @@ class H2Stream:
         return self._body_received
 
     async def wait_disconnected(self) -> None:
+        self.release_held_head()  # the app waits on the client: the client sees the head
         if not (self.disconnected or self.response_complete):
             if self._gone is None:
                 self._gone = anyio.Event()
@@ -248,15 +253,33 @@ class H2Stream:
     async def send_head(
         self, status: int, headers: list[tuple[bytes, bytes]], *, trailers: bool
     ) -> None:
+        """Check the head now, and hold it for the app's first body message.
+
+        As on HTTP/1.1: HEADERS and the first DATA go out in one writer turn, and a
+        ``pathsend`` whose file cannot be opened is a whole 500, not HEADERS and a reset.
+        The head goes out on its own when the app waits on the client (``receive()``) or
+        has held it for about a second (:meth:`release_held_head`, from the in-flight sweep).
+        """
         self.response_headers = headers
         fields = list(headers)
         self._state.defaults.complete(fields, {name.lower() for name, _ in fields})
         try:
-            self._core.send_response_head(self.stream_id, status, fields)
+            self._held = (status, checked_response_head(status, fields))
         except H2ResponseError as exc:
             raise ASGIProtocolError(f"invalid response head: {exc}") from None
-        self._head_sent = True
         self.status = status
+
+    @property
+    def holds_head(self) -> bool:
+        return self._held is not None
+
+    def release_held_head(self) -> None:
+        """A held head to the core, for the writer (never blocks)."""
+        held, self._held = self._held, None
+        if held is None or self.disconnected or self._writer.broken:
+            return
+        self._core.send_checked_head(self.stream_id, *held)
+        self._head_sent = True
         self._writer.wake()
 
     async def flush(self) -> None:
@@ -266,10 +289,14 @@ class H2Stream:
             ClientDisconnected: the connection is gone.
         """
         self._check_writable()
+        self.release_held_head()
         await self._written()
 
     async def send_body(self, data: bytes, *, final: bool) -> None:
         core = self._core
+        if self._held is not None:
+            self._check_writable()
+            self.release_held_head()
         while True:
             self._check_writable()
             result = core.send_body(self.stream_id, data, end_stream=final)
@@ -317,6 +344,7 @@ class H2Stream:
 
     async def send_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         self._check_writable()
+        self.release_held_head()
         try:
             self._core.send_trailers(self.stream_id, headers)
         except H2ResponseError as exc:
@@ -335,6 +363,7 @@ class H2Stream:
         ``extra``: headers it needs, such as a 426's ``sec-websocket-version``)."""
         if self.answered or self._head_sent or self.broken or self.disconnected:
             return False
+        self._held = None  # the app's head, never sent: the error replaces it
         self.answered = self.status = status
         self.response_headers = []
         self._head_sent = True
