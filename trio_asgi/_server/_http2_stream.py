@@ -21,8 +21,9 @@ import anyio
 from h2.errors import ErrorCodes
 
 from .._errors import ASGIProtocolError, ClientDisconnected
-from .._protocol._http2 import H2ResponseError, H2ServerConnection
+from .._protocol._http2 import H2ServerConnection
 from .._protocol._http2_request import H2RequestHead
+from .._protocol._http2_response import H2ResponseError
 from .._protocol._http11_request import RequestHead
 from .._protocol._response import reason_phrase
 from ._http2_tasks import StreamScope
