@@ -156,6 +156,7 @@ class H2Connection:
                 pass
         self._linger = self._linger and not self._writer.broken
         self._writer.stop()
+        await self._writer.wait_stopped()
 
     async def _close_transport(self) -> None:
         """Close at once, as HTTP/1.1 does when its client left; the apps may still run."""

@@ -27,6 +27,7 @@ class H2Writer:
         "_on_broken",
         "_ready",
         "_scope",
+        "_stopped",
         "_timeout",
         "_transport",
         "broken",
@@ -49,6 +50,8 @@ class H2Writer:
         self._ready = anyio.Event()
         self._drained = anyio.Event()
         self._scope: anyio.CancelScope | None = None
+        #: Set when :meth:`run` has returned: no write of ours is in progress any more.
+        self._stopped = anyio.Event()
         #: Batches taken from the core, and batches written: a sender whose bytes were
         #: queued when ``taken`` was n waits until ``written`` is n + 1.
         self.taken = 0
@@ -82,8 +85,19 @@ class H2Writer:
 
     async def run(self) -> None:
         """Until stopped, cancelled or the transport fails: write each batch of output."""
-        with anyio.CancelScope() as self._scope:
-            await self._write_batches()
+        try:
+            with anyio.CancelScope() as self._scope:
+                await self._write_batches()
+        finally:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`run` has returned (after :meth:`stop`, promptly: it cancels).
+
+        A write cancelled by :meth:`stop` still holds the transport until its task runs
+        again; closing the transport (a half-close first) must wait for that.
+        """
+        await self._stopped.wait()
 
     async def _write_batches(self) -> None:
         core = self._core
