@@ -7,7 +7,6 @@ import pytest
 from h2.errors import ErrorCodes
 
 from tests.protocol.http2_helpers import REQUEST, Pair, RawClient, post
-from trio_asgi._protocol._http2 import H2ResponseError
 from trio_asgi._protocol._http2_events import (
     BodyEnded,
     BodyReceived,
@@ -16,6 +15,7 @@ from trio_asgi._protocol._http2_events import (
     RequestRejected,
     StreamReset,
 )
+from trio_asgi._protocol._http2_response import H2ResponseError
 
 
 def only(events, kind):

@@ -10,7 +10,7 @@ import pytest
 from hpack import HeaderTuple, NeverIndexedHeaderTuple
 from http2_helpers import REQUEST, Pair
 
-from trio_asgi._protocol._http2 import H2ResponseError
+from trio_asgi._protocol._http2_response import H2ResponseError
 
 
 def only(events: list[h2.events.Event], kind: type[h2.events.Event]) -> Any:

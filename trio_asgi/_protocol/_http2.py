@@ -29,7 +29,6 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
-from hpack import NeverIndexedHeaderTuple
 from hyperframe.frame import GoAwayFrame
 
 from ._http2_errors import LocalReset, PeerGoAway, ServerH2Connection
@@ -59,21 +58,11 @@ from ._http2_limits import (
     ResetTracker,
 )
 from ._http2_receive import H2EventTranslator
-from ._http2_request import FIELD_NAME, RequestRules
+from ._http2_request import RequestRules
+from ._http2_response import H2ResponseError, checked_response_fields, checked_response_head
 from ._http2_streams import Stream, StreamInput, StreamState, next_state
 
 _NO_BODY_STATUSES = frozenset({204, 304})
-#: RFC 9113 section 8.2.2: connection-specific fields, and ``te`` (a request field).
-_NOT_IN_HTTP2 = frozenset(
-    {b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te"}
-)
-#: Kept out of the HPACK table (as h2 and nghttp2 do): a guessable secret in a shared
-#: compression context leaks through the compressed size.
-_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization"})
-
-
-class H2ResponseError(ValueError):
-    """A response the app asked for that HTTP/2 cannot carry (the ASGI layer answers 500)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +261,11 @@ class H2ServerConnection:
         if flow_controlled:
             self._h2.acknowledge_received_data(flow_controlled, stream_id)
 
+    def reset_malformed(self, stream_id: int, reason: str, events: list[H2Event]) -> None:
+        """Reset an open stream whose frames broke RFC 9113's rules (PROTOCOL_ERROR)."""
+        self._h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        self.note_local_reset(LocalReset(stream_id, ErrorCodes.PROTOCOL_ERROR, reason), events)
+
     def note_local_reset(self, reset: LocalReset, events: list[H2Event]) -> None:
         stream = self._streams.get(reset.stream_id)
         if stream is None or stream.state is StreamState.CLOSED:
@@ -333,7 +327,8 @@ class H2ServerConnection:
         stream = self._live(stream_id)
         if stream is None or stream.state not in (StreamState.RECEIVING, StreamState.REQUEST_DONE):
             return
-        self._h2.send_headers(stream_id, [(b":status", str(status).encode()), *_checked(headers)])
+        fields = [(b":status", str(status).encode()), *checked_response_fields(headers)]
+        self._h2.send_headers(stream_id, fields)
         self._pull_output()
 
     def send_response_head(
@@ -400,7 +395,7 @@ class H2ServerConnection:
         stream = self._live(stream_id)
         if stream is None or not stream.body_allowed:
             return
-        self._h2.send_headers(stream_id, _checked(headers), end_stream=True)
+        self._h2.send_headers(stream_id, checked_response_fields(headers), end_stream=True)
         stream.apply(StreamInput.SEND_END)
         self._pull_output()
 
@@ -500,7 +495,8 @@ def _new_h2(settings: H2Settings) -> ServerH2Connection:
         hard_header_list_size=settings.hard_header_list_size,
         client_side=False,
         header_encoding=None,
-        validate_inbound_headers=True,
+        # _http2_fields applies the same rules in the pass that sorts the fields.
+        validate_inbound_headers=False,
         normalize_inbound_headers=False,  # we join cookies ourselves, in place
         validate_outbound_headers=False,  # _checked does it, in one pass
         normalize_outbound_headers=False,
@@ -534,44 +530,3 @@ def _flood_kind(frame: ScannedFrame) -> Flood | None:
     if empty and not header.has(FLAG_END_STREAM):
         return Flood.EMPTY_DATA
     return None
-
-
-def checked_response_head(
-    status: int, headers: list[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
-    """A final response head's fields, ``:status`` first, checked as :func:`_checked` does.
-
-    Raises:
-        H2ResponseError: the status is not final, or a field is invalid.
-    """
-    if not 200 <= status <= 999:
-        raise H2ResponseError(f"{status} is not a final status")
-    return [(b":status", str(status).encode()), *_checked(headers)]
-
-
-def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Response fields checked and normalised in one pass, for h2 to encode as they are.
-
-    h2's own outbound validation and normalisation are off (``_new_h2``): they walked
-    every field again through a chain of generators, a fifth of the cost of sending a
-    head. So this does what they did: names must be tokens (no pseudo-header, nothing
-    empty) and are lowercased, values lose surrounding whitespace and must hold no CR,
-    LF or NUL (the app's error); the connection-specific fields that apps written for
-    HTTP/1.1 send (``connection``, ``transfer-encoding``...) and ``te`` (a request
-    field) are dropped; credentials are never added to the HPACK table.
-    """
-    fields: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        if not FIELD_NAME.fullmatch(name):
-            raise H2ResponseError(f"invalid response header name {name[:40]!r}")
-        if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise H2ResponseError("CR, LF or NUL in a response header value")
-        name = name.lower()
-        if name in _NOT_IN_HTTP2:
-            continue
-        value = value.strip()
-        if name in _NEVER_INDEXED or (name == b"cookie" and len(value) < 20):
-            fields.append(NeverIndexedHeaderTuple(name, value))
-        else:
-            fields.append((name, value))
-    return fields

@@ -46,6 +46,7 @@ class StreamTable(Protocol):
         request_ended: bool,
     ) -> None: ...
     def acknowledge(self, stream_id: int, flow_controlled: int) -> None: ...
+    def reset_malformed(self, stream_id: int, reason: str, events: list[H2Event]) -> None: ...
     def note_local_reset(self, reset: LocalReset, events: list[H2Event]) -> None: ...
     def note_peer_reset(
         self, stream_id: int, error_code: h2.errors.ErrorCodes | int, events: list[H2Event]
@@ -115,9 +116,14 @@ class H2EventTranslator:
         assert event.stream_id is not None
         assert event.headers is not None
         stream = self._conn.stream(event.stream_id)
-        if stream is not None:
-            fields = [(bytes(name), bytes(value)) for name, value in event.headers]
-            stream.trailers = tuple(trailer_fields(fields))
+        if stream is None or stream.state is StreamState.RESET:
+            return
+        fields = [(bytes(name), bytes(value)) for name, value in event.headers]
+        trailers = trailer_fields(fields)
+        if isinstance(trailers, str):  # malformed (RFC 9113 section 8.1.1): a stream error
+            self._conn.reset_malformed(event.stream_id, trailers, out)
+        else:
+            stream.trailers = tuple(trailers)
 
     def _ended(self, event: h2.events.StreamEnded, out: list[H2Event]) -> None:
         assert event.stream_id is not None

@@ -1,13 +1,14 @@
-"""An HTTP/2 request head: from the fields h2 decoded and checked to what the ASGI cycle reads.
+"""An HTTP/2 request head: from the fields h2 decoded to what the ASGI cycle reads.
 
-h2 (``validate_inbound_headers=True``) has already refused upper-case names, CR, LF
-and NUL in values, connection-specific fields, ``te`` other than ``trailers``,
-unknown, repeated or misplaced pseudo-headers, a missing ``:method``/``:scheme``/
-``:path``, and an ``:authority`` that disagrees with ``host``; those reach us as a
-stream reset (:mod:`._http2_errors`). What a server must add is here: the target
-forms we serve, ``:authority`` syntax, ordinary CONNECT, RFC 8441's extended
-CONNECT, the header-list size and count we advertise, and RFC 9113 section 8.2.3's
-joined ``cookie``.
+RFC 9113's field rules (upper-case names, CR, LF and NUL in values,
+connection-specific fields, ``te`` other than ``trailers``, unknown, repeated or
+misplaced pseudo-headers, a missing ``:method``/``:scheme``/``:path``, an
+``:authority`` that disagrees with ``host``) are :mod:`._http2_fields`'s, in the
+one pass that sorts the fields: breaking one resets the stream with
+PROTOCOL_ERROR. What a server must add is here: the target forms we serve,
+``:authority`` syntax, ordinary CONNECT, RFC 8441's extended CONNECT, the
+header-list size and count we advertise, and RFC 9113 section 8.2.3's joined
+``cookie``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 
 from h2.errors import ErrorCodes
 
+from ._http2_fields import RequestFields, check_trailer_fields, split_request_fields
 from ._target import InvalidTarget, split_target
 
-_PSEUDO = (b":method", b":scheme", b":authority", b":path", b":protocol")
 #: RFC 8441 section 4: an extended CONNECT carries the pseudo-headers of any request.
 _EXTENDED_CONNECT_NEEDS = (b":scheme", b":path", b":authority")
 #: RFC 9110 section 5.6.2 token: what a method may be made of.
@@ -28,8 +29,6 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 FIELD_NAME = _TOKEN
 #: uri-host [":" port], no userinfo (RFC 9113 section 8.3.1 forbids it in :authority).
 _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
-#: RFC 9113 section 8.2: each field counts its name, its value and 32 octets.
-FIELD_OVERHEAD = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,25 +78,25 @@ def parse_request_head(
     fields: list[tuple[bytes, bytes]], rules: RequestRules
 ) -> H2RequestHead | Rejection:
     """Check a decoded request header list; the head, or how to refuse it."""
-    size = sum(len(name) + len(value) + FIELD_OVERHEAD for name, value in fields)
-    if size > rules.max_header_list_size:
+    sorted_fields = split_request_fields(fields)
+    if isinstance(sorted_fields, str):
+        return Rejection(None, ErrorCodes.PROTOCOL_ERROR, sorted_fields)
+    pseudo, regular = sorted_fields.pseudo, sorted_fields.regular
+    if sorted_fields.size > rules.max_header_list_size:
         return Rejection(431, None, "header list over SETTINGS_MAX_HEADER_LIST_SIZE")
-    pseudo = {name: value for name, value in fields if name in _PSEUDO}
-    regular = [(name, value) for name, value in fields if not name.startswith(b":")]
     if len(regular) > rules.max_header_count:
         return Rejection(431, None, "too many header fields")
-    method_bytes = pseudo.get(b":method", b"")
+    method_bytes = pseudo[b":method"]
     if not _TOKEN.fullmatch(method_bytes):
         return Rejection(None, ErrorCodes.PROTOCOL_ERROR, "invalid :method")
     method = method_bytes.decode("ascii")
-    protocol = pseudo.get(b":protocol")
     refused = check_connect(method, pseudo, connect_protocol=rules.connect_protocol)
     if refused is not None:
         return refused
     if pseudo.get(b":scheme", b"").lower() not in (b"http", b"https"):
         return Rejection(400, None, ":scheme is not http or https")
     authority = pseudo.get(b":authority")
-    host = authority if authority is not None else _first(regular, b"host")
+    host = authority if authority is not None else sorted_fields.host
     if host is not None and not _AUTHORITY.fullmatch(host):
         return Rejection(400, None, "invalid :authority or host")
     target = pseudo.get(b":path", b"")
@@ -105,7 +104,7 @@ def parse_request_head(
         raw_path, query = _split_path(method, target)
     except InvalidTarget as exc:
         return Rejection(400, None, str(exc))
-    return _head(method, target, raw_path, query, regular, host, protocol is not None, rules)
+    return _head(method, target, raw_path, query, sorted_fields, host, rules)
 
 
 def check_connect(
@@ -115,9 +114,9 @@ def check_connect(
 
     ``:protocol`` is a stream error unless we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL
     and the method is CONNECT (RFC 8441 sections 3 and 4), and an extended CONNECT needs
-    ``:scheme``, ``:path`` and ``:authority`` (section 4). h2 checks some of this too,
-    depending on its version; the answer must not. Plain CONNECT (a tunnel) is not served:
-    501. Extended CONNECT for another protocol than ``websocket``: 501.
+    ``:scheme``, ``:path`` and ``:authority`` (section 4); :mod:`._http2_fields` refused
+    a block without ``:scheme`` or ``:path`` already. Plain CONNECT (a tunnel) is not
+    served: 501. Extended CONNECT for another protocol than ``websocket``: 501.
     """
     protocol = pseudo.get(b":protocol")
     if protocol is None:
@@ -147,15 +146,15 @@ def _head(
     target: bytes,
     raw_path: bytes,
     query: bytes,
-    regular: list[tuple[bytes, bytes]],
+    fields: RequestFields,
     host: bytes | None,
-    websocket: bool,
     rules: RequestRules,
 ) -> H2RequestHead:
-    headers = join_cookies(regular)
-    if host is not None and _first(regular, b"host") is None:
+    regular = fields.regular
+    headers = join_cookies(regular) if fields.cookies > 1 else regular
+    if host is not None and fields.host is None:
         headers.insert(0, (b"host", host))
-    length = _first(regular, b"content-length")  # h2 checked: digits, one value
+    length = fields.content_length  # h2 checked it: digits, one value
     return H2RequestHead(
         method=method,
         raw_target=target,
@@ -165,9 +164,9 @@ def _head(
         scheme=rules.scheme,
         authority=host,
         content_length=int(length) if length is not None else None,
-        expects_continue=(_first(regular, b"expect") or b"").lower() == b"100-continue",
-        accepts_trailers=_first(regular, b"te") == b"trailers",
-        websocket=websocket,
+        expects_continue=(fields.expect or b"").lower() == b"100-continue",
+        accepts_trailers=fields.te == b"trailers",
+        websocket=b":protocol" in fields.pseudo,
     )
 
 
@@ -186,15 +185,7 @@ def join_cookies(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
     return joined
 
 
-def _first(
-    headers: list[tuple[bytes, bytes]], wanted: bytes, default: bytes | None = None
-) -> bytes | None:
-    for name, value in headers:
-        if name == wanted:
-            return value
-    return default
-
-
-def trailer_fields(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Request trailers as the app may see them (h2 refused pseudo-headers in them)."""
-    return [(name, value) for name, value in fields if not name.startswith(b":")]
+def trailer_fields(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | str:
+    """Request trailers as the app may see them; or why they are malformed."""
+    why = check_trailer_fields(fields)
+    return fields if why is None else why

@@ -22,7 +22,6 @@ import math
 from typing import Final
 
 import anyio
-import anyio.abc
 from h2.errors import ErrorCodes
 
 from .._config import Config
@@ -43,6 +42,7 @@ from .._protocol._http2_frames import PREFACE
 from .._protocol._http2_limits import H2Settings
 from .._protocol._http11_request import RequestHead
 from ._http2_stream import H2Stream, as_request_head
+from ._http2_tasks import STREAM_TASK, StreamGroup, StreamScope, open_stream_group
 from ._http2_websocket import H2WebSocket
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
@@ -56,6 +56,7 @@ logger = logging.getLogger("trio_asgi")
 #: After our first GOAWAY, how long the client has to answer its PING before the
 #: second GOAWAY names the last stream we serve.
 SHUTDOWN_ROUND_TRIP: Final = 1.0
+_WRITER_TASK: Final = "trio_asgi HTTP/2 writer"
 
 
 def h2_settings(config: Config) -> H2Settings:
@@ -108,8 +109,8 @@ class H2Connection:
         self._streams: dict[int, H2Stream] = {}
         #: The streams that carry a WebSocket (RFC 8441), for a shutdown's close 1012.
         self._websockets: dict[int, H2WebSocket] = {}
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._read_scope: anyio.CancelScope | None = None
+        self._task_group: StreamGroup | None = None
+        self._read_scope: StreamScope | None = None
         self._received = 0
         self._idle_since = anyio.current_time()
         self._shutdown_at = math.inf
@@ -128,9 +129,9 @@ class H2Connection:
     async def run(self, first_bytes: bytes = b"") -> None:
         """Serve until the connection ends, then close it; the stream tasks end within
         :func:`lost_connection_grace` of that (see :meth:`_wait_for_apps`)."""
-        async with anyio.create_task_group() as task_group:
+        async with open_stream_group() as task_group:
             self._task_group = task_group
-            task_group.start_soon(self._writer.run)
+            task_group.start_soon(self._writer.run, name=_WRITER_TASK)
             self._writer.wake()  # our SETTINGS go out before anything is read
             if self._upgraded_request is not None:
                 self._add_stream(1, self._upgraded_request, end_stream=True)
@@ -154,7 +155,8 @@ class H2Connection:
             except ClientDisconnected:
                 pass
         self._linger = self._linger and not self._writer.broken
-        await self._writer.stop_and_wait()  # then the transport has no writer left
+        self._writer.stop()
+        await self._writer.wait_stopped()
 
     async def _close_transport(self) -> None:
         """Close at once, as HTTP/1.1 does when its client left; the apps may still run."""
@@ -242,7 +244,8 @@ class H2Connection:
         while not self._done():
             deadline, what = self._deadline()
             if deadline > anyio.current_time():
-                with anyio.CancelScope() as self._read_scope:
+                assert self._task_group is not None
+                with self._task_group.new_scope() as self._read_scope:
                     try:
                         return await self._transport.read(deadline)
                     except ReadTimeout:
@@ -327,11 +330,12 @@ class H2Connection:
             writer=self._writer,
             state=self._state,
             client=self._context.client,
+            scope=self._task_group.new_scope(),
         )
         self._streams[stream_id] = stream
         if websocket:
             self._websockets[stream_id] = H2WebSocket(self.stream_context(stream), stream)
-        self._task_group.start_soon(self._serve_stream, stream)
+        self._task_group.start_soon(self._serve_stream, stream, name=STREAM_TASK)
 
     def _window_opened(self, stream_id: int | None) -> None:
         if stream_id is None:

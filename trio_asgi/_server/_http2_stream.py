@@ -21,10 +21,12 @@ import anyio
 from h2.errors import ErrorCodes
 
 from .._errors import ASGIProtocolError, ClientDisconnected
-from .._protocol._http2 import H2ResponseError, H2ServerConnection, checked_response_head
+from .._protocol._http2 import H2ServerConnection
 from .._protocol._http2_request import H2RequestHead
+from .._protocol._http2_response import H2ResponseError, checked_response_head
 from .._protocol._http11_request import RequestHead
 from .._protocol._response import reason_phrase
+from ._http2_tasks import StreamScope
 from ._http2_writer import H2Writer
 from ._state import ServerState
 from ._transport import WRITE_SLICE, FileShrunk
@@ -89,6 +91,7 @@ class H2Stream:
         writer: H2Writer,
         state: ServerState,
         client: tuple[str, int] | None,
+        scope: StreamScope | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.request = request
@@ -109,7 +112,7 @@ class H2Stream:
         self._body_received = 0
         self._body_deadline = math.inf
         #: The scope the stream's task runs in: a reset or a lost connection cancels it.
-        self.scope = anyio.CancelScope()
+        self.scope: StreamScope = anyio.CancelScope() if scope is None else scope
         #: An RFC 8441 WebSocket: a reset ends its reads (close 1006 for the app), it
         #: does not cancel it.
         self.carries_websocket = False

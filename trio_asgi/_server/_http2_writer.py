@@ -24,10 +24,10 @@ class H2Writer:
     __slots__ = (
         "_core",
         "_drained",
-        "_exited",
         "_on_broken",
         "_ready",
         "_scope",
+        "_stopped",
         "_timeout",
         "_transport",
         "broken",
@@ -50,7 +50,8 @@ class H2Writer:
         self._ready = anyio.Event()
         self._drained = anyio.Event()
         self._scope: anyio.CancelScope | None = None
-        self._exited = anyio.Event()
+        #: Set when :meth:`run` has returned: no write of ours is in progress any more.
+        self._stopped = anyio.Event()
         #: Batches taken from the core, and batches written: a sender whose bytes were
         #: queued when ``taken`` was n waits until ``written`` is n + 1.
         self.taken = 0
@@ -82,23 +83,21 @@ class H2Writer:
         self.broken = True
         self._finish_batch()
 
-    async def stop_and_wait(self) -> None:
-        """:meth:`stop`, and return once :meth:`run` has left the transport alone.
-
-        A write in progress is cancelled, not finished; only then may the connection
-        close the transport (a close or linger-close while the writer is still inside
-        ``write()`` is a second writer on the stream).
-        """
-        self.stop()
-        await self._exited.wait()
-
     async def run(self) -> None:
         """Until stopped, cancelled or the transport fails: write each batch of output."""
         try:
             with anyio.CancelScope() as self._scope:
                 await self._write_batches()
         finally:
-            self._exited.set()
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`run` has returned (after :meth:`stop`, promptly: it cancels).
+
+        A write cancelled by :meth:`stop` still holds the transport until its task runs
+        again; closing the transport (a half-close first) must wait for that.
+        """
+        await self._stopped.wait()
 
     async def _write_batches(self) -> None:
         core = self._core

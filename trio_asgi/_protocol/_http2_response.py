@@ -1,0 +1,64 @@
+"""Response fields as HTTP/2 carries them: checked and normalised in one pass.
+
+h2's own outbound validation and normalisation are off (``_http2._new_h2``): they
+walked every field again through a chain of generators, a fifth of the cost of
+sending a head. :func:`checked_response_fields` does what they did.
+"""
+
+from __future__ import annotations
+
+from hpack import NeverIndexedHeaderTuple
+
+from ._http2_request import FIELD_NAME
+
+#: RFC 9113 section 8.2.2: connection-specific fields, and ``te`` (a request field).
+_NOT_IN_HTTP2 = frozenset(
+    {b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te"}
+)
+#: Kept out of the HPACK table (as h2 and nghttp2 do): a guessable secret in a shared
+#: compression context leaks through the compressed size.
+_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization"})
+
+
+class H2ResponseError(ValueError):
+    """A response the app asked for that HTTP/2 cannot carry (the ASGI layer answers 500)."""
+
+
+def checked_response_fields(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Response fields checked and normalised in one pass, for h2 to encode as they are.
+
+    What h2's outbound checks did: names must be tokens (no pseudo-header, nothing
+    empty) and are lowercased, values lose surrounding whitespace and must hold no CR,
+    LF or NUL (the app's error); the connection-specific fields that apps written for
+    HTTP/1.1 send (``connection``, ``transfer-encoding``...) and ``te`` (a request
+    field) are dropped; credentials are never added to the HPACK table.
+    """
+    fields: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if not FIELD_NAME.fullmatch(name):
+            raise H2ResponseError(f"invalid response header name {name[:40]!r}")
+        if b"\r" in value or b"\n" in value or b"\0" in value:
+            raise H2ResponseError("CR, LF or NUL in a response header value")
+        name = name.lower()
+        if name in _NOT_IN_HTTP2:
+            continue
+        value = value.strip()
+        if name in _NEVER_INDEXED or (name == b"cookie" and len(value) < 20):
+            fields.append(NeverIndexedHeaderTuple(name, value))
+        else:
+            fields.append((name, value))
+    return fields
+
+
+def checked_response_head(
+    status: int, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """A final response head's fields, ``:status`` first, checked as
+    :func:`checked_response_fields` does.
+
+    Raises:
+        H2ResponseError: the status is not final, or a field is invalid.
+    """
+    if not 200 <= status <= 999:
+        raise H2ResponseError(f"{status} is not a final status")
+    return [(b":status", str(status).encode()), *checked_response_fields(headers)]
