@@ -265,3 +265,30 @@ async def test_clients_that_do_not_read_hold_up_neither_the_sweep_nor_the_others
         [outcome] = apps[f"/stalled{i}"].outcome
         assert isinstance(outcome, ClientDisconnected)
     assert apps["/quiet"].outcome == apps["/later"].outcome == ["sent"]
+
+
+async def test_a_file_after_a_released_head_is_sent_chunked(run_server: Any, tmp_path: Any) -> None:
+    """pathsend sizes a held head (Content-Length); once the head went out without a
+    length, the file follows chunked, as before heads were held."""
+    content = b"0123456789abcdef" * 1000
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+    head_seen = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await head_seen.wait()
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    with anyio.fail_after(30):
+        async with run_server(app) as server:
+            host, port = server.addresses[0].rsplit(":", 1)
+            async with await anyio.connect_tcp(host, int(port)) as client:
+                await client.send(GET)
+                received, _ = await read_head(client)
+                head_seen.set()
+                events = await read_to_end(client, received)
+    response, *data, end = events
+    assert (b"transfer-encoding", b"chunked") in response.headers
+    assert b"".join(bytes(d.data) for d in data) == content
+    assert type(end) is h11.EndOfMessage
