@@ -20,6 +20,8 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import h2.connection
+import h2.events
 import h11
 import pytest
 
@@ -292,3 +294,29 @@ async def test_a_file_after_a_released_head_is_sent_chunked(run_server: Any, tmp
     assert (b"transfer-encoding", b"chunked") in response.headers
     assert b"".join(bytes(d.data) for d in data) == content
     assert type(end) is h11.EndOfMessage
+
+
+async def test_http2_holds_no_head(run_server: Any) -> None:
+    """Over HTTP/2 a stream's HEADERS go out as the app sends its start: at once."""
+    app = QuietStream()
+    with anyio.fail_after(30):
+        async with run_server(app) as server:
+            host, port = server.addresses[0].rsplit(":", 1)
+            async with await anyio.connect_tcp(host, int(port)) as client:
+                h2_client = h2.connection.H2Connection()
+                h2_client.initiate_connection()
+                request = [(":method", "GET"), (":path", "/events"), (":scheme", "http")]
+                h2_client.send_headers(1, [*request, (":authority", "t")], end_stream=True)
+                await client.send(h2_client.data_to_send())
+                response: list[h2.events.ResponseReceived] = []
+                while not response:
+                    events = h2_client.receive_data(await client.receive())
+                    response = [e for e in events if isinstance(e, h2.events.ResponseReceived)]
+                    await client.send(h2_client.data_to_send())
+                arrived = anyio.current_time()
+                app.go.set()
+                with anyio.fail_after(5):
+                    while not app.outcome:  # noqa: ASYNC110 - the app ends in its own task
+                        await anyio.sleep(0.01)
+    assert arrived - app.started_at < MIN_HOLD
+    assert app.outcome == ["sent"]
