@@ -125,6 +125,25 @@ async def test_a_quiet_stream_shows_its_head_within_the_bound(run_server: Any) -
     assert app.outcome == ["sent"]
 
 
+async def test_a_quiet_stream_that_ignores_the_request_body_shows_its_head(
+    run_server: Any,
+) -> None:
+    """Only an app that waits in receive() for body bytes keeps its head held (a stalled
+    body then gets a whole 408): a body nobody reads does not hold it."""
+    app = QuietStream()
+    post = b"POST /events HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+    with anyio.fail_after(30):
+        async with run_server(app) as server:
+            host, port = server.addresses[0].rsplit(":", 1)
+            async with await anyio.connect_tcp(host, int(port)) as client:
+                await client.send(post)
+                received, arrived = await read_head(client)
+                assert MIN_HOLD - SLACK <= arrived - app.started_at <= BOUND
+                app.go.set()
+                events = await read_to_end(client, received)
+    assert b"".join(bytes(e.data) for e in events[1:-1]) == b"data: 1\n\ndata: 2\n\n"
+
+
 @asynccontextmanager
 async def swept_server(
     app: Any, **config: Any

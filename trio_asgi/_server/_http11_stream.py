@@ -61,6 +61,7 @@ class HTTP11Stream:
     """The request in progress on one HTTP/1.1 connection, and its response."""
 
     __slots__ = (
+        "_awaiting_body",
         "_body_deadline",
         "_client",
         "_head_headers",
@@ -115,6 +116,8 @@ class HTTP11Stream:
         self._unyielded = 0
         #: The in-flight sweep's mark on the held head (see mark_held_head).
         self._hold_mark = 0
+        #: The app waits in receive() for body bytes the client has not sent yet.
+        self._awaiting_body = False
         self.request: RequestHead = _NO_REQUEST
         #: The app is being called for the current request (see _in_flight).
         self.app_running = False
@@ -210,10 +213,13 @@ class HTTP11Stream:
         if self._body_deadline == math.inf and total is not None:
             self._body_deadline = now + total
         deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
+        self._awaiting_body = True  # the client is still sending: the head stays held
         try:
             self._protocol.receive_data(await self._transport.read(deadline))
         except ReadTimeout:
             return False
+        finally:
+            self._awaiting_body = False
         return True
 
     async def _refuse_body(self, status: int, why: str) -> None:
@@ -461,8 +467,18 @@ class HTTP11Stream:
 
     def mark_held_head(self, mark: int) -> bool:
         """For the in-flight sweep: whether a head is held back now; if so it is marked
-        ``mark``, which the next response's :meth:`send_head` clears."""
-        if not self._held_head or self.disconnected or self._transport.broken:
+        ``mark``, which the next response's :meth:`send_head` clears.
+
+        Not while the app waits for body bytes: the client is still sending them (it
+        is not waiting for a head yet), and a body that stalls then still gets a whole
+        ``408``.
+        """
+        if (
+            not self._held_head
+            or self._awaiting_body
+            or self.disconnected
+            or self._transport.broken
+        ):
             return False
         self._hold_mark = mark
         return True
@@ -476,7 +492,7 @@ class HTTP11Stream:
         does): the sweep waits on no connection's writer. Framing stays as the head
         said: a response without a length is chunked, a pathsend after it too.
         """
-        if not self._held_head or self._hold_mark != mark or self._writing:
+        if not self._held_head or self._hold_mark != mark or self._writing or self._awaiting_body:
             return
         head, self._held_head = self._held_head, b""
         data, self._pending = self._pending + head, b""

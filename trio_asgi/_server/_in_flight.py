@@ -26,9 +26,12 @@ Response heads held too long.
     heads still held (a response that finished, or a next response, is not
     touched: the mark belongs to one hold). A head is so held for at most about
     ``CHECK_INTERVAL + MIN_HOLD`` seconds, and a response that completes within
-    ``MIN_HOLD`` is never split. The writes take turns with the connection's own
-    (never two writers on a transport; a connection writing now is left to the
-    next tick) and run side by side, each bounded by :data:`HEAD_WRITE_TIMEOUT`:
+    ``MIN_HOLD`` is never split. A head stays held while the app waits in
+    ``receive()`` for body bytes the client has not sent yet: the client is still
+    sending, and a body that stalls then still gets a whole ``408``. The writes take
+    turns with the connection's own (never two writers on a transport; a connection
+    writing now is left to the next tick) and run side by side, each bounded by
+    :data:`HEAD_WRITE_TIMEOUT`:
     a client that does not read is cut off per the transport's write contract
     (broken; the app's next ``send()`` raises), and never holds up the sweep.
     HTTP/2 holds nothing: its HEADERS go to the connection's writer at once.
