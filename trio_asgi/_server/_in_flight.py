@@ -31,13 +31,13 @@ Response heads held too long.
     sending, and a body that stalls then still gets a whole ``408``. The writes take
     turns with the connection's own (never two writers on a transport; a connection
     writing now is left to the next tick) and run side by side, each bounded by
-    :data:`HEAD_WRITE_TIMEOUT`:
-    a client that does not read is cut off per the transport's write contract
-    (broken; the app's next ``send()`` raises), and never holds up the sweep.
+    :data:`HEAD_WRITE_TIMEOUT`: a client that does not read is cut off per the
+    transport's write contract (broken; the app's next ``send()`` raises), and
+    never holds up the sweep.
     HTTP/2 holds nothing: its HEADERS go to the connection's writer at once.
 
-Both cost a request that finishes sooner than a tick nothing; a held head costs one
-attribute store (its mark cleared).
+Neither costs a request a task, a timer or a clock reading: a response head costs
+one attribute store (its mark cleared), a body read that waits two (the app waits).
 """
 
 from __future__ import annotations
