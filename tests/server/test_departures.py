@@ -20,7 +20,7 @@ import anyio.abc
 import pytest
 
 from trio_asgi import ClientDisconnected
-from trio_asgi._server._departures import CHECK_INTERVAL
+from trio_asgi._server._in_flight import CHECK_INTERVAL
 from trio_asgi._types import Receive, Scope, Send
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("virtual_clock")]

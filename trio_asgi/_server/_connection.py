@@ -150,6 +150,12 @@ class HTTPConnection:
     async def close_departed(self) -> None:
         await self.transport.close()
 
+    def mark_held_head(self, mark: int) -> bool:
+        return self.stream.mark_held_head(mark)
+
+    async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
+        await self.stream.release_held_head(mark, timeout)
+
     async def run(self) -> None:
         """Serve requests until the connection should close; always closes the stream."""
         state = self.state

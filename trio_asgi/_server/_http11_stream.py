@@ -4,8 +4,10 @@ The cycle above knows ASGI; this knows HTTP/1.1 on a transport: request body
 bytes are read from the socket only inside :meth:`HTTP11Stream.read_body` (an
 app that does not read does not make us buffer), ``100 Continue`` goes out when
 the body is first asked for, a response head is held back to go out with the
-first body message in one write (so a file's size can still become its length),
-and whether the response says ``Connection: close`` comes from the connection's
+first body message in one write (so a file's size can still become its length)
+but not much longer than a second (the server's in-flight sweep, ``_in_flight``,
+writes a head held that long: a quiet stream shows its client its head), and
+whether the response says ``Connection: close`` comes from the connection's
 lifecycle table. One object serves every request of a connection
 (:meth:`HTTP11Stream.begin` resets it), so a request allocates nothing here.
 Finished responses to pipelined requests may wait in a bounded batch for the
@@ -59,12 +61,14 @@ class HTTP11Stream:
     """The request in progress on one HTTP/1.1 connection, and its response."""
 
     __slots__ = (
+        "_awaiting_body",
         "_body_deadline",
         "_client",
         "_head_headers",
         "_head_queued",
         "_held_event",
         "_held_head",
+        "_hold_mark",
         "_pending",
         "_protocol",
         "_record",
@@ -110,8 +114,12 @@ class HTTP11Stream:
         #: Finished pipelined responses not written yet (see PIPELINE_BATCH_LIMIT).
         self._pending = b""
         self._unyielded = 0
+        #: The in-flight sweep's mark on the held head (see mark_held_head).
+        self._hold_mark = 0
+        #: The app waits in receive() for body bytes the client has not sent yet.
+        self._awaiting_body = False
         self.request: RequestHead = _NO_REQUEST
-        #: The app is being called for the current request (see _departures).
+        #: The app is being called for the current request (see _in_flight).
         self.app_running = False
         self._reset()
 
@@ -205,10 +213,13 @@ class HTTP11Stream:
         if self._body_deadline == math.inf and total is not None:
             self._body_deadline = now + total
         deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
+        self._awaiting_body = True  # the client is still sending: the head stays held
         try:
             self._protocol.receive_data(await self._transport.read(deadline))
         except ReadTimeout:
             return False
+        finally:
+            self._awaiting_body = False
         return True
 
     async def _refuse_body(self, status: int, why: str) -> None:
@@ -283,6 +294,7 @@ class HTTP11Stream:
         # head is final, and an app that fails before its body still gets a whole 500.
         self._held_head = head
         self._head_headers = headers
+        self._hold_mark = 0  # not seen by the in-flight sweep yet (see _in_flight)
 
     def _body_fits_drain(self) -> bool:
         """Whether the unread rest of the body can be drained after the response.
@@ -452,6 +464,49 @@ class HTTP11Stream:
             with contextlib.suppress(ClientDisconnected):
                 await self._flush_head()
         return not self.disconnected
+
+    def mark_held_head(self, mark: int) -> bool:
+        """For the in-flight sweep: whether a head is held back now; if so it is marked
+        ``mark``, which the next response's :meth:`send_head` clears.
+
+        Not while the app waits for body bytes: the client is still sending them (it
+        is not waiting for a head yet), and a body that stalls then still gets a whole
+        ``408``.
+        """
+        if (
+            not self._held_head
+            or self._awaiting_body
+            or self.disconnected
+            or self._transport.broken
+        ):
+            return False
+        self._hold_mark = mark
+        return True
+
+    async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
+        """From the in-flight sweep: the head still held since it was marked ``mark`` goes
+        out on its own, in a write bounded by ``timeout`` (a client that does not read
+        for that long is cut off, per the transport's write contract).
+
+        Not while another task writes (it takes the head along, or the next sweep
+        does): the sweep waits on no connection's writer. Framing stays as the head
+        said: a response without a length is chunked, a pathsend after it too.
+        """
+        if not self._held_head or self._hold_mark != mark or self._writing or self._awaiting_body:
+            return
+        head, self._held_head = self._held_head, b""
+        data, self._pending = self._pending + head, b""
+        self._writing = True
+        try:
+            await self._transport.write(data, timeout)
+            self.bytes_sent += len(head)
+        except ClientDisconnected:
+            self.disconnected = True  # the app's next send() raises it
+        finally:
+            self._writing = False
+            if self._written is not None:
+                self._written.set()
+                self._written = None
 
     async def _flush_head(self) -> None:
         head, self._held_head = self._held_head, b""

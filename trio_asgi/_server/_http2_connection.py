@@ -201,6 +201,12 @@ class H2Connection:
     async def close_departed(self) -> None:
         await self._transport.close()
 
+    def mark_held_head(self, mark: int) -> bool:
+        return False  # HEADERS go to the writer at once: no head is ever held back
+
+    async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
+        return
+
     def _writer_broken(self) -> None:
         """A write failed (or stalled past ``timeout_write``): the connection is lost."""
         self._lost = True

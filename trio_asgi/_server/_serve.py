@@ -35,8 +35,8 @@ from .._metrics_text import render as render_metrics
 from .._types import ASGIApp
 from ._accept import Accepted, Acceptor, SocketAcceptor, StreamAcceptor, open_accepted
 from ._connection import HTTPConnection
-from ._departures import watch_departures
 from ._fast_paths import ConnectionGroup, open_connection_group
+from ._in_flight import sweep_in_flight
 from ._lifespan import Lifespan
 from ._listeners import CAPACITY_ERRNOS, CapacityLog, describe_address, open_listeners
 from ._metrics_server import listener_address, open_metrics_listener, serve_metrics
@@ -145,7 +145,7 @@ class Server:
             if lifespan.supported:
                 state.metrics.lifespan = "starting"
                 root.start_soon(lifespan.run_app)
-            root.start_soon(watch_departures, state)
+            root.start_soon(sweep_in_flight, state)
             try:
                 failure = await self._serve_in_lifespan(lifespan, sockets, listeners, task_status)
             finally:

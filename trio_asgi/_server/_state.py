@@ -30,13 +30,19 @@ class Drainable(Protocol):
 
 
 class ServedConnection(Drainable, Protocol):
-    """A connection of the server: drainable, and watched for clients that left."""
+    """A connection of the server: drainable, and looked after by the in-flight sweep."""
 
     def client_departed(self) -> bool:
         """Whether an app computes for a client that has gone; if so, the app is told."""
 
     async def close_departed(self) -> None:
         """Close our end after :meth:`client_departed` (never waits on the client)."""
+
+    def mark_held_head(self, mark: int) -> bool:
+        """Whether a response head is held back for the app's first body; if so, mark it."""
+
+    async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Write the head held since it was marked ``mark``, within ``timeout``."""
 
 
 class ServerState:
