@@ -151,10 +151,17 @@ class HTTPConnection:
         await self.transport.close()
 
     def mark_held_head(self, mark: int) -> bool:
+        upgraded = self.upgraded
+        if upgraded is not None:  # HTTP/2 holds heads per stream; a WebSocket holds none
+            return isinstance(upgraded, H2Connection) and upgraded.mark_held_head(mark)
         return self.stream.mark_held_head(mark)
 
     async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
-        await self.stream.release_held_head(mark, timeout)
+        upgraded = self.upgraded
+        if isinstance(upgraded, H2Connection):
+            await upgraded.release_held_head(mark, timeout)
+        elif upgraded is None:
+            await self.stream.release_held_head(mark, timeout)
 
     async def run(self) -> None:
         """Serve requests until the connection should close; always closes the stream."""

@@ -202,10 +202,14 @@ class H2Connection:
         await self._transport.close()
 
     def mark_held_head(self, mark: int) -> bool:
-        return False  # HEADERS go to the writer at once: no head is ever held back
+        """For the in-flight sweep: mark every stream's held head; whether any is held."""
+        held = [stream.mark_held_head(mark) for stream in self._streams.values()]
+        return any(held)
 
     async def release_held_head(self, mark: int, timeout: float) -> None:  # noqa: ASYNC109
-        return
+        """The heads still held since ``mark`` go to the writer (queued: never waits)."""
+        for stream in list(self._streams.values()):
+            stream.release_marked_head(mark)
 
     def _writer_broken(self) -> None:
         """A write failed (or stalled past ``timeout_write``): the connection is lost."""

@@ -55,6 +55,7 @@ class H2Stream:
 
     __slots__ = (
         "_arrived",
+        "_awaiting_body",
         "_body_deadline",
         "_body_received",
         "_chunks",
@@ -64,6 +65,7 @@ class H2Stream:
         "_gone",
         "_head_sent",
         "_held",
+        "_hold_mark",
         "_state",
         "_window",
         "_writer",
@@ -109,6 +111,10 @@ class H2Stream:
         self._head_sent = False
         #: The response head, checked, held until the first body message (see send_head).
         self._held: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        #: The in-flight sweep's mark on the held head (0: not marked).
+        self._hold_mark = 0
+        #: The app waits for body bytes (the client is still sending: no head to show).
+        self._awaiting_body = False
         self._body_received = 0
         self._body_deadline = math.inf
         #: The scope the stream's task runs in: a reset or a lost connection cancels it.
@@ -188,7 +194,12 @@ class H2Stream:
             if self._ended:
                 self.body_complete = True
                 return b""
-            if not await self._wait_body():
+            self._awaiting_body = True
+            try:
+                arrived = await self._wait_body()
+            finally:
+                self._awaiting_body = False
+            if not arrived:
                 logger.debug("HTTP/2 stream %d: request body timed out", self.stream_id)
                 await self.send_error(408)
                 return None
@@ -211,7 +222,6 @@ class H2Stream:
         if self._body_deadline == math.inf and config.timeout_body is not None:
             self._body_deadline = now + config.timeout_body
         idle = config.timeout_body_idle
-        self.release_held_head()  # the app waits on the client: the client sees the head
         self._arrived = anyio.Event()
         with anyio.move_on_after(math.inf) as scope:
             scope.deadline = min(self._body_deadline, now + idle if idle is not None else math.inf)
@@ -270,11 +280,21 @@ class H2Stream:
             self._held = (status, checked_response_head(status, fields))
         except H2ResponseError as exc:
             raise ASGIProtocolError(f"invalid response head: {exc}") from None
+        self._hold_mark = 0
         self.status = status
 
-    @property
-    def holds_head(self) -> bool:
-        return self._held is not None
+    def mark_held_head(self, mark: int) -> bool:
+        """For the in-flight sweep: whether a head is held now (not while the app waits
+        for body bytes, as on HTTP/1.1); if so it is marked ``mark``."""
+        if self._held is None or self._awaiting_body or self.disconnected:
+            return False
+        self._hold_mark = mark
+        return True
+
+    def release_marked_head(self, mark: int) -> None:
+        """The head still held since the sweep marked it ``mark`` goes to the writer."""
+        if self._held is not None and self._hold_mark == mark and not self._awaiting_body:
+            self.release_held_head()
 
     def release_held_head(self) -> None:
         """A held head to the core, for the writer (never blocks)."""
