@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._responses import only_header
+
 
 @dataclass
 class TestH2Response:
@@ -43,10 +45,7 @@ class TestH2Response:
         Raises:
             AssertionError: The header appears more than once.
         """
-        key = (name.encode("ascii") if isinstance(name, str) else name).lower()
-        values = [value for n, value in self.headers if n == key]
-        assert len(values) <= 1, f"{key!r} appears {len(values)} times: {values!r}"
-        return values[0] if values else None
+        return only_header(self.headers, name)
 
 
 @dataclass(frozen=True)

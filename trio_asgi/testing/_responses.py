@@ -41,10 +41,19 @@ class TestResponse:
         Raises:
             AssertionError: The header appears more than once.
         """
-        key = (name.encode("ascii") if isinstance(name, str) else name).lower()
-        values = [value for n, value in self.headers if n == key]
-        assert len(values) <= 1, f"{key!r} appears {len(values)} times: {values!r}"
-        return values[0] if values else None
+        return only_header(self.headers, name)
+
+
+def only_header(headers: list[tuple[bytes, bytes]], name: bytes | str) -> bytes | None:
+    """The value of header ``name`` (any case) in ``headers``, or ``None``.
+
+    Raises:
+        AssertionError: The header appears more than once.
+    """
+    key = (name.encode("ascii") if isinstance(name, str) else name).lower()
+    values = [value for n, value in headers if n == key]
+    assert len(values) <= 1, f"{key!r} appears {len(values)} times: {values!r}"
+    return values[0] if values else None
 
 
 def response_parser(method: str) -> h11.Connection:
