@@ -427,10 +427,13 @@ class WebSocketSession:
             while True:
                 event = ws.next_event()
                 if event is NEED_DATA:
-                    await self._write(ws.pending_output())  # pongs wait for the client to read
+                    pending = ws.pending_output()
+                    if pending or self._unsent:  # pongs wait for the client to read
+                        await self._write(pending)
                     if ws.state is WebSocketState.CLOSED:
                         return
-                    await self._wait_for_room()
+                    if self._messages.bytes or self._sending_bytes:
+                        await self._wait_for_room()
                     ws.receive_data(await self._transport.read())
                     continue
                 if isinstance(event, Message):
