@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from trio_asgi._server._handoff import (
+    AsyncioWakeup,
     FairLock,
     MessageQueue,
     QueueClosed,
@@ -215,10 +216,10 @@ async def test_a_byte_bound_holds_the_producer_back_but_always_lets_one_in() -> 
 # --- the wake-up each backend gets ---------------------------------------------------------
 
 
-async def test_the_wake_up_is_trio_parking_on_trio_and_an_anyio_event_elsewhere(
+async def test_the_wake_up_is_the_backends_own_parking(
     anyio_backend: str,
 ) -> None:
-    expected = TrioWakeup if anyio_backend == "trio" else anyio.Event
+    expected = TrioWakeup if anyio_backend == "trio" else AsyncioWakeup
     assert wakeup_factory() is expected
     assert MessageQueue[int](1)._new_wakeup is expected
 

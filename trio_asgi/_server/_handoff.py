@@ -6,13 +6,15 @@ anyio's general tools took a large share of it: a memory object stream's
 scheduler even when the item or the lock is there, and every wait allocates.
 :class:`MessageQueue` and :class:`FairLock` do what the session needs and no
 more: they wait only when they must, on a :class:`Wakeup` made only then. They work
-on every anyio backend; on trio the wake-up is trio's own parking of one task
-(``wait_task_rescheduled`` / ``reschedule``), which costs a third of an
-:class:`anyio.Event` (its backend lookup, its trio ``Event`` and ``ParkingLot``).
+on every anyio backend; the wake-up is the backend's own way to park one task:
+on trio ``wait_task_rescheduled`` / ``reschedule``, on asyncio (and uvloop) a bare
+future. Either skips what an :class:`anyio.Event` adds on top (its backend lookup,
+and trio's ``Event`` and ``ParkingLot`` or asyncio's ``Event`` with its waiter list).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
@@ -69,12 +71,44 @@ class TrioWakeup:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
+class AsyncioWakeup:
+    """:class:`Wakeup` for one asyncio task, waiting on a bare future (as :class:`TrioWakeup`)."""
+
+    __slots__ = ("_future", "_is_set")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        future = self._future
+        if future is not None:
+            self._future = None
+            if not future.done():  # a cancelled wait leaves a cancelled future
+                future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await anyio.lowlevel.checkpoint()
+            return
+        assert self._future is None, "one waiter at a time"
+        future = self._future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        finally:
+            self._future = None
+
+
 def wakeup_factory() -> Callable[[], Wakeup]:
-    """What makes wake-ups for the calling task's backend: :class:`TrioWakeup` on trio
-    (unless ``TRIO_ASGI_FAST_PATH=0``), :class:`anyio.Event` elsewhere."""
-    if _fast_paths.ENABLED and _fast_paths.running_on_trio():
-        return TrioWakeup
-    return anyio.Event
+    """What makes wake-ups for the calling task's backend: :class:`TrioWakeup` on trio,
+    :class:`AsyncioWakeup` on asyncio; :class:`anyio.Event` with ``TRIO_ASGI_FAST_PATH=0``."""
+    if not _fast_paths.ENABLED:
+        return anyio.Event
+    return TrioWakeup if _fast_paths.running_on_trio() else AsyncioWakeup
 
 
 class QueueClosed(Exception):
