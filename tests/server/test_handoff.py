@@ -5,7 +5,14 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from trio_asgi._server._handoff import FairLock, MessageQueue, QueueClosed
+from trio_asgi._server._handoff import (
+    AsyncioWakeup,
+    FairLock,
+    MessageQueue,
+    QueueClosed,
+    TrioWakeup,
+    wakeup_factory,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -204,3 +211,35 @@ async def test_a_byte_bound_holds_the_producer_back_but_always_lets_one_in() -> 
     assert queue.bytes == 10  # 3 + 7: exactly the bound
     assert await queue.get() == b"y" * 3
     assert queue.bytes == 7
+
+
+# --- the wake-up each backend gets ---------------------------------------------------------
+
+
+async def test_the_wake_up_is_the_backends_own_parking(
+    anyio_backend: str,
+) -> None:
+    expected = TrioWakeup if anyio_backend == "trio" else AsyncioWakeup
+    assert wakeup_factory() is expected
+    assert MessageQueue[int](1)._new_wakeup is expected
+
+
+async def test_a_wake_up_set_before_the_wait_still_checkpoints() -> None:
+    wakeup = wakeup_factory()()
+    wakeup.set()
+    assert wakeup.is_set()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await wakeup.wait()  # returns at once, but a cancelled scope sees the checkpoint
+    assert scope.cancelled_caught
+
+
+async def test_a_cancelled_wake_up_wait_leaves_no_waiter_behind() -> None:
+    wakeup = wakeup_factory()()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await wakeup.wait()
+    assert scope.cancelled_caught
+    wakeup.set()  # a parked task left behind would be rescheduled twice here
+    await wakeup.wait()
+    assert wakeup.is_set()

@@ -119,6 +119,10 @@ def _parse_accept(message: Mapping[str, Any]) -> tuple[AppEvent, AppMessage]:
 def _parse_send(message: Mapping[str, Any]) -> tuple[AppEvent, AppMessage]:
     data = message.get("bytes")
     text = message.get("text")
+    if type(text) is str and data is None:
+        return _E.SEND, Send(text)
+    if type(data) is bytes and text is None:
+        return _E.SEND, Send(data)
     if (data is None) == (text is None):
         raise ASGIProtocolError("websocket.send: give exactly one of 'bytes' and 'text'")
     if text is not None:
@@ -210,7 +214,13 @@ class WebSocketOrder:
             ClientDisconnected: ``websocket.send`` or ``websocket.close`` after the app
                 closed the WebSocket.
         """
-        if not isinstance(message, Mapping):
+        if type(message) is dict and message.get("type") == "websocket.send":
+            # The message of every echo: checked in line, without the general dispatch.
+            parsed = _parse_send(message)[1]
+            if self.state is _C.CONNECTED:
+                self._next_state = _C.CONNECTED
+                return parsed
+        elif not isinstance(message, Mapping):
             raise ASGIProtocolError(f"an ASGI message must be a dict, got {type(message).__name__}")
         kind = message.get("type")
         parser = PARSERS.get(kind) if isinstance(kind, str) else None

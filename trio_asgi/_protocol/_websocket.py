@@ -75,6 +75,7 @@ from ._ws_codec import (
     negotiate_deflate,
     parse_close,
 )
+from ._ws_frames_fast import FIN_TEXT, take_simple_frame
 from ._ws_handshake import (
     DenialResponse,
     Handshake,
@@ -242,6 +243,10 @@ class WebSocketConnection:
         per_message_deflate: Accept permessage-deflate when the client offers it.
         defaults: ``Date``, ``Server`` and configured headers for our HTTP responses.
         trailing_data: Bytes that arrived after the request head, in the same read.
+        simple_frames: Read whole, final, masked data frames without wsproto (see
+            :mod:`._ws_frames_fast`); off, wsproto reads every frame. The two read
+            the same bytes the same way (a differential test holds them to it); the
+            switch is for that test and for diagnosis.
     """
 
     __slots__ = (
@@ -255,15 +260,18 @@ class WebSocketConnection:
         "_early",
         "_eof",
         "_handshake",
+        "_inbox",
         "_max_size",
         "_message_opcode",
         "_message_size",
         "_output",
         "_parts",
         "_per_message_deflate",
+        "_simple_frames",
         "_state",
         "_text_parts",
         "_utf8",
+        "_via_decoder",
         "subprotocol",
     )
 
@@ -275,8 +283,10 @@ class WebSocketConnection:
         per_message_deflate: bool = True,
         defaults: DefaultHeaders | None = None,
         trailing_data: bytes = b"",
+        simple_frames: bool = True,
     ) -> None:
         self._handshake = handshake
+        self._simple_frames = simple_frames
         self._max_size = max_size
         self._per_message_deflate = per_message_deflate
         self._defaults = defaults
@@ -285,6 +295,11 @@ class WebSocketConnection:
         self.subprotocol: str | None = None
         self._deflate: PerMessageDeflate | None = None
         self._decoder: FrameDecoder | None = None
+        #: Received bytes not given to the decoder: simple frames are read from here
+        #: without it (see _ws_frames_fast). Empty whenever the decoder holds bytes.
+        self._inbox = bytearray()
+        #: The decoder holds bytes or a frame in progress: it reads everything until idle.
+        self._via_decoder = False
         self._early = bytearray(trailing_data)
         self._eof = False
         self._output = bytearray()
@@ -373,7 +388,10 @@ class WebSocketConnection:
         self.subprotocol = subprotocol
         self._deflate = deflate
         self._decoder = FrameDecoder(client=False, extensions=[deflate] if deflate else [])
-        self._decoder.receive_bytes(bytes(self._early))
+        # Compressed messages need the extension's hooks on every frame: all go to wsproto.
+        self._simple_frames = self._simple_frames and deflate is None
+        self._via_decoder = not self._simple_frames
+        self._feed_frames(bytes(self._early))
         self._early = bytearray()
 
     def reject(self, status: int = 403, headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
@@ -425,25 +443,66 @@ class WebSocketConnection:
         if not data:
             self._eof = True
         elif self._decoder is not None:
-            self._decoder.receive_bytes(data)
+            self._feed_frames(data)
         elif self._state is WebSocketState.HANDSHAKE:
             self._early += data
+
+    def _feed_frames(self, data: bytes) -> None:
+        """Bytes for the open WebSocket's frame reader (``receive_data`` after accept)."""
+        if self._via_decoder:
+            assert self._decoder is not None
+            self._decoder.receive_bytes(data)
+        else:
+            self._inbox += data
 
     def next_event(self) -> Event | NeedData:
         """The next event from the bytes received so far, or :data:`NEED_DATA`."""
         decoder = self._decoder
         if decoder is not None:
             try:
+                if not self._via_decoder:
+                    if self._inbox:
+                        message = self._next_simple_message(decoder)
+                        if message is not None:
+                            return message
+                    if not self._via_decoder:
+                        return NEED_DATA if not self._eof else self._lost()
                 while (frame := decoder.process_buffer()) is not None:
                     event = self._on_frame(frame, decoder)
                     if event is not None:
                         return event
+                if decoder.header is None and not len(decoder.buffer):
+                    self._via_decoder = not self._simple_frames  # idle again
             except ParseFailed as exc:
                 return self._fail(exc)
         elif self._state not in (WebSocketState.HANDSHAKE, WebSocketState.DENYING):
             return NEED_DATA
         if not self._eof:
             return NEED_DATA
+        return self._lost()
+
+    def _next_simple_message(self, decoder: FrameDecoder) -> Message | None:
+        """A message read from the inbox without the decoder, or None: then the decoder
+        has the inbox (a frame only it reads, or one not all here yet)."""
+        if self._message_opcode is None:  # not in the middle of a fragmented message
+            simple = take_simple_frame(self._inbox, self._max_size)
+            if simple is not None:
+                first, payload = simple
+                if first != FIN_TEXT:
+                    return Message(payload)
+                try:
+                    return Message(payload.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise ParseFailed(
+                        "invalid UTF-8 in a text message", CloseReason.INVALID_FRAME_PAYLOAD_DATA
+                    ) from None
+        if self._inbox:
+            decoder.receive_bytes(bytes(self._inbox))
+            self._inbox.clear()
+            self._via_decoder = True
+        return None
+
+    def _lost(self) -> ConnectionLost:
         self._state = self._next(Action.PEER_GONE)
         self._closed_by = self._closed_by or Closer.REMOTE
         self._stop_receiving()
@@ -551,6 +610,7 @@ class WebSocketConnection:
         # Whatever follows a close frame, a failure or EOF is ignored: drop it, never buffer it.
         self._decoder = None
         self._early = bytearray()
+        self._inbox = bytearray()
         self._eof = True
         self._reset_message()
 

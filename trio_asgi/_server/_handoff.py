@@ -5,19 +5,110 @@ anyio's general tools took a large share of it: a memory object stream's
 ``receive()`` and a ``Lock``'s ``acquire()`` each make a full trip through the
 scheduler even when the item or the lock is there, and every wait allocates.
 :class:`MessageQueue` and :class:`FairLock` do what the session needs and no
-more: they wait (on an :class:`anyio.Event`, made only then) only when they must.
-They work on every anyio backend.
+more: they wait only when they must, on a :class:`Wakeup` made only then. They work
+on every anyio backend; the wake-up is the backend's own way to park one task:
+on trio ``wait_task_rescheduled`` / ``reschedule``, on asyncio (and uvloop) a bare
+future. Either skips what an :class:`anyio.Event` adds on top (its backend lookup,
+and trio's ``Event`` and ``ParkingLot`` or asyncio's ``Event`` with its waiter list).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
+import trio
+
+from . import _fast_paths
 
 T = TypeVar("T")
+
+
+class Wakeup(Protocol):
+    """A one-shot signal for one waiting task (what the session uses of an Event)."""
+
+    def set(self) -> None: ...
+    def is_set(self) -> bool: ...
+    async def wait(self) -> None: ...
+
+
+class TrioWakeup:
+    """:class:`Wakeup` for one trio task, parked and rescheduled directly.
+
+    Like :class:`anyio.Event`: ``wait`` returns (after a checkpoint) at once if
+    already set, and is cancellable; unlike it, only one task may wait at a time.
+    """
+
+    __slots__ = ("_is_set", "_task")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._task: trio.lowlevel.Task | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        task = self._task
+        if task is not None:
+            self._task = None
+            trio.lowlevel.reschedule(task)
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await trio.lowlevel.checkpoint()
+            return
+        assert self._task is None, "one waiter at a time"
+        self._task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class AsyncioWakeup:
+    """:class:`Wakeup` for one asyncio task, waiting on a bare future (as :class:`TrioWakeup`)."""
+
+    __slots__ = ("_future", "_is_set")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._future: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        future = self._future
+        if future is not None:
+            self._future = None
+            if not future.done():  # a cancelled wait leaves a cancelled future
+                future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await anyio.lowlevel.checkpoint()
+            return
+        assert self._future is None, "one waiter at a time"
+        future = self._future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        finally:
+            self._future = None
+
+
+def wakeup_factory() -> Callable[[], Wakeup]:
+    """What makes wake-ups for the calling task's backend: :class:`TrioWakeup` on trio,
+    :class:`AsyncioWakeup` on asyncio; :class:`anyio.Event` with ``TRIO_ASGI_FAST_PATH=0``."""
+    if not _fast_paths.ENABLED:
+        return anyio.Event
+    return TrioWakeup if _fast_paths.running_on_trio() else AsyncioWakeup
 
 
 class QueueClosed(Exception):
@@ -37,6 +128,7 @@ class MessageQueue(Generic[T]):
         "_consumer_gone",
         "_items",
         "_max_bytes",
+        "_new_wakeup",
         "_producer_done",
         "_readable",
         "_room",
@@ -64,8 +156,9 @@ class MessageQueue(Generic[T]):
         self._items: deque[T] = deque()
         self._producer_done = False
         self._consumer_gone = False
-        self._readable: anyio.Event | None = None
-        self._room: anyio.Event | None = None
+        self._readable: Wakeup | None = None
+        self._room: Wakeup | None = None
+        self._new_wakeup = wakeup_factory()
 
     def get_nowait(self) -> T | None:
         """The next item, or None if there is none yet.
@@ -96,7 +189,7 @@ class MessageQueue(Generic[T]):
             if item is not None:
                 return item
             if self._readable is None:
-                self._readable = anyio.Event()
+                self._readable = self._new_wakeup()
             await self._readable.wait()
 
     async def put(self, item: T) -> None:
@@ -108,7 +201,7 @@ class MessageQueue(Generic[T]):
         size = self._size_of(item) if self._size_of is not None else 0
         while self._full(size) and not self._closed():
             if self._room is None:
-                self._room = anyio.Event()
+                self._room = self._new_wakeup()
             await self._room.wait()
         if self._closed():
             raise QueueClosed
@@ -156,17 +249,18 @@ class FairLock:
     releases and at once asks again queues behind the others.
     """
 
-    __slots__ = ("_held", "_waiters")
+    __slots__ = ("_held", "_new_wakeup", "_waiters")
 
     def __init__(self) -> None:
         self._held = False
-        self._waiters: deque[anyio.Event] = deque()
+        self._waiters: deque[Wakeup] = deque()
+        self._new_wakeup = wakeup_factory()
 
     async def __aenter__(self) -> None:
         if not self._held:
             self._held = True
             return
-        turn = anyio.Event()
+        turn = self._new_wakeup()
         self._waiters.append(turn)
         try:
             await turn.wait()

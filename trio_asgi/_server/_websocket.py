@@ -324,10 +324,12 @@ class WebSocketSession:
     async def send(self, message: ASGIMessage) -> None:
         order = self._order
         parsed = order.check(message)  # ASGIProtocolError, or ClientDisconnected after close
-        if isinstance(parsed, Send):
-            self._sending_bytes = len(parsed.data)
         try:
-            await self._perform(parsed)
+            if isinstance(parsed, Send):  # the message of every echo: no _perform frame
+                self._sending_bytes = len(parsed.data)
+                await self._write(self._ws.send_message(parsed.data))
+            else:
+                await self._perform(parsed)
         except ASGIProtocolError:
             # The connection refused a value the order table cannot judge (an unoffered
             # subprotocol, a reserved close code, a bad status) before writing anything:
@@ -343,10 +345,9 @@ class WebSocketSession:
         order.commit()
 
     async def _perform(self, parsed: AppMessage) -> None:
+        """Everything but a ``websocket.send`` (which :meth:`send` writes itself)."""
         ws = self._ws
-        if isinstance(parsed, Send):
-            await self._write(ws.send_message(parsed.data))
-        elif isinstance(parsed, Accept):
+        if isinstance(parsed, Accept):
             await self._answers.accept(ws, parsed.subprotocol, parsed.headers)
             self._log("accept", None)
             self._handshake_done.set()
@@ -427,10 +428,13 @@ class WebSocketSession:
             while True:
                 event = ws.next_event()
                 if event is NEED_DATA:
-                    await self._write(ws.pending_output())  # pongs wait for the client to read
+                    pending = ws.pending_output()
+                    if pending or self._unsent:  # pongs wait for the client to read
+                        await self._write(pending)
                     if ws.state is WebSocketState.CLOSED:
                         return
-                    await self._wait_for_room()
+                    if self._messages.bytes or self._sending_bytes:
+                        await self._wait_for_room()
                     ws.receive_data(await self._transport.read())
                     continue
                 if isinstance(event, Message):
