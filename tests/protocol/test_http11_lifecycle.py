@@ -23,7 +23,7 @@ from trio_asgi._protocol._http11_lifecycle import (
     Lifecycle,
     LifecycleError,
 )
-from trio_asgi._protocol._websocket import TRANSITIONS, Action, WebSocketState, next_state
+from trio_asgi._protocol._ws_events import TRANSITIONS, Action, WebSocketState, next_state
 
 State = ConnectionState
 Input = ConnectionInput

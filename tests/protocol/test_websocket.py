@@ -23,7 +23,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from trio_asgi import ASGIProtocolError, ClientDisconnected
 from trio_asgi._protocol._response import DefaultHeaders
-from trio_asgi._protocol._websocket import (
+from trio_asgi._protocol._ws_events import (
     NEED_DATA,
     Closer,
     CloseReceived,

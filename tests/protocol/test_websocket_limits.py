@@ -23,7 +23,8 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 
 from trio_asgi import ASGIProtocolError, ClientDisconnected
-from trio_asgi._protocol._websocket import (
+from trio_asgi._protocol._websocket import WebSocketConnection
+from trio_asgi._protocol._ws_events import (
     NEED_DATA,
     Closer,
     CloseReceived,
@@ -32,7 +33,6 @@ from trio_asgi._protocol._websocket import (
     PingReceived,
     PongReceived,
     ProtocolViolation,
-    WebSocketConnection,
     WebSocketState,
 )
 

@@ -14,11 +14,8 @@ from wsproto.events import (
 from wsproto.events import Event as ClientEvent
 from wsproto.extensions import PerMessageDeflate
 
-from trio_asgi._protocol._websocket import (
-    NEED_DATA,
-    Event,
-    WebSocketConnection,
-)
+from trio_asgi._protocol._websocket import WebSocketConnection
+from trio_asgi._protocol._ws_events import NEED_DATA, Event
 from trio_asgi._protocol._ws_handshake import Handshake, validate_handshake
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0

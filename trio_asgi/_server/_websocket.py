@@ -51,14 +51,14 @@ from .._protocol._asgi_ws_order import (
 )
 from .._protocol._http11 import RequestHead
 from .._protocol._scope import websocket_scope
-from .._protocol._websocket import (
+from .._protocol._websocket import WebSocketConnection
+from .._protocol._ws_events import (
     NEED_DATA,
     CloseReceived,
     ConnectionLost,
     Message,
     PongReceived,
     ProtocolViolation,
-    WebSocketConnection,
     WebSocketState,
 )
 from .._protocol._ws_handshake import Handshake
@@ -144,13 +144,7 @@ class WebSocketSession:
         self._request = request
         self._transport = transport
         self._record = record
-        self._ws = WebSocketConnection(
-            handshake,
-            max_size=config.ws_max_size,
-            per_message_deflate=config.ws_per_message_deflate,
-            defaults=state.defaults,
-            trailing_data=trailing_data,
-        )
+        self._ws = _open_connection(context, handshake, trailing_data)
         self._order = WebSocketOrder()
         #: Messages from the reader to the app's receive().
         #: What the session may hold for the app: queued messages, the message being
@@ -543,3 +537,17 @@ class WebSocketSession:
 def _size(message: Message) -> int:
     """What a received message counts for against ``ws_max_queue_bytes``."""
     return len(message.data)
+
+
+def _open_connection(
+    context: CycleContext, handshake: Handshake, trailing_data: bytes
+) -> WebSocketConnection:
+    """The session's sans-IO WebSocket, with the server's limits and defaults."""
+    config = context.state.config
+    return WebSocketConnection(
+        handshake,
+        max_size=config.ws_max_size,
+        per_message_deflate=config.ws_per_message_deflate,
+        defaults=context.state.defaults,
+        trailing_data=trailing_data,
+    )
