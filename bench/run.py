@@ -162,11 +162,14 @@ def _run_phase(round_: _Round, spec: ServerSpec, workloads: Sequence[Workload]) 
 
 
 def run_round(round_: _Round, servers: Sequence[ServerSpec], workloads: Sequence[Workload]) -> None:
-    """Each server in rotated order: one start for the load workloads, one for idle ones.
+    """Each server in rotated order: one start for the HTTP/1.1 and WebSocket loads, one
+    for the HTTP/2 loads, one for the idle workloads.
 
     The idle workloads get a fresh server, without the warm-up: memory freed by
     earlier loads would otherwise be reused for the idle connections and hide
     their cost, and a server still tearing down connections would slow the loads.
+    The HTTP/2 loads get their own too: a peer whose worker dies under h2load
+    (Hypercorn's trio worker does) would otherwise fail every row after its warm-up.
     """
     for spec in _rotated(servers, round_.index):
         wanted = []
@@ -176,9 +179,10 @@ def run_round(round_: _Round, servers: Sequence[ServerSpec], workloads: Sequence
                 wanted.append(workload)
             else:  # an HTTP/2 row it cannot run: "n/a", without starting it
                 round_.record(spec, workload, Sample(None, note=note))
-        loads = [workload for workload in wanted if workload.kind != "idle"]
+        loads = [workload for workload in wanted if workload.kind not in ("idle", "h2load")]
+        h2_loads = [workload for workload in wanted if workload.kind == "h2load"]
         idle = [workload for workload in wanted if workload.kind == "idle"]
-        for phase in (loads, idle):
+        for phase in (loads, h2_loads, idle):
             if phase:
                 _run_phase(round_, spec, phase)
 
