@@ -38,8 +38,10 @@ def tests(session: nox.Session) -> None:
 FAST_PATH_MODULES = (
     "tests/server/test_trio_fast_path.py",
     "tests/server/test_asyncio_transport.py",
-    # Counts the trio fast path's scheduler trips per request (the generic path has more).
+    # Count the trio fast path's scheduler trips per request and per WebSocket message
+    # (the generic path has more).
     "tests/server/test_request_cost.py",
+    "tests/server/test_ws_message_cost.py",
 )
 
 #: What the transport changes: the server over real sockets, with real proxies in front.
