@@ -55,6 +55,7 @@ class QuietStream:
         self.started_at = 0.0
         self.go = anyio.Event()
         self.outcome: list[Any] = []
+        self.done = anyio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
@@ -68,6 +69,7 @@ class QuietStream:
             self.outcome.append(exc)
         else:
             self.outcome.append("sent")
+        self.done.set()
 
 
 async def read_head(stream: anyio.abc.ByteStream) -> tuple[bytes, float]:
@@ -276,8 +278,7 @@ async def test_clients_that_do_not_read_hold_up_neither_the_sweep_nor_the_others
             for app in apps.values():
                 app.go.set()
             for app in apps.values():
-                while not app.outcome:  # noqa: ASYNC110 - the app ends in its own task
-                    await anyio.sleep(0.01)
+                await app.done.wait()
             for raw in stalled:
                 raw.close()
             await quiet.aclose()
@@ -336,7 +337,6 @@ async def test_http2_holds_a_quiet_streams_head_within_the_same_bound(run_server
                 arrived = anyio.current_time()
                 app.go.set()
                 with anyio.fail_after(5):
-                    while not app.outcome:  # noqa: ASYNC110 - the app ends in its own task
-                        await anyio.sleep(0.01)
+                    await app.done.wait()
     assert MIN_HOLD - SLACK <= arrived - app.started_at <= BOUND
     assert app.outcome == ["sent"]
