@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 APP = "bench.apps:app"
 KEEP_ALIVE = "300"  # long enough to hold idle connections through the idle workloads
 START_TIMEOUT = 30.0
+#: A checkout of trio-asgi to compare against in the same run (the ``trio-asgi-ref`` row):
+#: "no figure may get worse" is then a ratio within one run, not across two runs.
+REF_ENV = "TRIO_ASGI_BENCH_REF"
 STOP_TIMEOUT = 5.0
 # Signs in a server's output that it rejected its command line (argparse, click).
 _USAGE_ERRORS = ("unrecognized arguments", "no such option", "invalid choice", "error: argument")
@@ -100,6 +103,7 @@ class ServerSpec:
             "wsgi_threads": "8",  # bench.wsgi_apps.THREADS
             "ceiling": str(REPO / "bench" / "ceiling.py"),
             "fifo": str(REPO / "bench" / "trio_fifo.py"),
+            "ref": os.environ.get(REF_ENV, ""),
         }
         words = self.argv.split() + (self.optional_args.split() if optional else [])
         return [word.format(**fields) for word in words]
@@ -130,6 +134,15 @@ SERVERS: tuple[ServerSpec, ...] = (
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
         packages=("trio-asgi", "trio", "h11", "wsproto", "h2"),
+        no_h2=None,
+    ),
+    ServerSpec(
+        # Another checkout of trio-asgi (its own bench/apps.py too), run from its own
+        # directory so that neither ``-m``'s current directory nor PYTHONPATH picks ours.
+        "trio-asgi-ref",
+        _TRIO_ASGI.replace("{python}", "env -C {ref} PYTHONPATH={ref} {python}"),
+        requires=("trio_asgi.__main__",),
+        optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
         no_h2=None,
     ),
     ServerSpec(
@@ -391,6 +404,8 @@ def start(
     missing = [name for name in spec.requires if importlib.util.find_spec(name) is None]
     if missing:
         raise StartFailure(f"n/a: not installed ({', '.join(missing)})")
+    if "{ref}" in spec.argv and not os.environ.get(REF_ENV):
+        raise StartFailure(f"n/a: set {REF_ENV} to the checkout to compare against")
     log_path = log_dir / f"{spec.name}.log"
     server = _launch(spec, host, log_path, optional=True)
     _wait_ready(server)
