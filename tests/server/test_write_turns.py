@@ -1,11 +1,13 @@
 """The write-turn line itself (``_server/_write_turns.py``), on trio, asyncio and uvloop.
 
 ``test_write_fairness.py`` checks what the turns are for, over real sockets. These
-check what they cost: a turn begun while the pass has one left is no checkpoint
-at all (it completes inside an already cancelled scope, where any checkpoint
-raises), only the writer past :data:`TURNS` in one pass waits, and the waiters go
-through in the order they came, a cancelled one skipped: :data:`TURNS` a pass while
-they are a crowd, all at once when they are no more than :data:`CROWD`.
+check what they cost: a large write while the pass's budget is not spent is no
+checkpoint at all (it completes inside an already cancelled scope, where any
+checkpoint raises), the budget is in bytes with each write charged at most
+:data:`WRITE_CHARGE` (so :data:`CROWD` echoes of 1 MiB go in one pass, as do
+64 KiB chunks to :data:`PASS_BYTES`), only the writer past it waits, and the
+waiters go through in the order they came, a cancelled one skipped: :data:`TURNS` a
+pass while they are a crowd, all at once when they are no more than :data:`CROWD`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,19 @@ from typing import Any
 import anyio
 import pytest
 
-from trio_asgi._server._write_turns import CROWD, TURNS, _Line, _Waiter, take_turn
+from trio_asgi._server._write_turns import (
+    BULK_WRITE as BULK,
+)
+from trio_asgi._server._write_turns import (
+    CROWD,
+    PASS_BYTES,
+    TURN_BYTES,
+    TURNS,
+    _Line,
+    _Waiter,
+    spend_turn,
+    take_turn,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -31,32 +45,67 @@ def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, 
 
 
 async def turns_without_a_checkpoint() -> int:
-    """How many turns in a row begin at once (inside a cancelled scope: no checkpoint)."""
+    """How many 1 MiB writes in a row go at once (inside a cancelled scope: no checkpoint)."""
     begun = 0
     with anyio.CancelScope() as scope:
         scope.cancel()
-        for _ in range(TURNS + 1):
+        for _ in range(CROWD + 1):
             await take_turn()  # raises Cancelled if it checkpoints
             begun += 1
     return begun
 
 
-async def test_a_pass_turns_begin_at_once_and_the_next_one_waits() -> None:
+async def test_a_pass_lets_a_crowd_of_large_writes_go_at_once_and_the_next_one_waits() -> None:
+    """Sixteen 1 MiB echoes that are ready in one pass all go (each send copies what
+    the socket has room for): charged a whole turn each, twelve waited a pass."""
     with anyio.fail_after(TIMEOUT):
         await anyio.lowlevel.checkpoint()  # a pass of its own
-        assert await turns_without_a_checkpoint() == TURNS
-        # The line is not stuck: a later pass has its turns again.
+        assert await turns_without_a_checkpoint() == CROWD
+        # The line is not stuck: a later pass has its budget again.
         await anyio.wait_all_tasks_blocked()  # the loop ran its callbacks: a new pass
-        assert await turns_without_a_checkpoint() == TURNS
+        assert await turns_without_a_checkpoint() == CROWD
+
+
+async def test_a_pass_budget_is_in_bytes_so_chunks_of_many_streams_go_at_once() -> None:
+    """Sixteen streams writing 64 KiB chunks (each then waiting for its client) charge
+    a pass what they write, not a whole turn each: none waits in line (counting
+    turns, twelve of them waited a pass)."""
+    chunk = 64 * 1024
+    with anyio.fail_after(TIMEOUT):
+        await anyio.lowlevel.checkpoint()  # a pass of its own
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # any checkpoint raises
+            for _ in range(PASS_BYTES // chunk):
+                # A write that waited for its client left its connection no turn.
+                assert await spend_turn(0, chunk) == 0
+    line = _Line([].append)
+    for _ in range(PASS_BYTES // chunk):
+        assert line.try_now(chunk)
+    assert not line.try_now(chunk)  # the pass's bytes are spent: in line
+
+
+async def test_a_turn_won_in_line_is_a_whole_turn() -> None:
+    callbacks: list[Callable[[], None]] = []
+    line = _Line(callbacks.append)
+    for _ in range(CROWD):
+        assert line.try_now(TURN_BYTES)
+    assert not line.try_now(BULK)  # the pass is spent
+    with anyio.fail_after(TIMEOUT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(_Waiter().wait, line)
+            await anyio.wait_all_tasks_blocked()
+            callbacks.pop()()  # the next pass lets it through, charged a turn
+    assert line.spent == TURN_BYTES
+    assert line.began == 1
 
 
 async def test_waiters_go_through_in_order_a_pass_at_a_time_skipping_the_cancelled() -> None:
     """On a line whose passes the test begins itself (its callbacks run when told)."""
     callbacks: list[Callable[[], None]] = []
     line = _Line(callbacks.append)
-    for _ in range(TURNS):
+    for _ in range(CROWD):
         assert line.try_now()
-    assert not line.try_now()  # this pass's turns are used up
+    assert not line.try_now()  # this pass's budget is spent
     order: list[int] = []
     writers = CROWD + 2 * TURNS
 
