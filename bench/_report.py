@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench._servers import ServerSpec
+from bench._servers import REF_ENV, ServerSpec
 from bench._targets import target_lines
 from bench._workloads import Sample, Workload
 
@@ -216,7 +216,26 @@ def machine_lines(servers: Sequence[ServerSpec]) -> list[str]:
         f"- Machine: {os.cpu_count()} CPUs ({_cpu_model()}), Linux {platform.release()}",
         f"- Python {platform.python_version()} ({sys.implementation.name}), {_wrk_version()}",
         f"- Packages: {versions}",
+        *_reference_lines(servers),
     ]
+
+
+def _reference_lines(servers: Sequence[ServerSpec]) -> list[str]:
+    """Which checkout the ``trio-asgi-ref`` row ran, if it is in the run."""
+    checkout = os.environ.get(REF_ENV)
+    if not checkout or not any("{ref}" in spec.argv for spec in servers):
+        return []
+    try:
+        done = subprocess.run(
+            ["git", "-C", checkout, "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+        commit = done.stdout.decode(errors="replace").strip()[:100]
+    except (OSError, subprocess.SubprocessError):
+        commit = "not a git checkout"
+    return [f"- trio-asgi-ref: the checkout `{checkout}` at {commit}"]
 
 
 def render(

@@ -168,7 +168,21 @@ class HTTPConnection:
         state = self.state
         state.connections.add(self)
         try:
-            await self._serve_requests()
+            # The request loop is here, not in a coroutine of its own: while it idles, a
+            # connection keeps this frame, _next_request's and the read's (one fewer
+            # is ~0.3 KiB less for every idle connection).
+            peer = await self._open()
+            own = self.context  # the connection's own, after a PROXY header
+            served = 0
+            while peer is not None:
+                request = await self._next_request(first=not served)
+                if request is None:
+                    break
+                served += 1
+                if not await self._serve_request(request, own, peer, served):
+                    break
+                # Nothing of this request stays referenced while the connection idles.
+                del request
             if self.stream.pending:
                 await self.stream.flush()  # the last pipelined responses
         finally:
@@ -178,44 +192,36 @@ class HTTPConnection:
             else:
                 await self.transport.close()
 
-    async def _serve_requests(self) -> None:
+    async def _serve_request(
+        self, request: RequestHead, own: CycleContext, peer: Peer, served: int
+    ) -> bool:
+        """Serve one request (or the protocol it upgrades to); True to read the next one."""
         config = self.state.config
         protocol = self.protocol
         stream = self.stream
-        peer = await self._open()
-        if peer is None:
-            return
-        own = self.context  # the connection's own, after a PROXY header
-        served = 0
-        while True:
-            request = await self._next_request(first=not served)
-            if request is None:
-                return
-            self.context = peer.request_context(own, request.headers)
-            served += 1
-            limit = config.max_requests_per_connection
-            if limit is not None and served >= limit:
-                self.closing = True
-                protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
-            if await self._refused(request):
-                return
-            if request.upgrade and stream.pending:
-                await stream.flush()  # the responses before it, before another protocol's
-            if request.upgrade and config.http2 and await self._upgrade_h2c(request, own, peer):
-                return
-            if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
-                await self._serve_websocket(request)
-                return
-            stream.begin(request)
-            fate = self._after_cycle(await HTTPCycle(self.context, stream).run())
-            if fate is Fate.DRAIN:
-                fate = await self._drain_request_body()
-            if fate is not Fate.KEEP_ALIVE and fate is not Fate.FINISH_ARRIVING:
-                return
-            # Nothing of this request stays referenced while the connection idles.
-            del request
-            stream.end()
-            protocol.start_next_cycle()
+        self.context = peer.request_context(own, request.headers)
+        limit = config.max_requests_per_connection
+        if limit is not None and served >= limit:
+            self.closing = True
+            protocol.lifecycle.advance(ConnectionInput.CLOSE_REQUESTED)
+        if await self._refused(request):
+            return False
+        if request.upgrade and stream.pending:
+            await stream.flush()  # the responses before it, before another protocol's
+        if request.upgrade and config.http2 and await self._upgrade_h2c(request, own, peer):
+            return False
+        if request.upgrade and config.ws != "none" and is_websocket_upgrade(request.headers):
+            await self._serve_websocket(request)
+            return False
+        stream.begin(request)
+        fate = self._after_cycle(await HTTPCycle(self.context, stream).run())
+        if fate is Fate.DRAIN:
+            fate = await self._drain_request_body()
+        if fate is not Fate.KEEP_ALIVE and fate is not Fate.FINISH_ARRIVING:
+            return False
+        stream.end()
+        protocol.start_next_cycle()
+        return True
 
     async def _open(self) -> Peer | None:
         """What comes before the first HTTP/1.1 request: a PROXY header, HTTP/2 by ALPN or
