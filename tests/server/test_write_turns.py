@@ -1,13 +1,14 @@
 """The write-turn line itself (``_server/_write_turns.py``), on trio, asyncio and uvloop.
 
 ``test_write_fairness.py`` checks what the turns are for, over real sockets. These
-check what they cost: a large write while the pass's budget is not spent is no
+check what they cost: a turn begun while the pass's budget is not spent is no
 checkpoint at all (it completes inside an already cancelled scope, where any
-checkpoint raises), the budget is in bytes with each write charged at most
-:data:`WRITE_CHARGE` (so :data:`CROWD` echoes of 1 MiB go in one pass, as do
-64 KiB chunks to :data:`PASS_BYTES`), only the writer past it waits, and the
-waiters go through in the order they came, a cancelled one skipped: :data:`TURNS` a
-pass while they are a crowd, all at once when they are no more than :data:`CROWD`.
+checkpoint raises); such a turn is a small one (:data:`SMALL_TURN`), so
+:data:`CROWD` of them begin in a pass (sixteen 1 MiB echoes, or sixteen streams'
+64 KiB chunks) and only the writer past them waits; a turn won in line is a whole
+one; and the waiters go through in the order they came, a cancelled one skipped:
+:data:`TURNS` a pass while they are a crowd, all at once when they are no more
+than :data:`CROWD`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ import anyio
 import pytest
 
 from trio_asgi._server._write_turns import (
-    BULK_WRITE as BULK,
-)
-from trio_asgi._server._write_turns import (
     CROWD,
-    PASS_BYTES,
+    SMALL_TURN,
     TURN_BYTES,
     TURNS,
     _Line,
@@ -45,19 +43,19 @@ def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, 
 
 
 async def turns_without_a_checkpoint() -> int:
-    """How many 1 MiB writes in a row go at once (inside a cancelled scope: no checkpoint)."""
+    """How many turns in a row begin at once (inside a cancelled scope: no checkpoint)."""
     begun = 0
     with anyio.CancelScope() as scope:
         scope.cancel()
         for _ in range(CROWD + 1):
-            await take_turn()  # raises Cancelled if it checkpoints
+            assert await take_turn() == SMALL_TURN  # raises Cancelled if it checkpoints
             begun += 1
     return begun
 
 
 async def test_a_pass_lets_a_crowd_of_large_writes_go_at_once_and_the_next_one_waits() -> None:
     """Sixteen 1 MiB echoes that are ready in one pass all go (each send copies what
-    the socket has room for): charged a whole turn each, twelve waited a pass."""
+    the socket has room for): charged a whole 1 MiB turn each, twelve waited a pass."""
     with anyio.fail_after(TIMEOUT):
         await anyio.lowlevel.checkpoint()  # a pass of its own
         assert await turns_without_a_checkpoint() == CROWD
@@ -66,30 +64,30 @@ async def test_a_pass_lets_a_crowd_of_large_writes_go_at_once_and_the_next_one_w
         assert await turns_without_a_checkpoint() == CROWD
 
 
-async def test_a_pass_budget_is_in_bytes_so_chunks_of_many_streams_go_at_once() -> None:
-    """Sixteen streams writing 64 KiB chunks (each then waiting for its client) charge
-    a pass what they write, not a whole turn each: none waits in line (counting
-    turns, twelve of them waited a pass)."""
+async def test_a_small_turn_lets_a_stream_write_its_next_chunks_without_the_line() -> None:
+    """A stream of 64 KiB chunks to a client that reads asks the line once per
+    SMALL_TURN, not once a chunk (each ask is a lookup of the loop's line)."""
     chunk = 64 * 1024
+    callbacks: list[Callable[[], None]] = []
+    line = _Line(callbacks.append)
     with anyio.fail_after(TIMEOUT):
         await anyio.lowlevel.checkpoint()  # a pass of its own
-        with anyio.CancelScope() as scope:
-            scope.cancel()  # any checkpoint raises
-            for _ in range(PASS_BYTES // chunk):
-                # A write that waited for its client left its connection no turn.
-                assert await spend_turn(0, chunk) == 0
-    line = _Line([].append)
-    for _ in range(PASS_BYTES // chunk):
-        assert line.try_now(chunk)
-    assert not line.try_now(chunk)  # the pass's bytes are spent: in line
+        budget = await spend_turn(0, chunk)
+        assert budget == SMALL_TURN - chunk
+        for _ in range(SMALL_TURN // chunk - 1):
+            budget = await spend_turn(budget, chunk)
+        assert budget == 0  # the next chunk asks the line again
+    for _ in range(CROWD):
+        assert line.try_now()
+    assert not line.try_now()  # the pass's budget is spent: in line
 
 
 async def test_a_turn_won_in_line_is_a_whole_turn() -> None:
     callbacks: list[Callable[[], None]] = []
     line = _Line(callbacks.append)
     for _ in range(CROWD):
-        assert line.try_now(TURN_BYTES)
-    assert not line.try_now(BULK)  # the pass is spent
+        assert line.try_now()
+    assert not line.try_now()  # the pass is spent
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as group:
             group.start_soon(_Waiter().wait, line)

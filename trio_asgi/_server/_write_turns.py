@@ -25,18 +25,21 @@ that had to wait for its client ends its connection's turn (many clients that
 read can become writable in the same pass). Small writes (a hello-world
 response, a WebSocket echo) never take a turn.
 
-What a turn costs is kept to nothing while the large writes of a pass stay within
-:data:`PASS_BYTES`: such a write goes at once, with no checkpoint and nothing to
-wait on, and is charged its size; the count goes back to zero in a callback at the
-start of the next pass, which the pass's first charge schedules (one per pass, not
-one per write). The budget is in bytes, not in turns: sixteen streams whose
-clients read (each write a 64 KiB chunk, then a wait for the client) charge a
-pass 1 MiB, not sixteen turns of 1 MiB, and never wait in line (counting turns,
-they waited a pass each: about a fifth more server CPU a request on the bench's
-``echo_1m``, an A/B of six rounds). Only a writer that finds the pass's bytes
-spent, or others already waiting, waits in line; that same callback lets the first
-:data:`TURNS` waiters through, each with a whole turn (they do not relay a token
-from one to the next, a pass each).
+What a turn costs is kept to nothing while a pass's large writes stay within
+:data:`PASS_BYTES`: a turn then begins at once, with no checkpoint and nothing to
+wait on. Such a turn is a small one, :data:`SMALL_TURN` bytes, and it is what the
+pass is charged, so :data:`CROWD` of them begin in a pass: one send() copies no
+more than the socket's buffer has room for, whatever its size, so sixteen 1 MiB
+echoes ready in one pass all go, as do sixteen streams whose clients read (each a
+64 KiB chunk, then a wait for the client). Charged a whole 1 MiB turn each, four
+began a pass and the other twelve waited for the next: a scheduler trip more a
+request and about a fifth more server CPU on the bench's ``echo_1m`` (A/B of six
+rounds). The count goes back to zero in a callback at the start of the next
+pass, which the pass's first turn schedules (one per pass, not one per turn).
+Only a writer that finds the pass's bytes spent, or others already waiting,
+waits in line; that same callback lets the first :data:`TURNS` waiters through,
+each with a whole turn (they do not relay a token from one to the next, a pass
+each).
 
 The line is one per event-loop run (an anyio ``RunVar``), shared by every server
 on that loop: the passes it keeps short are the loop's.
@@ -67,22 +70,19 @@ TURNS = 4
 #: streams to clients that read (bench stream_1m: 16) write as they would without
 #: turns; a burst of hundreds is a crowd.
 CROWD = 16
-#: The large writes that may go at once in one pass, in bytes: what TURNS turns let
+#: The large writes that may begin at once in one pass, in bytes: what TURNS turns let
 #: a crowd write in a pass.
 PASS_BYTES = TURNS * TURN_BYTES
-#: What a write that goes at once is charged at most. One send() copies no more than
-#: the socket's buffer has room for, whatever its size; charged whole, four 1 MiB
-#: echoes spent a pass and the rest of sixteen waited for the next (bench echo_1m: a
-#: quarter more server CPU a request than before the turns, A/B of five rounds).
-#: So a pass lets at least PASS_BYTES / WRITE_CHARGE writes go at once: CROWD.
-WRITE_CHARGE = PASS_BYTES // CROWD
+#: A turn begun at once (not won in line) lets a connection write this much, and is
+#: what the pass is charged for it: so CROWD of them begin in a pass.
+SMALL_TURN = PASS_BYTES // CROWD
 
 
 class _Line:
     """One loop's line: the bytes of large writes charged this pass, and the writers
     waiting for a turn.
 
-    A pass's budget is counted, not lent and handed back: a large write goes at once
+    A pass's budget is counted, not lent and handed back: a small turn begins at once
     when the pass has charged less than :data:`PASS_BYTES` and nobody waits (no
     checkpoint, no waiting), and the count is reset by one callback at the start of
     the next pass, scheduled by the pass's first charge. That callback also lets the
@@ -99,19 +99,19 @@ class _Line:
         self._soon = soon
         #: Turns granted to writers in line this pass.
         self.began = 0
-        #: Bytes charged this pass: writes that went at once, and the granted turns.
+        #: Bytes charged this pass: the small turns begun at once, the turns granted.
         self.spent = 0
         #: The callback that starts the next pass is scheduled.
         self.scheduled = False
         #: The writers waiting, first come first served: each wakes with its turn.
         self.waiting: deque[_Waiter] = deque()
 
-    def try_now(self, size: int = TURN_BYTES) -> bool:
-        """Charge a write of ``size`` bytes to this pass if its budget is not spent
-        and nobody waits; False if the writer must wait in line."""
+    def try_now(self) -> bool:
+        """Begin a small turn, charged to this pass, if its budget is not spent and
+        nobody waits; False if the writer must wait in line."""
         if self.waiting or self.spent >= PASS_BYTES:
             return False
-        self._charge(min(size, WRITE_CHARGE))
+        self._charge(SMALL_TURN)
         return True
 
     def _begin(self) -> None:
@@ -201,31 +201,28 @@ def _this_loops_line() -> _Line:
     return line
 
 
-async def take_turn(size: int = TURN_BYTES) -> bool:
-    """Before a large write of ``size`` bytes: True if it goes at once, charged to this
-    pass (the pass's budget is not spent and nobody waits); else wait in line and
-    return False, woken in a later pass with a whole turn.
+async def take_turn() -> int:
+    """Begin a turn, and return what it lets the caller write: a small turn at once if
+    the pass's budget is not spent and nobody waits, else a whole turn won in line
+    (in a later pass).
 
-    The caller writes right after, before its next ``await``. A write that goes at
-    once costs no checkpoint (a lone large write does not wait a pass).
+    The caller writes right after, before its next ``await``. A turn begun at once
+    costs no checkpoint (a lone large write does not wait a pass).
     """
     line = _this_loops_line()
-    if line.try_now(size):
-        return True
+    if line.try_now():
+        return SMALL_TURN
     await _Waiter().wait(line)
-    return False
+    return TURN_BYTES
 
 
 async def spend_turn(budget: int, size: int) -> int:
     """What is left of a connection's turn after a large write of ``size`` bytes.
 
-    Within a turn (``budget``, what the last write left, is not used up) the write
-    goes on the turn; otherwise it is charged to the pass, or waits in line for a
-    new turn. Callers keep the result, and set it to 0 after a write that waited
-    for the client.
+    Takes a new turn first (at once or in line) when ``budget``, what the last one
+    left, is used up. Callers keep the result, and set it to 0 after a write that
+    waited for the client.
     """
-    if budget > 0:
-        return budget - size
-    if await take_turn(size):
-        return 0  # paid by the pass: the next large write is charged again
-    return TURN_BYTES - size
+    if budget <= 0:
+        budget = await take_turn()
+    return budget - size
