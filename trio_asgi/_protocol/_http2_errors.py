@@ -34,6 +34,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+from ._http2_lean_tables import FrameDispatch, compact_hpack_tables
 from ._http2_settings_store import compact_settings
 
 
@@ -173,13 +174,19 @@ class PeerGoAway:
 
 
 class ServerH2Connection(h2.connection.H2Connection):
-    """h2's connection, answering the rows of :data:`ERROR_TABLE` as the RFCs require."""
+    """h2's connection, answering the rows of :data:`ERROR_TABLE` as the RFCs require.
+
+    Its frame dispatch and HPACK tables are the lean ones of :mod:`._http2_lean_tables`.
+    """
+
+    _frame_dispatch_table = FrameDispatch()
 
     def __init__(self, *, hard_header_list_size: int, **config: Any) -> None:
         #: The open inbound streams, counted once while a HEADERS frame opens a stream.
         self._counted_inbound: int | None = None
         super().__init__(h2.config.H2Configuration(**config))
         self._hard_header_list_size = hard_header_list_size
+        compact_hpack_tables(self.encoder, self.decoder)
 
     @property
     def open_inbound_streams(self) -> int:
