@@ -42,14 +42,14 @@ from .._protocol._http2_frames import PREFACE
 from .._protocol._http2_limits import H2Settings
 from .._protocol._http11_request import RequestHead
 from ._http2_stream import H2Stream, as_request_head
-from ._http2_tasks import STREAM_TASK, StreamGroup, StreamScope, open_stream_group
+from ._http2_tasks import STREAM_TASK, StreamGroup, open_stream_group
 from ._http2_websocket import H2WebSocket
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
 from ._proxy import Peer
 from ._request_stream import CycleContext, CycleEnd
 from ._state import ServerState
-from ._transport import ReadTimeout, Transport
+from ._transport import Transport
 
 logger = logging.getLogger("trio_asgi")
 
@@ -110,7 +110,6 @@ class H2Connection:
         #: The streams that carry a WebSocket (RFC 8441), for a shutdown's close 1012.
         self._websockets: dict[int, H2WebSocket] = {}
         self._task_group: StreamGroup | None = None
-        self._read_scope: StreamScope | None = None
         self._received = 0
         self._idle_since = anyio.current_time()
         self._shutdown_at = math.inf
@@ -224,8 +223,7 @@ class H2Connection:
 
     def _poke_reader(self) -> None:
         """Make the reader look at its deadline again (a shutdown began, a stream ended)."""
-        if self._read_scope is not None:
-            self._read_scope.cancel()
+        self._transport.cancel_idle_read()
 
     # --- the reader --------------------------------------------------------------------------
 
@@ -254,14 +252,12 @@ class H2Connection:
         while not self._done():
             deadline, what = self._deadline()
             if deadline > anyio.current_time():
-                assert self._task_group is not None
-                with self._task_group.new_scope() as self._read_scope:
-                    try:
-                        return await self._transport.read(deadline)
-                    except ReadTimeout:
-                        pass
-                    finally:
-                        self._read_scope = None
+                # read_idle: one cancel scope (the transport's) for the deadline and for
+                # a poke (cancel_idle_read), where a scope of our own around read()
+                # made two and a frame more for every idle connection to keep.
+                got = await self._transport.read_idle(deadline)
+                if got is not None:
+                    return got
                 if deadline > anyio.current_time():
                     continue  # poked: a shutdown began or a stream ended
             if what != "shutdown":
