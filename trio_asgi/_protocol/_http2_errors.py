@@ -186,7 +186,6 @@ class ServerH2Connection(h2.connection.H2Connection):
         self._counted_inbound: int | None = None
         super().__init__(h2.config.H2Configuration(**config))
         self._hard_header_list_size = hard_header_list_size
-        compact_hpack_tables(self.encoder, self.decoder)
 
     @property
     def open_inbound_streams(self) -> int:
@@ -212,8 +211,10 @@ class ServerH2Connection(h2.connection.H2Connection):
         if isinstance(frame, SettingsFrame):
             # Settings change (and are first replaced) only around SETTINGS frames: the
             # client's first frame is one, so an idle connection holds the lean lists.
+            # The HPACK coders are final by then too (whoever made them).
             compact_settings(self.local_settings)
             compact_settings(self.remote_settings)
+            compact_hpack_tables(self.encoder, self.decoder)
         return events
 
     def _answer_protocol_error(self, frame: Any, exc: h2.exceptions.ProtocolError) -> list[Any]:
