@@ -56,7 +56,6 @@ logger = logging.getLogger("trio_asgi")
 #: After our first GOAWAY, how long the client has to answer its PING before the
 #: second GOAWAY names the last stream we serve.
 SHUTDOWN_ROUND_TRIP: Final = 1.0
-_WRITER_TASK: Final = "trio_asgi HTTP/2 writer"
 
 
 def h2_settings(config: Config) -> H2Settings:
@@ -130,8 +129,9 @@ class H2Connection:
         :func:`lost_connection_grace` of that (see :meth:`_wait_for_apps`)."""
         async with open_stream_group() as task_group:
             self._task_group = task_group
-            task_group.start_soon(self._writer.run, name=_WRITER_TASK)
-            self._writer.wake()  # our SETTINGS go out before anything is read
+            # Our SETTINGS go out before anything is read; the writer's task then lives
+            # while a stream is open or output is queued (see _http2_writer).
+            self._writer.start(task_group.start_soon, self._has_streams)
             if self._upgraded_request is not None:
                 self._add_stream(1, self._upgraded_request, end_stream=True)
             try:
@@ -281,6 +281,9 @@ class H2Connection:
         if not self._streams and self._received >= len(PREFACE):
             candidates.append((_after(self._idle_since, config.timeout_keep_alive), "keep-alive"))
         return min(candidates)
+
+    def _has_streams(self) -> bool:
+        return bool(self._streams)
 
     def _done(self) -> bool:
         return self._lost or (self._shutdown_done and not self._streams)
