@@ -1,9 +1,13 @@
 """What an idle HTTP/2 connection's sans-IO core holds: a bound, and settings that still work.
 
 h2 keeps every setting in a ``collections.deque`` (~760 bytes each); we swap them for
-short lists once SETTINGS frames have been exchanged (``_http2_settings_store``). The
-bound below fails with h2's deques (about 18.6 KiB per core), and the settings must
-still change as RFC 9113 says after the swap.
+short lists once SETTINGS frames have been exchanged (``_http2_settings_store``), and
+likewise hpack's dynamic tables; h2's dict of bound methods for frame dispatch is
+kept once per class, and our reset tracker and flood counter hold no deque or dict
+(``_http2_lean_tables``, ``_http2_limits``). The bound below fails with h2's deques
+(about 18.6 KiB per core) and with the dispatch dict, hpack's deques and the tracker's
+deque (9.5 KiB; 5.5 KiB without them), and the settings must still change as
+RFC 9113 says after the swap.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from trio_asgi._protocol._http2_events import WindowOpened
 from trio_asgi._protocol._http2_settings_store import SettingValues
 
 #: KiB of Python heap per idle core (after the handshake), with room for other h2 versions.
-IDLE_CORE_BOUND_KIB = 13.0
+IDLE_CORE_BOUND_KIB = 7.0
 SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"
 
 

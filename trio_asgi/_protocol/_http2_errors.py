@@ -34,6 +34,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+from ._http2_lean_tables import FrameDispatch, compact_hpack_tables
 from ._http2_settings_store import compact_settings
 
 
@@ -173,7 +174,12 @@ class PeerGoAway:
 
 
 class ServerH2Connection(h2.connection.H2Connection):
-    """h2's connection, answering the rows of :data:`ERROR_TABLE` as the RFCs require."""
+    """h2's connection, answering the rows of :data:`ERROR_TABLE` as the RFCs require.
+
+    Its frame dispatch and HPACK tables are the lean ones of :mod:`._http2_lean_tables`.
+    """
+
+    _frame_dispatch_table = FrameDispatch()
 
     def __init__(self, *, hard_header_list_size: int, **config: Any) -> None:
         #: The open inbound streams, counted once while a HEADERS frame opens a stream.
@@ -205,8 +211,10 @@ class ServerH2Connection(h2.connection.H2Connection):
         if isinstance(frame, SettingsFrame):
             # Settings change (and are first replaced) only around SETTINGS frames: the
             # client's first frame is one, so an idle connection holds the lean lists.
+            # The HPACK coders are final by then too (whoever made them).
             compact_settings(self.local_settings)
             compact_settings(self.remote_settings)
+            compact_hpack_tables(self.encoder, self.decoder)
         return events
 
     def _answer_protocol_error(self, frame: Any, exc: h2.exceptions.ProtocolError) -> list[Any]:

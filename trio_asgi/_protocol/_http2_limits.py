@@ -7,9 +7,10 @@ plain numbers.
 
 from __future__ import annotations
 
-import collections
 import enum
+import functools
 from dataclasses import dataclass
+from typing import Final
 
 #: RFC 9113 section 6.5.2: the smallest and largest SETTINGS_MAX_FRAME_SIZE.
 MIN_FRAME_SIZE = 16384
@@ -103,29 +104,46 @@ class Flood(enum.Enum):
 
 
 class FloodCounter:
-    """Counts control frames per fixed interval; ``count`` says when a budget is spent."""
+    """Counts control frames per fixed interval; ``count`` says when a budget is spent.
+
+    Every connection has one, so it is small: the budgets are one tuple per settings,
+    shared, and the counts a short list indexed like :data:`_FLOOD_INDEX`.
+    """
 
     __slots__ = ("_budgets", "_counts", "_interval", "_window_start")
 
     def __init__(self, settings: H2Settings) -> None:
         self._interval = settings.flood_interval
-        self._budgets = {
-            Flood.SETTINGS: settings.max_settings_per_interval,
-            Flood.PING: settings.max_pings_per_interval,
-            Flood.PRIORITY: settings.max_priority_per_interval,
-            Flood.EMPTY_DATA: settings.max_empty_data_per_interval,
-            Flood.WINDOW_UPDATE: settings.max_window_updates_per_interval,
-        }
-        self._counts = dict.fromkeys(Flood, 0)
+        self._budgets = _flood_budgets(settings)
+        self._counts = [0] * len(_FLOOD_INDEX)
         self._window_start: float | None = None
 
     def count(self, kind: Flood, now: float) -> bool:
         """Count one frame; True when this frame is over its budget."""
+        counts = self._counts
         if self._window_start is None or now - self._window_start >= self._interval:
             self._window_start = now
-            self._counts = dict.fromkeys(Flood, 0)
-        self._counts[kind] += 1
-        return self._counts[kind] > self._budgets[kind]
+            counts[:] = _NO_COUNTS
+        index = _FLOOD_INDEX[kind]
+        counts[index] += 1
+        return counts[index] > self._budgets[index]
+
+
+_FLOOD_INDEX: Final = {kind: index for index, kind in enumerate(Flood)}
+_NO_COUNTS: Final = (0,) * len(_FLOOD_INDEX)
+
+
+@functools.lru_cache(maxsize=16)
+def _flood_budgets(settings: H2Settings) -> tuple[int, ...]:
+    """Each :class:`Flood`'s budget per interval, in :data:`_FLOOD_INDEX` order."""
+    budgets = {
+        Flood.SETTINGS: settings.max_settings_per_interval,
+        Flood.PING: settings.max_pings_per_interval,
+        Flood.PRIORITY: settings.max_priority_per_interval,
+        Flood.EMPTY_DATA: settings.max_empty_data_per_interval,
+        Flood.WINDOW_UPDATE: settings.max_window_updates_per_interval,
+    }
+    return tuple(budgets[kind] for kind in _FLOOD_INDEX)
 
 
 class ResetTracker:
@@ -133,33 +151,38 @@ class ResetTracker:
 
     Of the last ``window`` streams the client opened, how many ended in a reset (one it
     sent, or one we sent because of its frames). Work and memory are bounded by the
-    window: a deque of at most ``window`` flags.
+    window: a list of at most ``window`` stream ids, oldest first, and the set of
+    those that were reset, made at the first reset (most connections never see one).
+    A list rather than a deque: an idle connection holds a few ids in under 100 bytes
+    where a deque holds 760; dropping the oldest moves at most ``window`` pointers.
     """
 
-    __slots__ = ("_limit", "_recent", "_reset_ids", "_resets")
+    __slots__ = ("_limit", "_recent", "_reset_ids", "_resets", "_window")
 
     def __init__(self, settings: H2Settings) -> None:
-        self._recent: collections.deque[int] = collections.deque(
-            maxlen=settings.reset_window_streams
-        )
-        self._reset_ids: set[int] = set()
+        self._recent: list[int] = []
+        self._window = settings.reset_window_streams
+        self._reset_ids: set[int] | None = None
         self._resets = 0
         self._limit = settings.max_resets_in_window
 
     def stream_opened(self, stream_id: int) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            oldest = self._recent[0]
-            if oldest in self._reset_ids:
+        recent = self._recent
+        if len(recent) >= self._window:
+            oldest = recent.pop(0)
+            if self._reset_ids is not None and oldest in self._reset_ids:
                 self._reset_ids.discard(oldest)
                 self._resets -= 1
-        self._recent.append(stream_id)
+        recent.append(stream_id)
 
     def stream_reset(self, stream_id: int) -> bool:
         """Count a reset; True when the connection is over its budget."""
         if not self._recent or stream_id > self._recent[-1]:
             # refused before it opened (malformed, over the limit): it counts as opened
             self.stream_opened(stream_id)
-        if stream_id in self._recent and stream_id not in self._reset_ids:
+        if self._reset_ids is None:
+            self._reset_ids = set()
+        if stream_id not in self._reset_ids and stream_id in self._recent:
             self._reset_ids.add(stream_id)
             self._resets += 1
         return self._resets > self._limit

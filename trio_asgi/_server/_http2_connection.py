@@ -42,21 +42,20 @@ from .._protocol._http2_frames import PREFACE
 from .._protocol._http2_limits import H2Settings
 from .._protocol._http11_request import RequestHead
 from ._http2_stream import H2Stream, as_request_head
-from ._http2_tasks import STREAM_TASK, StreamGroup, StreamScope, open_stream_group
+from ._http2_tasks import STREAM_TASK, StreamGroup, open_stream_group
 from ._http2_websocket import H2WebSocket
 from ._http2_writer import H2Writer
 from ._http_cycle import HTTPCycle
 from ._proxy import Peer
 from ._request_stream import CycleContext, CycleEnd
 from ._state import ServerState
-from ._transport import ReadTimeout, Transport
+from ._transport import Transport
 
 logger = logging.getLogger("trio_asgi")
 
 #: After our first GOAWAY, how long the client has to answer its PING before the
 #: second GOAWAY names the last stream we serve.
 SHUTDOWN_ROUND_TRIP: Final = 1.0
-_WRITER_TASK: Final = "trio_asgi HTTP/2 writer"
 
 
 def h2_settings(config: Config) -> H2Settings:
@@ -110,7 +109,6 @@ class H2Connection:
         #: The streams that carry a WebSocket (RFC 8441), for a shutdown's close 1012.
         self._websockets: dict[int, H2WebSocket] = {}
         self._task_group: StreamGroup | None = None
-        self._read_scope: StreamScope | None = None
         self._received = 0
         self._idle_since = anyio.current_time()
         self._shutdown_at = math.inf
@@ -131,8 +129,9 @@ class H2Connection:
         :func:`lost_connection_grace` of that (see :meth:`_wait_for_apps`)."""
         async with open_stream_group() as task_group:
             self._task_group = task_group
-            task_group.start_soon(self._writer.run, name=_WRITER_TASK)
-            self._writer.wake()  # our SETTINGS go out before anything is read
+            # Our SETTINGS go out before anything is read; the writer's task then lives
+            # while a stream is open or output is queued (see _http2_writer).
+            self._writer.start(task_group.start_soon, self._has_streams)
             if self._upgraded_request is not None:
                 self._add_stream(1, self._upgraded_request, end_stream=True)
             try:
@@ -224,8 +223,7 @@ class H2Connection:
 
     def _poke_reader(self) -> None:
         """Make the reader look at its deadline again (a shutdown began, a stream ended)."""
-        if self._read_scope is not None:
-            self._read_scope.cancel()
+        self._transport.cancel_idle_read()
 
     # --- the reader --------------------------------------------------------------------------
 
@@ -254,14 +252,12 @@ class H2Connection:
         while not self._done():
             deadline, what = self._deadline()
             if deadline > anyio.current_time():
-                assert self._task_group is not None
-                with self._task_group.new_scope() as self._read_scope:
-                    try:
-                        return await self._transport.read(deadline)
-                    except ReadTimeout:
-                        pass
-                    finally:
-                        self._read_scope = None
+                # read_idle: one cancel scope (the transport's) for the deadline and for
+                # a poke (cancel_idle_read), where a scope of our own around read()
+                # made two and a frame more for every idle connection to keep.
+                got = await self._transport.read_idle(deadline)
+                if got is not None:
+                    return got
                 if deadline > anyio.current_time():
                     continue  # poked: a shutdown began or a stream ended
             if what != "shutdown":
@@ -285,6 +281,9 @@ class H2Connection:
         if not self._streams and self._received >= len(PREFACE):
             candidates.append((_after(self._idle_since, config.timeout_keep_alive), "keep-alive"))
         return min(candidates)
+
+    def _has_streams(self) -> bool:
+        return bool(self._streams)
 
     def _done(self) -> bool:
         return self._lost or (self._shutdown_done and not self._streams)
