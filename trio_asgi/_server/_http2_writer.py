@@ -128,8 +128,10 @@ class H2Writer:
         finally:
             self._scope = None
             self._running = False
-            if self._stopped is not None:
-                self._stopped.set()
+            # Not kept once set: a later task's wait_stopped() must not find it set.
+            stopped, self._stopped = self._stopped, None
+            if stopped is not None:
+                stopped.set()
 
     async def wait_stopped(self) -> None:
         """Return once the writing task has ended (after :meth:`stop`, promptly: it cancels).
