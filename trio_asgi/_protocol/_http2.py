@@ -31,6 +31,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
+from ._hpack_memo import MemoDecoder, MemoEncoder
 from ._http2_errors import LocalReset, PeerGoAway, ServerH2Connection
 from ._http2_events import (
     ConnectionTerminated,
@@ -501,6 +502,9 @@ def _new_h2(settings: H2Settings) -> ServerH2Connection:
         validate_outbound_headers=False,  # _checked does it, in one pass
         normalize_outbound_headers=False,
     )
+    # Repeated request blocks and response fields are coded once (see _hpack_memo).
+    conn.encoder = MemoEncoder()
+    conn.decoder = MemoDecoder(conn.decoder.max_header_list_size)
     initial: dict[SettingCodes, int] = {
         SettingCodes.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
         SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
