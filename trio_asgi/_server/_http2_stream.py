@@ -42,7 +42,7 @@ def as_request_head(head: H2RequestHead) -> RequestHead:
         raw_target=head.raw_target,
         raw_path=head.raw_path,
         query_string=head.query_string,
-        headers=head.headers,
+        headers=list(head.headers),  # the app's own: the head's list may be shared
         content_length=head.content_length,
         chunked=False,
         expects_continue=head.expects_continue,
