@@ -60,7 +60,12 @@ from ._http2_limits import (
 )
 from ._http2_receive import H2EventTranslator
 from ._http2_request import RequestRules
-from ._http2_response import H2ResponseError, checked_response_fields, checked_response_head
+from ._http2_response import (
+    H2ResponseError,
+    ResponseHeadMemo,
+    checked_response_fields,
+    checked_response_head,
+)
 from ._http2_streams import Stream, StreamInput, StreamState, next_state
 
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -107,6 +112,8 @@ class H2ServerConnection:
             connect_protocol=settings.enable_connect_protocol,
         )
         self._translator = H2EventTranslator(self)
+        #: :func:`checked_response_head` for this connection's responses, remembered.
+        self.response_heads = ResponseHeadMemo()
         #: Streams with a higher id than this are refused (set by the final GOAWAY).
         self._accept_up_to = MAX_STREAM_ID
         self._shutdown_started = False

@@ -62,3 +62,54 @@ def checked_response_head(
     if not 200 <= status <= 999:
         raise H2ResponseError(f"{status} is not a final status")
     return [(b":status", str(status).encode()), *checked_response_fields(headers)]
+
+
+#: Heads remembered per connection (an API answers with a few distinct heads).
+RESPONSE_MEMO_ENTRIES = 8
+#: A head is remembered only up to this many bytes of names and values.
+RESPONSE_MEMO_MAX_BYTES = 2048
+
+
+class ResponseHeadMemo:
+    """:func:`checked_response_head` for one connection, remembering repeated heads.
+
+    The check is a pure function of the status and the fields, and most responses of
+    a connection repeat both exactly (only ``date`` changes, once a second). Only plain
+    ``(bytes, bytes)`` tuples and an ``int`` status are remembered: values that compare
+    equal to them (``memoryview``, ``bool``) could check differently. The list
+    returned may be shared by several responses: it is only read (h2 copies it).
+    """
+
+    __slots__ = ("_heads",)
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[object, ...], list[tuple[bytes, bytes]]] = {}
+
+    def checked(self, status: int, fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """:func:`checked_response_head` ``(status, fields)``, remembered.
+
+        Raises:
+            H2ResponseError: as :func:`checked_response_head` (nothing is remembered).
+        """
+        if type(status) is not int or not _plain(fields):
+            return checked_response_head(status, fields)
+        key = (status, *fields)
+        heads = self._heads
+        head = heads.get(key)
+        if head is None:
+            head = checked_response_head(status, fields)
+            if sum(len(name) + len(value) for name, value in fields) <= RESPONSE_MEMO_MAX_BYTES:
+                if len(heads) >= RESPONSE_MEMO_ENTRIES:
+                    del heads[next(iter(heads))]  # the oldest
+                heads[key] = head
+        return head
+
+
+def _plain(fields: list[tuple[bytes, bytes]]) -> bool:
+    for field in fields:
+        if type(field) is not tuple or len(field) != 2:
+            return False
+        name, value = field
+        if type(name) is not bytes or type(value) is not bytes:
+            return False
+    return True
