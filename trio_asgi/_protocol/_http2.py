@@ -50,6 +50,7 @@ from ._http2_frames import (
     data_payload_length,
 )
 from ._http2_frames import Frame as ScannedFrame
+from ._http2_head_frames import response_head_frames
 from ._http2_limits import (
     MAX_STREAM_ID,
     SHUTDOWN_PING,
@@ -365,7 +366,8 @@ class H2ServerConnection:
         after = next_state(stream.state, StreamInput.SEND_HEAD)  # check, send, then commit
         body_allowed = not (stream.head_request or status in _NO_BODY_STATUSES)
         end = end_stream or not body_allowed
-        self._h2.send_headers(stream_id, fields, end_stream=end)
+        self._pull_output()  # what h2 queued goes first
+        self._out += response_head_frames(self._h2, stream_id, fields, end)
         stream.state, stream.body_allowed = after, body_allowed
         if end:
             stream.apply(StreamInput.SEND_END)
