@@ -14,6 +14,8 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import pytest
+from hyperframe.frame import Frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,13 +101,24 @@ def test_an_unknown_stream_is_left_to_h2() -> None:
         assert _state(ours) == _state(theirs)
 
 
-def test_the_server_core_sends_heads_without_h2s_frames() -> None:
-    """A client reads every head the core sends on the fast path, CONTINUATION too."""
+def test_the_server_core_sends_heads_without_h2s_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client reads every head the core sends on the fast path, CONTINUATION too, and
+    sending a head builds no hyperframe object (what made h2's send_headers costly)."""
+    built: list[object] = []
+    real_init = Frame.__init__
+
+    def counted_init(self: Frame, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        real_init(self, *args, **kwargs)
+
     pair = Pair()
     for extra in ([], [(b"x-big", b"v" * 40000)]):
         stream_id = pair.request(REQUEST)
         pair.exchange()
-        pair.server.send_response_head(stream_id, 200, [(b"x-a", b"1"), *extra])
+        with monkeypatch.context() as patch:
+            patch.setattr(Frame, "__init__", counted_init)
+            pair.server.send_response_head(stream_id, 200, [(b"x-a", b"1"), *extra])
+        assert built == []
         pair.server.send_body(stream_id, b"hi", end_stream=True)
         pair.exchange()
     heads = [e for e in pair.client_events if type(e).__name__ == "ResponseReceived"]
