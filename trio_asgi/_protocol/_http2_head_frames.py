@@ -48,7 +48,8 @@ def response_head_frames(
         stream.state_machine.process_input(StreamInputs.SEND_END_STREAM)
     elif stream.state_machine.trailers_sent:
         raise ProtocolError("Trailers must have END_STREAM set.")
-    return _frames(stream_id, block, conn.max_outbound_frame_size, end_stream)
+    max_size = stream.max_outbound_frame_size or conn.max_outbound_frame_size  # as h2 slices
+    return _frames(stream_id, block, max_size, end_stream)
 
 
 def _frames(stream_id: int, block: bytes, max_size: int, end_stream: bool) -> bytes:
