@@ -4,8 +4,10 @@ Differential tests: a plain :class:`hpack.Decoder` and our :class:`MemoDecoder` 
 the same sequence of header blocks, made by a real :class:`hpack.Encoder` from a small
 pool of fields (so blocks repeat, fields are indexed, inserted and evicted), mixed
 with earlier blocks replayed against a changed table, table-size updates, changes of
-both bounds, and garbage. Each step must give the same fields (types included) or the
-same error, and leave the same table. The encoder is held to the plain one the same way.
+both bounds, and garbage; a block also comes again several times in a row, which is
+when the coders remember it. Each step must give the same fields (types included) or
+the same error, and leave the same table. The encoder is held to the plain one the same
+way.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def _encoder_input(draw_fields: list[tuple[bytes, bytes]], kind: int) -> Any:
 decode_step = st.one_of(
     st.tuples(st.just("block"), field_list, st.integers(0, 5)),
     st.tuples(st.just("repeat"), st.integers(0, 50)),
+    st.tuples(st.just("again"), st.integers(1, 3)),
     st.tuples(st.just("resize"), table_size),
     st.tuples(st.just("allowed"), table_size),
     st.tuples(st.just("limit"), st.sampled_from([40, 100, 400, 2**16])),
@@ -75,6 +78,8 @@ def _table(coder: hpack.Decoder | hpack.Encoder) -> Any:
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(decode_step, max_size=40))
+# Remembered on the third request, replayed on the fourth, then under a lower bound.
+@example([("block", REQUEST, 0), ("again", 3), ("limit", 40), ("again", 1)])
 def test_decoder_matches_hpack(steps: list[tuple[Any, ...]]) -> None:
     client = hpack.Encoder()
     plain, memo = hpack.Decoder(), MemoDecoder()
@@ -96,6 +101,12 @@ def test_decoder_matches_hpack(steps: list[tuple[Any, ...]]) -> None:
             if not blocks:
                 continue
             block = blocks[step[1] % len(blocks)]
+        elif kind == "again":
+            if not blocks:
+                continue
+            for _ in range(step[1]):
+                assert _outcome(memo, blocks[-1]) == _outcome(plain, blocks[-1])
+            block = blocks[-1]
         else:
             block = step[1]
         blocks.append(block)
@@ -106,6 +117,7 @@ def test_decoder_matches_hpack(steps: list[tuple[Any, ...]]) -> None:
 encode_step = st.one_of(
     st.tuples(st.just("fields"), field_list, st.integers(0, 5)),
     st.tuples(st.just("repeat"), st.integers(0, 50), st.integers(0, 5)),
+    st.tuples(st.just("again"), st.integers(1, 3), st.integers(0, 5)),
     st.tuples(st.just("resize"), table_size),
     st.tuples(st.just("huffman"), field_list),
 )
@@ -118,8 +130,8 @@ ONE = [(b"x-a", b"1")]
 @given(st.lists(encode_step, max_size=40))
 # A remembered block must not carry a table-size update twice, nor its never-indexed
 # form answer for the same fields as plain tuples.
-@example([("fields", ONE, 0), ("fields", ONE, 0), ("resize", 256), ("fields", ONE, 0)] * 2)
-@example([("fields", ONE, 2), ("fields", ONE, 0)])
+@example([("fields", ONE, 0), ("again", 3, 0), ("resize", 256), ("fields", ONE, 0)] * 2)
+@example([("fields", ONE, 0), ("again", 3, 0), ("fields", ONE, 2), ("fields", ONE, 0)])
 def test_encoder_matches_hpack(steps: list[tuple[Any, ...]]) -> None:
     plain, memo = hpack.Encoder(), MemoEncoder()
     decoder = hpack.Decoder()  # what the peer makes of our blocks
@@ -139,6 +151,15 @@ def test_encoder_matches_hpack(steps: list[tuple[Any, ...]]) -> None:
             if not sent:
                 continue
             fields, shape = sent[step[1] % len(sent)], step[2]
+        elif kind == "again":
+            if not sent:
+                continue
+            fields, shape = sent[-1], step[2]
+            for _ in range(step[1]):
+                again = memo.encode(_encoder_input(fields, shape))
+                assert again == plain.encode(_encoder_input(fields, shape))
+                if not resized:
+                    decoder.decode(again, raw=True)  # the peer's table follows ours
         else:
             fields, shape, huffman = step[1], 0, False
         sent.append(fields)
@@ -159,12 +180,37 @@ def test_repeated_block_is_remembered_only_while_the_table_is_unchanged() -> Non
     repeat = client.encode(REQUEST)  # all indexed now
     assert repeat != first
     assert memo.decode(repeat, raw=True) == REQUEST
+    assert memo._memo is None  # seen once: only its hash is kept
+    assert memo._candidate == hash(repeat)
+    assert memo.decode(repeat, raw=True) == REQUEST
+    assert memo._memo is not None
     assert list(memo._memo) == [repeat]
     memo.decode(client.encode([(b"x-new", b"1")]), raw=True)  # an insertion
     replayed = memo.decode(repeat, raw=True)  # indices moved: decoded afresh
+    assert memo._memo is None  # dropped with the table it was for
     assert replayed != REQUEST
     assert replayed[-1] == (b"x-new", b"1")
+    assert memo.decode(repeat, raw=True) == replayed
+    assert memo._memo is not None
     assert memo._memo[repeat][0] == replayed  # remembered anew, for the new table
+
+
+def test_only_a_block_repeated_in_a_row_is_remembered() -> None:
+    memo = MemoDecoder()
+    one, two = _literal_no_index([(b"x-a", b"1")]), _literal_no_index([(b"x-b", b"2")])
+    for _ in range(4):
+        memo.decode(one, raw=True)
+        memo.decode(two, raw=True)
+    assert memo._memo is None
+    encoder = MemoEncoder()
+    encoder.encode([(b"x-a", b"1")])  # both inserted: from now on each is one index
+    encoder.encode([(b"x-b", b"2")])
+    for _ in range(4):
+        encoder.encode([(b"x-a", b"1")])
+        encoder.encode([(b"x-b", b"2")])
+    assert encoder._memo is None
+    encoder.encode([(b"x-b", b"2")])
+    assert encoder._memo == {((b"x-b", b"2"),): encoder.encode([(b"x-b", b"2")])}
 
 
 def test_replayed_block_still_obeys_a_lowered_list_bound() -> None:
@@ -172,6 +218,7 @@ def test_replayed_block_still_obeys_a_lowered_list_bound() -> None:
     memo.decode(client.encode(REQUEST), raw=True)
     repeat = client.encode(REQUEST)
     memo.decode(repeat, raw=True)
+    memo.decode(repeat, raw=True)  # remembered
     memo.max_header_list_size = 100
     with pytest.raises(hpack.OversizedHeaderListError):
         memo.decode(repeat, raw=True)
@@ -180,10 +227,14 @@ def test_replayed_block_still_obeys_a_lowered_list_bound() -> None:
 def test_memo_is_bounded() -> None:
     memo = MemoDecoder()
     for n in range(3 * MEMO_ENTRIES):
-        memo.decode(_literal_no_index([(b":path", b"/%d" % n)]), raw=True)
+        block = _literal_no_index([(b":path", b"/%d" % n)])
+        memo.decode(block, raw=True)
+        memo.decode(block, raw=True)
+    assert memo._memo is not None
     assert len(memo._memo) == MEMO_ENTRIES
     big = _literal_no_index([(b"x-big", b"v" * MAX_DECODED_SIZE)])
     memo.max_header_list_size = 2 * MAX_DECODED_SIZE
+    memo.decode(big, raw=True)
     memo.decode(big, raw=True)
     assert big not in memo._memo
 
@@ -198,7 +249,7 @@ def _literal_no_index(fields: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def test_connection_codes_a_repeated_head_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's HPACK work for ten identical requests is one decode, two encodes."""
+    """The server's HPACK work for ten identical requests is two decodes, three encodes."""
     pair = Pair()
     pair.request(REQUEST)
     pair.exchange()  # the client's first block inserts; its next ones are indices
@@ -225,8 +276,9 @@ def test_connection_codes_a_repeated_head_once(monkeypatch: pytest.MonkeyPatch) 
         pair.server.send_response_head(stream_id, 200, [(b"content-type", b"text/plain")])
         pair.server.send_body(stream_id, b"hi", end_stream=True)
         assert pair.exchange() == []
-    # The first response inserts content-type; the second is all indices, remembered.
-    assert (len(decodes), len(encodes)) == (1, 2)
+    # The first response inserts content-type; the next two are all indices, and the
+    # second of them is remembered (likewise the second and third request blocks).
+    assert (len(decodes), len(encodes)) == (2, 3)
     heads = [e for e in pair.client_events if type(e).__name__ == "ResponseReceived"]
     assert len(heads) == 10
     assert all(dict(e.headers)[b"content-type"] == b"text/plain" for e in heads)

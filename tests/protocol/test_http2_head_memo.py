@@ -9,6 +9,7 @@ and not, with repeats) holds it to the plain parse, and an app that edits its
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakValueDictionary
 
 import pytest
 from hpack import HeaderTuple, NeverIndexedHeaderTuple
@@ -93,6 +94,8 @@ def test_a_repeated_request_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> N
         return real(fields, rules)
 
     monkeypatch.setattr(request_module, "parse_request_head", counted)
+    # No memo left by other tests (one lives as long as a connection that uses it).
+    monkeypatch.setattr(request_module, "_SHARED_HEAD_MEMOS", WeakValueDictionary())
     pair = Pair()
     for _ in range(5):
         pair.request(REQUEST)
@@ -102,6 +105,15 @@ def test_a_repeated_request_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> N
     # The first block inserts into the client's HPACK table, the next four are indices:
     # two distinct byte strings, one decoded list.
     assert len(parses) == 1
+    # A second connection of the server (same rules) finds the head parsed already;
+    # one with other rules parses it for itself.
+    same, other = Pair(), Pair(scheme="https")
+    for each in (same, other):
+        each.request(REQUEST)
+        each.exchange()
+    assert len(parses) == 2
+    (again,) = [e for e in same.server_events if isinstance(e, RequestReceived)]
+    assert again.head is heads[0].head
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,6 +9,7 @@ field types (never-indexed credentials) and errors included.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakValueDictionary
 
 import pytest
 from hypothesis import given, settings
@@ -84,6 +85,8 @@ def test_a_repeated_response_head_is_checked_once(
         return real(status, fields)
 
     monkeypatch.setattr(_http2_response, "checked_response_head", counted)
+    # No memo left by other tests (one lives as long as a connection that uses it).
+    monkeypatch.setattr(_http2_response, "_SHARED_RESPONSE_MEMOS", WeakValueDictionary())
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/plain")]

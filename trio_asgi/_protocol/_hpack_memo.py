@@ -10,6 +10,13 @@ indexed field, or a literal without indexing; no insertion, no eviction, no size
 update): replaying one leaves the table as the real coding would, so the next block
 is coded in the same context.
 
+A block is remembered only when it comes a second time in a row: until then a coder
+keeps just the hash of the last block it could have remembered (an ``int``; a hash
+collision costs only a needless entry, never a wrong result), and it makes its memo
+dict on the first entry and drops it when the table changes. So a connection that
+made one request holds no memo at all (its first blocks insert into the table), and
+an idle one at most an int.
+
 :class:`CountingHeaderTable` counts every change of the dynamic table (insertion,
 eviction, resize); a remembered result is valid only for the count it was made
 under. The results are byte-identical to hpack's own coders, errors included; the
@@ -69,8 +76,11 @@ class MemoDecoder(Decoder):
         super().__init__(max_header_list_size)
         self.header_table: CountingHeaderTable = CountingHeaderTable()
         self.max_allowed_table_size = self.header_table.maxsize
-        #: block -> (its fields, their RFC 7541 size), valid for ``_memo_changes``.
-        self._memo: dict[bytes, tuple[list[HeaderTuple], int]] = {}
+        #: block -> (its fields, their RFC 7541 size), valid for ``_memo_changes``;
+        #: ``None`` until a block comes twice in a row.
+        self._memo: dict[bytes, tuple[list[HeaderTuple], int]] | None = None
+        #: The hash of the last block that left the table as it was, not remembered.
+        self._candidate: int | None = None
         self._memo_changes = 0
 
     def decode(self, data: bytes, raw: bool = False) -> Iterable[HeaderTuple]:
@@ -78,16 +88,21 @@ class MemoDecoder(Decoder):
             return super().decode(data, raw)
         table = self.header_table
         changes = table.changes
-        memo = self._memo
-        if changes != self._memo_changes:
-            memo.clear()
+        if changes != self._memo_changes:  # what is remembered was for another table
+            self._memo = self._candidate = None
             self._memo_changes = changes
-        hit = memo.get(data)
-        if hit is not None:
-            return self._replay(*hit)
+        memo = self._memo
+        if memo is not None:
+            hit = memo.get(data)
+            if hit is not None:
+                return self._replay(*hit)
         headers = super().decode(data, raw)
         if table.changes == changes:
-            self._remember(data, headers)
+            key = hash(data)
+            if key == self._candidate:
+                self._remember(data, headers)
+            else:
+                self._candidate = key
         return headers
 
     def _replay(self, headers: list[HeaderTuple], size: int) -> list[HeaderTuple]:
@@ -105,8 +120,11 @@ class MemoDecoder(Decoder):
         size = sum(32 + len(name) + len(value) for name, value in fields)
         if size > MAX_DECODED_SIZE:
             return
+        self._candidate = None
         memo = self._memo
-        if len(memo) >= MEMO_ENTRIES:
+        if memo is None:
+            memo = self._memo = {}
+        elif len(memo) >= MEMO_ENTRIES:
             del memo[next(iter(memo))]  # the oldest
         memo[data] = (fields, size)
 
@@ -123,7 +141,11 @@ class MemoEncoder(Encoder):
     def __init__(self) -> None:
         super().__init__()
         self.header_table: CountingHeaderTable = CountingHeaderTable()
-        self._memo: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+        #: fields -> their block, valid for ``_memo_changes``; ``None`` until the same
+        #: fields come twice in a row.
+        self._memo: dict[tuple[tuple[bytes, bytes], ...], bytes] | None = None
+        #: The hash of the last fields whose coding left the table as it was.
+        self._candidate: int | None = None
         self._memo_changes = 0
 
     def encode(self, headers: Any, huffman: bool = True) -> bytes:
@@ -132,19 +154,32 @@ class MemoEncoder(Encoder):
         if key is None or not huffman or table.resized:
             return super().encode(headers, huffman)
         changes = table.changes
-        memo = self._memo
-        if changes != self._memo_changes:
-            memo.clear()
+        if changes != self._memo_changes:  # what is remembered was for another table
+            self._memo = self._candidate = None
             self._memo_changes = changes
-        hit = memo.get(key)
-        if hit is not None:
-            return hit
+        memo = self._memo
+        if memo is not None:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
         encoded = super().encode(key, huffman)
         if table.changes == changes and len(encoded) <= MAX_ENCODED_SIZE:
-            if len(memo) >= MEMO_ENTRIES:
-                del memo[next(iter(memo))]
-            memo[key] = encoded
+            self._note(key, encoded)
         return encoded
+
+    def _note(self, key: tuple[tuple[bytes, bytes], ...], encoded: bytes) -> None:
+        """Remember ``key``'s block if it was the last one too; else make it the candidate."""
+        candidate = hash(key)
+        if candidate != self._candidate:
+            self._candidate = candidate
+            return
+        self._candidate = None
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        elif len(memo) >= MEMO_ENTRIES:
+            del memo[next(iter(memo))]  # the oldest
+        memo[key] = encoded
 
 
 def _plain_fields(headers: Any) -> tuple[tuple[bytes, bytes], ...] | None:

@@ -63,9 +63,9 @@ from ._http2_receive import H2EventTranslator
 from ._http2_request import RequestRules
 from ._http2_response import (
     H2ResponseError,
-    ResponseHeadMemo,
     checked_response_fields,
     checked_response_head,
+    shared_response_head_memo,
 )
 from ._http2_streams import Stream, StreamInput, StreamState, next_state
 
@@ -113,8 +113,8 @@ class H2ServerConnection:
             connect_protocol=settings.enable_connect_protocol,
         )
         self._translator = H2EventTranslator(self)
-        #: :func:`checked_response_head` for this connection's responses, remembered.
-        self.response_heads = ResponseHeadMemo()
+        #: :func:`checked_response_head`, remembered for the connections of a server.
+        self.response_heads = shared_response_head_memo(self._rules)
         #: Streams with a higher id than this are refused (set by the final GOAWAY).
         self._accept_up_to = MAX_STREAM_ID
         self._shutdown_started = False

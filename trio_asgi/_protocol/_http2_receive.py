@@ -25,7 +25,12 @@ from ._http2_events import (
     WindowOpened,
 )
 from ._http2_limits import SHUTDOWN_PING
-from ._http2_request import Rejection, RequestHeadMemo, RequestRules, trailer_fields
+from ._http2_request import (
+    Rejection,
+    RequestRules,
+    shared_request_head_memo,
+    trailer_fields,
+)
 from ._http2_streams import Stream, StreamInput, StreamState
 
 
@@ -66,7 +71,7 @@ class H2EventTranslator:
 
     def __init__(self, conn: StreamTable) -> None:
         self._conn = conn
-        self._heads = RequestHeadMemo(conn.rules)
+        self._heads = shared_request_head_memo(conn.rules)
 
     def translate(self, event: object, out: list[H2Event]) -> None:
         handler = _HANDLERS.get(type(event))
