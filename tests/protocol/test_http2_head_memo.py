@@ -95,7 +95,7 @@ def test_a_repeated_request_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(request_module, "parse_request_head", counted)
     # No memo left by other tests (one lives as long as a connection that uses it).
-    monkeypatch.setattr(request_module, "_SHARED_HEAD_MEMOS", WeakValueDictionary())
+    monkeypatch.setattr(request_module, "_SHARED_HEAD_MEMOS", WeakValueDictionary(), False)
     pair = Pair()
     for _ in range(5):
         pair.request(REQUEST)

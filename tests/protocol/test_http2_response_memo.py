@@ -86,7 +86,7 @@ def test_a_repeated_response_head_is_checked_once(
 
     monkeypatch.setattr(_http2_response, "checked_response_head", counted)
     # No memo left by other tests (one lives as long as a connection that uses it).
-    monkeypatch.setattr(_http2_response, "_SHARED_RESPONSE_MEMOS", WeakValueDictionary())
+    monkeypatch.setattr(_http2_response, "_SHARED_RESPONSE_MEMOS", WeakValueDictionary(), False)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/plain")]
@@ -99,6 +99,10 @@ def test_a_repeated_response_head_is_checked_once(
             for _ in range(5):
                 response = await client.request("GET", "/")
                 assert (response.status, response.header("content-type")) == (200, b"text/plain")
+            # Another connection of the server answers with the head checked already.
+            other = await server.connect_http2()
+            response = await other.request("GET", "/")
+            assert (response.status, response.header("content-type")) == (200, b"text/plain")
 
     run_in_virtual_time(main, backend=backend)
     assert len(checks) == 1
