@@ -5,7 +5,7 @@ the CPU of repeated requests, but most connections make one request or a few and
 idle. Per connection they may then hold almost nothing: the head memos are shared by
 a server's connections, and an HPACK coder remembers a block only once it comes twice
 in a row. The bound below (what one request adds to an idle core's heap) fails with
-per-connection head memos of eight entries each, which held ~1.7 KiB more.
+per-connection memos remembering on first sight (3.3 KiB a core; 1.4 KiB now).
 """
 
 from __future__ import annotations
