@@ -31,6 +31,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
+from ._hpack_memo import MemoDecoder, MemoEncoder
 from ._http2_errors import LocalReset, PeerGoAway, ServerH2Connection
 from ._http2_events import (
     ConnectionTerminated,
@@ -49,6 +50,7 @@ from ._http2_frames import (
     data_payload_length,
 )
 from ._http2_frames import Frame as ScannedFrame
+from ._http2_head_frames import response_head_frames
 from ._http2_limits import (
     MAX_STREAM_ID,
     SHUTDOWN_PING,
@@ -59,7 +61,12 @@ from ._http2_limits import (
 )
 from ._http2_receive import H2EventTranslator
 from ._http2_request import RequestRules
-from ._http2_response import H2ResponseError, checked_response_fields, checked_response_head
+from ._http2_response import (
+    H2ResponseError,
+    checked_response_fields,
+    checked_response_head,
+    shared_response_head_memo,
+)
 from ._http2_streams import Stream, StreamInput, StreamState, next_state
 
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -106,6 +113,8 @@ class H2ServerConnection:
             connect_protocol=settings.enable_connect_protocol,
         )
         self._translator = H2EventTranslator(self)
+        #: :func:`checked_response_head`, remembered for the connections of a server.
+        self.response_heads = shared_response_head_memo(self._rules)
         #: Streams with a higher id than this are refused (set by the final GOAWAY).
         self._accept_up_to = MAX_STREAM_ID
         self._shutdown_started = False
@@ -357,7 +366,8 @@ class H2ServerConnection:
         after = next_state(stream.state, StreamInput.SEND_HEAD)  # check, send, then commit
         body_allowed = not (stream.head_request or status in _NO_BODY_STATUSES)
         end = end_stream or not body_allowed
-        self._h2.send_headers(stream_id, fields, end_stream=end)
+        self._pull_output()  # what h2 queued goes first
+        self._out += response_head_frames(self._h2, stream_id, fields, end)
         stream.state, stream.body_allowed = after, body_allowed
         if end:
             stream.apply(StreamInput.SEND_END)
@@ -501,6 +511,9 @@ def _new_h2(settings: H2Settings) -> ServerH2Connection:
         validate_outbound_headers=False,  # _checked does it, in one pass
         normalize_outbound_headers=False,
     )
+    # Repeated request blocks and response fields are coded once (see _hpack_memo).
+    conn.encoder = MemoEncoder()
+    conn.decoder = MemoDecoder(conn.decoder.max_header_list_size)
     initial: dict[SettingCodes, int] = {
         SettingCodes.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
         SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,

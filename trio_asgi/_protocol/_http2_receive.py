@@ -25,7 +25,12 @@ from ._http2_events import (
     WindowOpened,
 )
 from ._http2_limits import SHUTDOWN_PING
-from ._http2_request import Rejection, RequestRules, parse_request_head, trailer_fields
+from ._http2_request import (
+    Rejection,
+    RequestRules,
+    shared_request_head_memo,
+    trailer_fields,
+)
 from ._http2_streams import Stream, StreamInput, StreamState
 
 
@@ -62,10 +67,11 @@ _Handler = Callable[["H2EventTranslator", Any, list[H2Event]], None]
 class H2EventTranslator:
     """Turns each h2 event into zero or more of ours, updating the connection's streams."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_heads")
 
     def __init__(self, conn: StreamTable) -> None:
         self._conn = conn
+        self._heads = shared_request_head_memo(conn.rules)
 
     def translate(self, event: object, out: list[H2Event]) -> None:
         handler = _HANDLERS.get(type(event))
@@ -85,8 +91,7 @@ class H2EventTranslator:
                 )
             )
             return
-        fields = [(bytes(name), bytes(value)) for name, value in event.headers]
-        head = parse_request_head(fields, conn.rules)
+        head = self._heads.parse(event.headers)
         if isinstance(head, Rejection):
             conn.refuse(stream_id, head.status, head.code, request_ended=ended)
             out.append(RequestRejected(stream_id, head.status, head.code, head.reason))

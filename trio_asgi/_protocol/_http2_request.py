@@ -14,7 +14,9 @@ header-list size and count we advertise, and RFC 9113 section 8.2.3's joined
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from weakref import WeakValueDictionary
 
 from h2.errors import ErrorCodes
 
@@ -40,7 +42,9 @@ class H2RequestHead:
     raw_path: bytes
     query_string: bytes
     #: Lower-cased names, order kept; ``host`` from ``:authority`` first; ``cookie``
-    #: crumbs joined into one field where the first one stood.
+    #: crumbs joined into one field where the first one stood. Shared by the requests
+    #: of a connection that repeat a header block (:class:`RequestHeadMemo`): read it,
+    #: or copy it before it is handed to an app.
     headers: list[tuple[bytes, bytes]]
     scheme: str
     authority: bytes | None
@@ -105,6 +109,62 @@ def parse_request_head(
     except InvalidTarget as exc:
         return Rejection(400, None, str(exc))
     return _head(method, target, raw_path, query, sorted_fields, host, rules)
+
+
+#: Heads remembered for all the connections of a server (its clients repeat a few
+#: header lists each, and many clients send the same ones).
+HEAD_MEMO_ENTRIES = 32
+#: A header list is remembered only up to this many bytes of names and values.
+HEAD_MEMO_MAX_BYTES = 4096
+
+
+class RequestHeadMemo:
+    """:func:`parse_request_head` under one set of rules, remembering repeated header lists.
+
+    The parse is a pure function of the fields and the rules, and clients send the
+    same list (byte for byte) for most of their requests. Equal fields give the same
+    head or the same refusal: what is remembered is returned as it is (both are
+    frozen; a head's ``headers`` list is only read, see :class:`H2RequestHead`).
+
+    One memo serves every live connection with equal rules
+    (:func:`shared_request_head_memo`), so a connection holds no heads of its own and
+    an idle one costs nothing here. It is bounded in entries and in bytes per entry.
+    """
+
+    __slots__ = ("__weakref__", "_heads", "_rules")
+
+    def __init__(self, rules: RequestRules) -> None:
+        self._rules = rules
+        self._heads: dict[tuple[tuple[bytes, bytes], ...], H2RequestHead | Rejection] = {}
+
+    def parse(self, headers: Sequence[tuple[bytes, bytes]]) -> H2RequestHead | Rejection:
+        # Fields that compare equal hold equal bytes (h2's HeaderTuple is a tuple).
+        key = tuple(headers)
+        heads = self._heads
+        head = heads.get(key)
+        if head is not None:
+            return head
+        fields = [(bytes(name), bytes(value)) for name, value in key]
+        head = parse_request_head(fields, self._rules)
+        if sum(len(name) + len(value) for name, value in fields) <= HEAD_MEMO_MAX_BYTES:
+            if len(heads) >= HEAD_MEMO_ENTRIES:
+                # The oldest; pop, not del: servers on other threads share the memo.
+                heads.pop(next(iter(heads)), None)
+            heads[key] = head
+        return head
+
+
+#: The memo of each set of rules some live connection uses; a memo goes with the last
+#: connection that holds it (a server's connections share rules, see RequestRules).
+_SHARED_HEAD_MEMOS: WeakValueDictionary[RequestRules, RequestHeadMemo] = WeakValueDictionary()
+
+
+def shared_request_head_memo(rules: RequestRules) -> RequestHeadMemo:
+    """The :class:`RequestHeadMemo` of every live connection with rules equal to ``rules``."""
+    memo = _SHARED_HEAD_MEMOS.get(rules)
+    if memo is None:
+        memo = _SHARED_HEAD_MEMOS[rules] = RequestHeadMemo(rules)
+    return memo
 
 
 def check_connect(

@@ -7,6 +7,9 @@ sending a head. :func:`checked_response_fields` does what they did.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from weakref import WeakValueDictionary
+
 from hpack import NeverIndexedHeaderTuple
 
 from ._http2_request import FIELD_NAME
@@ -62,3 +65,72 @@ def checked_response_head(
     if not 200 <= status <= 999:
         raise H2ResponseError(f"{status} is not a final status")
     return [(b":status", str(status).encode()), *checked_response_fields(headers)]
+
+
+#: Heads remembered for all the connections of a server (an API answers with a few
+#: distinct heads).
+RESPONSE_MEMO_ENTRIES = 32
+#: A head is remembered only up to this many bytes of names and values.
+RESPONSE_MEMO_MAX_BYTES = 2048
+
+
+class ResponseHeadMemo:
+    """:func:`checked_response_head`, remembering repeated heads.
+
+    The check is a pure function of the status and the fields, and most responses
+    repeat both exactly (only ``date`` changes, once a second). Only plain
+    ``(bytes, bytes)`` tuples and an ``int`` status are remembered: values that compare
+    equal to them (``memoryview``, ``bool``) could check differently. The list
+    returned may be shared by several responses: it is only read (h2 copies it).
+
+    One memo serves a server's live connections (:func:`shared_response_head_memo`),
+    so an idle connection holds no heads of its own.
+    """
+
+    __slots__ = ("__weakref__", "_heads")
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[object, ...], list[tuple[bytes, bytes]]] = {}
+
+    def checked(self, status: int, fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """:func:`checked_response_head` ``(status, fields)``, remembered.
+
+        Raises:
+            H2ResponseError: as :func:`checked_response_head` (nothing is remembered).
+        """
+        if type(status) is not int or not _plain(fields):
+            return checked_response_head(status, fields)
+        key = (status, *fields)
+        heads = self._heads
+        head = heads.get(key)
+        if head is None:
+            head = checked_response_head(status, fields)
+            if sum(len(name) + len(value) for name, value in fields) <= RESPONSE_MEMO_MAX_BYTES:
+                if len(heads) >= RESPONSE_MEMO_ENTRIES:
+                    # The oldest; pop, not del: servers on other threads share the memo.
+                    heads.pop(next(iter(heads)), None)
+                heads[key] = head
+        return head
+
+
+#: The memo shared by the live connections of one server (keyed by their request rules,
+#: which a server's connections share); a memo goes with the last connection holding it.
+_SHARED_RESPONSE_MEMOS: WeakValueDictionary[Hashable, ResponseHeadMemo] = WeakValueDictionary()
+
+
+def shared_response_head_memo(server_key: Hashable) -> ResponseHeadMemo:
+    """The :class:`ResponseHeadMemo` of every live connection with an equal ``server_key``."""
+    memo = _SHARED_RESPONSE_MEMOS.get(server_key)
+    if memo is None:
+        memo = _SHARED_RESPONSE_MEMOS[server_key] = ResponseHeadMemo()
+    return memo
+
+
+def _plain(fields: list[tuple[bytes, bytes]]) -> bool:
+    for field in fields:
+        if type(field) is not tuple or len(field) != 2:
+            return False
+        name, value = field
+        if type(name) is not bytes or type(value) is not bytes:
+            return False
+    return True

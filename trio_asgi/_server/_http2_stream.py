@@ -23,7 +23,7 @@ from h2.errors import ErrorCodes
 from .._errors import ASGIProtocolError, ClientDisconnected
 from .._protocol._http2 import H2ServerConnection
 from .._protocol._http2_request import H2RequestHead
-from .._protocol._http2_response import H2ResponseError, checked_response_head
+from .._protocol._http2_response import H2ResponseError
 from .._protocol._http11_request import RequestHead
 from .._protocol._response import reason_phrase
 from ._http2_tasks import StreamScope
@@ -42,7 +42,7 @@ def as_request_head(head: H2RequestHead) -> RequestHead:
         raw_target=head.raw_target,
         raw_path=head.raw_path,
         query_string=head.query_string,
-        headers=head.headers,
+        headers=list(head.headers),  # the app's own: the head's list may be shared
         content_length=head.content_length,
         chunked=False,
         expects_continue=head.expects_continue,
@@ -277,7 +277,7 @@ class H2Stream:
         fields = list(headers)
         self._state.defaults.complete(fields, {name.lower() for name, _ in fields})
         try:
-            self._held = (status, checked_response_head(status, fields))
+            self._held = (status, self._core.response_heads.checked(status, fields))
         except H2ResponseError as exc:
             raise ASGIProtocolError(f"invalid response head: {exc}") from None
         self._hold_mark = 0
