@@ -104,6 +104,7 @@ class ServerSpec:
             "ceiling": str(REPO / "bench" / "ceiling.py"),
             "fifo": str(REPO / "bench" / "trio_fifo.py"),
             "ref": os.environ.get(REF_ENV, ""),
+            "repo": str(REPO),
         }
         words = self.argv.split() + (self.optional_args.split() if optional else [])
         return [word.format(**fields) for word in words]
@@ -137,10 +138,13 @@ SERVERS: tuple[ServerSpec, ...] = (
         no_h2=None,
     ),
     ServerSpec(
-        # Another checkout of trio-asgi (its own bench/apps.py too), run from its own
-        # directory so that neither ``-m``'s current directory nor PYTHONPATH picks ours.
+        # Another checkout of trio-asgi, run from its own directory so that neither
+        # ``-m``'s current directory nor PYTHONPATH picks our trio_asgi; the app is ours
+        # (``--app-dir``), so both rows serve the same routes (an older checkout's
+        # bench/apps.py may lack one: a 404 is not a figure).
         "trio-asgi-ref",
-        _TRIO_ASGI.replace("{python}", "env -C {ref} PYTHONPATH={ref} {python}"),
+        _TRIO_ASGI.replace("{python}", "env -C {ref} PYTHONPATH={ref} {python}")
+        + " --app-dir {repo}",
         requires=("trio_asgi.__main__",),
         optional_args=f"--timeout-keep-alive {KEEP_ALIVE}",
         no_h2=None,
