@@ -31,6 +31,8 @@ from typing import Any
 from hpack import Decoder, Encoder, HeaderTuple, OversizedHeaderListError
 from hpack.table import HeaderTable
 
+from ._bounded_memo import remember
+
 #: Results kept per coder; a connection repeats a handful of distinct blocks.
 MEMO_ENTRIES = 8
 #: A decoded block is remembered only up to this size (RFC 7541's measure: 32 bytes
@@ -121,12 +123,9 @@ class MemoDecoder(Decoder):
         if size > MAX_DECODED_SIZE:
             return
         self._candidate = None
-        memo = self._memo
-        if memo is None:
-            memo = self._memo = {}
-        elif len(memo) >= MEMO_ENTRIES:
-            del memo[next(iter(memo))]  # the oldest
-        memo[data] = (fields, size)
+        if self._memo is None:
+            self._memo = {}
+        remember(self._memo, data, (fields, size), MEMO_ENTRIES)
 
 
 class MemoEncoder(Encoder):
@@ -174,12 +173,9 @@ class MemoEncoder(Encoder):
             self._candidate = candidate
             return
         self._candidate = None
-        memo = self._memo
-        if memo is None:
-            memo = self._memo = {}
-        elif len(memo) >= MEMO_ENTRIES:
-            del memo[next(iter(memo))]  # the oldest
-        memo[key] = encoded
+        if self._memo is None:
+            self._memo = {}
+        remember(self._memo, key, encoded, MEMO_ENTRIES)
 
 
 def _plain_fields(headers: Any) -> tuple[tuple[bytes, bytes], ...] | None:

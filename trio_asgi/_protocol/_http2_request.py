@@ -20,6 +20,7 @@ from weakref import WeakValueDictionary
 
 from h2.errors import ErrorCodes
 
+from ._bounded_memo import remember
 from ._http2_fields import RequestFields, check_trailer_fields, split_request_fields
 from ._target import InvalidTarget, split_target
 
@@ -147,10 +148,7 @@ class RequestHeadMemo:
         fields = [(bytes(name), bytes(value)) for name, value in key]
         head = parse_request_head(fields, self._rules)
         if sum(len(name) + len(value) for name, value in fields) <= HEAD_MEMO_MAX_BYTES:
-            if len(heads) >= HEAD_MEMO_ENTRIES:
-                # The oldest; pop, not del: servers on other threads share the memo.
-                heads.pop(next(iter(heads)), None)
-            heads[key] = head
+            remember(heads, key, head, HEAD_MEMO_ENTRIES)
         return head
 
 

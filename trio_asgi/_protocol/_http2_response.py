@@ -12,6 +12,7 @@ from weakref import WeakValueDictionary
 
 from hpack import NeverIndexedHeaderTuple
 
+from ._bounded_memo import remember
 from ._http2_request import FIELD_NAME
 
 #: RFC 9113 section 8.2.2: connection-specific fields, and ``te`` (a request field).
@@ -106,10 +107,7 @@ class ResponseHeadMemo:
         if head is None:
             head = checked_response_head(status, fields)
             if sum(len(name) + len(value) for name, value in fields) <= RESPONSE_MEMO_MAX_BYTES:
-                if len(heads) >= RESPONSE_MEMO_ENTRIES:
-                    # The oldest; pop, not del: servers on other threads share the memo.
-                    heads.pop(next(iter(heads)), None)
-                heads[key] = head
+                remember(heads, key, head, RESPONSE_MEMO_ENTRIES)
         return head
 
 
