@@ -20,15 +20,12 @@ fail without.
 
 from __future__ import annotations
 
-import gc
-import sys
-import tracemalloc
 from typing import Any
 
 import anyio
 import pytest
 
-from trio_asgi import Server
+from tests.server.idle_memory_harness import idle_cost
 from trio_asgi._server import _fast_paths
 from trio_asgi._types import Receive, Scope, Send
 
@@ -105,54 +102,13 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"idle"})
 
 
-async def hold_connections(server: Server, count: int) -> anyio.abc.Process:
-    """A client process holding ``count`` idle HTTP/2 connections, one request served on each."""
-    port = server.addresses[0].rsplit(":", 1)[1]
-    client = await anyio.open_process([sys.executable, "-c", CLIENT, port, str(count)])
-    assert client.stdout is not None
-    line = b""
-    while not line.endswith(b"\n"):
-        line += await client.stdout.receive()
-    assert line == b"ready\n"
-    # Every response ended and every ACK was sent; once every task waits, each
-    # connection's reader sits in its keep-alive read with the SETTINGS ACK taken.
-    while server.statistics().open_connections < count:  # pragma: no cover - a race
-        await anyio.wait_all_tasks_blocked()
-    await anyio.wait_all_tasks_blocked()
-    return client
-
-
-async def release(client: anyio.abc.Process, server: Server) -> None:
-    assert client.stdin is not None
-    await client.stdin.aclose()
-    await client.wait()
-    # Until the server closed them all: one that closed during the measurement would
-    # make it look smaller. The count moves when each task ends; nothing to await.
-    while server.statistics().open_connections:  # noqa: ASYNC110
-        await anyio.sleep(0.01)
-
-
-def traced() -> int:
-    gc.collect()
-    return tracemalloc.get_traced_memory()[0]
-
-
 async def test_an_idle_http2_connection_stays_under_its_bound(
     run_server: Any, anyio_backend: str | tuple[str, dict[str, Any]]
 ) -> None:
     loop = "uvloop" if isinstance(anyio_backend, tuple) else anyio_backend
     with anyio.fail_after(TIMEOUT):
         async with run_server(hello, timeout_keep_alive=TIMEOUT) as server:
-            # Warm up: whatever a server makes once, on its first connections.
-            await release(await hold_connections(server, 10), server)
-            tracemalloc.start()
-            try:
-                before = traced()
-                client = await hold_connections(server, CONNECTIONS)
-                per_connection = (traced() - before) / CONNECTIONS
-            finally:
-                tracemalloc.stop()
-            await release(client, server)
+            per_connection = await idle_cost(server, CLIENT, CONNECTIONS)
     assert per_connection <= BOUNDS[loop], (
         f"an idle HTTP/2 connection costs {per_connection:.0f} bytes on {loop}, "
         f"over the bound of {BOUNDS[loop]}"
